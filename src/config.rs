@@ -1,0 +1,418 @@
+//! Session configuration: a plain builder, validated as each value is set, read once per open.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::event::{Event, LogLevel};
+
+/// The seed endpoint of the Fireworks streaming transcription service.
+pub const DEFAULT_URL: &str =
+    "wss://audio-streaming.us-virginia-1.direct.fireworks.ai/v1/audio/transcriptions/streaming";
+/// The environment variable read for the API key when none is set.
+pub const API_KEY_ENV: &str = "FIREWORKS_API_KEY";
+
+/// The only audio the service takes: 16 kHz mono s16le, 32 bytes per millisecond.
+pub const BYTES_PER_MS: usize = 32;
+
+pub const CHUNK_MS_MIN: u32 = 50;
+pub const CHUNK_MS_MAX: u32 = 400;
+pub const BUFFER_MS_MAX: u32 = 600_000;
+pub const TIMEOUT_MS_MAX: u32 = 86_400_000;
+pub const PACING_MAX: f64 = 100.0;
+
+pub type EventHandler = Arc<dyn Fn(&Event) + Send + Sync>;
+pub type LogHandler = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
+
+/// Everything a session needs to know before it opens. Cloned into each session.
+#[derive(Clone)]
+pub struct Config {
+    url: String,
+    api_key: Option<String>,
+    params: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    pub(crate) chunk_ms: u32,
+    pub(crate) buffer_ms: u32,
+    pub(crate) pacing: f64,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) finish_timeout: Duration,
+    pub(crate) tls_ca_pem: Option<Vec<u8>>,
+    pub(crate) tls_verify: bool,
+    pub(crate) on_event: Option<EventHandler>,
+    pub(crate) log: Option<(LogHandler, LogLevel)>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            url: DEFAULT_URL.to_string(),
+            api_key: None,
+            params: vec![("response_format".into(), "verbose_json".into())],
+            headers: Vec::new(),
+            chunk_ms: 50,
+            buffer_ms: 10_000,
+            pacing: 0.0,
+            connect_timeout: Duration::from_millis(10_000),
+            finish_timeout: Duration::from_millis(10_000),
+            tls_ca_pem: None,
+            tls_verify: true,
+            on_event: None,
+            log: None,
+        }
+    }
+}
+
+/// Where to connect, taken apart from the URL once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Config {
+    pub fn new() -> Config {
+        Config::default()
+    }
+
+    pub fn set_url(&mut self, url: &str) -> Result<(), Error> {
+        parse_endpoint(url)?;
+        self.url = url.to_string();
+        Ok(())
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `None` falls back to `FIREWORKS_API_KEY` at open.
+    pub fn set_api_key(&mut self, key: Option<&str>) -> Result<(), Error> {
+        if let Some(k) = key {
+            if k.is_empty() || k.bytes().any(|b| b < 0x20 || b == 0x7f) {
+                return Err(Error::invalid(
+                    "api_key must be non-empty and free of control characters",
+                ));
+            }
+        }
+        self.api_key = key.map(str::to_string);
+        Ok(())
+    }
+
+    /// Sets (or, with `None`, removes) a query parameter. A name set again keeps its place.
+    pub fn set_param(&mut self, name: &str, value: Option<&str>) -> Result<(), Error> {
+        if name.is_empty() {
+            return Err(Error::invalid("parameter name must not be empty"));
+        }
+        set_pair(&mut self.params, name, value, |a, b| a == b);
+        Ok(())
+    }
+
+    pub fn set_temperature(&mut self, t: f32) -> Result<(), Error> {
+        if !(0.0..=2.0).contains(&t) {
+            return Err(Error::invalid("temperature must be within 0.0..=2.0"));
+        }
+        self.set_param("temperature", Some(&format!("{t}")))
+    }
+
+    /// Sets (or removes) an extra HTTP header for the upgrade request.
+    pub fn set_header(&mut self, name: &str, value: Option<&str>) -> Result<(), Error> {
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty() || !name.bytes().all(token) {
+            return Err(Error::invalid(format!(
+                "header name '{name}' is not a valid HTTP token"
+            )));
+        }
+        const RESERVED: [&str; 6] = [
+            "authorization",
+            "host",
+            "connection",
+            "upgrade",
+            "sec-websocket-key",
+            "sec-websocket-version",
+        ];
+        if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(Error::invalid(format!(
+                "header '{name}' is set by fwasr (use fwasr_config_set_api_key for Authorization)"
+            )));
+        }
+        if let Some(v) = value {
+            if v.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+                return Err(Error::invalid(format!(
+                    "value of header '{name}' contains control characters"
+                )));
+            }
+        }
+        set_pair(&mut self.headers, name, value, |a, b| {
+            a.eq_ignore_ascii_case(b)
+        });
+        Ok(())
+    }
+
+    pub fn set_chunk_ms(&mut self, ms: u32) -> Result<(), Error> {
+        if !(CHUNK_MS_MIN..=CHUNK_MS_MAX).contains(&ms) {
+            return Err(Error::invalid(format!(
+                "chunk_ms must be within {CHUNK_MS_MIN}..={CHUNK_MS_MAX} (the service takes 50-400 ms chunks), got {ms}"
+            )));
+        }
+        self.chunk_ms = ms;
+        Ok(())
+    }
+
+    pub fn set_buffer_ms(&mut self, ms: u32) -> Result<(), Error> {
+        if !(CHUNK_MS_MIN..=BUFFER_MS_MAX).contains(&ms) {
+            return Err(Error::invalid(format!(
+                "buffer_ms must be within {CHUNK_MS_MIN}..={BUFFER_MS_MAX}, got {ms}"
+            )));
+        }
+        self.buffer_ms = ms;
+        Ok(())
+    }
+
+    pub fn set_pacing(&mut self, factor: f64) -> Result<(), Error> {
+        if !(factor == 0.0 || (0.1..=PACING_MAX).contains(&factor)) {
+            return Err(Error::invalid(format!(
+                "pacing must be 0 (off) or within 0.1..={PACING_MAX}, got {factor}"
+            )));
+        }
+        self.pacing = factor;
+        Ok(())
+    }
+
+    pub fn set_connect_timeout_ms(&mut self, ms: u32) -> Result<(), Error> {
+        self.connect_timeout = timeout("connect_timeout_ms", ms)?;
+        Ok(())
+    }
+
+    pub fn set_finish_timeout_ms(&mut self, ms: u32) -> Result<(), Error> {
+        self.finish_timeout = timeout("finish_timeout_ms", ms)?;
+        Ok(())
+    }
+
+    /// Trusts the PEM certificates in this file (in addition to the system's roots).
+    pub fn set_tls_ca_file(&mut self, path: Option<&str>) -> Result<(), Error> {
+        let Some(path) = path else {
+            self.tls_ca_pem = None;
+            return Ok(());
+        };
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::invalid(format!("cannot read CA file '{path}': {e}")))?;
+        if !pem
+            .windows(b"-----BEGIN CERTIFICATE-----".len())
+            .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+        {
+            return Err(Error::invalid(format!(
+                "CA file '{path}' holds no PEM certificate"
+            )));
+        }
+        self.tls_ca_pem = Some(pem);
+        Ok(())
+    }
+
+    pub fn set_tls_verify(&mut self, verify: bool) {
+        self.tls_verify = verify;
+    }
+
+    pub fn set_event_handler(&mut self, handler: Option<EventHandler>) {
+        self.on_event = handler;
+    }
+
+    pub fn set_log_handler(&mut self, handler: Option<LogHandler>, level: LogLevel) {
+        self.log = handler.map(|h| (h, level));
+    }
+
+    /// The API key to send: the configured one, else the environment's.
+    pub(crate) fn effective_api_key(&self) -> Option<String> {
+        self.api_key
+            .clone()
+            .or_else(|| std::env::var(API_KEY_ENV).ok().filter(|k| !k.is_empty()))
+    }
+
+    pub(crate) fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The URL with every query parameter appended, percent-encoded.
+    pub fn request_url(&self) -> String {
+        let mut url = self.url.clone();
+        let mut sep = if url.contains('?') { '&' } else { '?' };
+        for (name, value) in &self.params {
+            url.push(sep);
+            url.push_str(&percent_encode(name));
+            url.push('=');
+            url.push_str(&percent_encode(value));
+            sep = '&';
+        }
+        url
+    }
+
+    /// `request_url` with credentials in the query (a parameter named Authorization) hidden,
+    /// for log lines and error messages.
+    pub fn display_url(&self) -> String {
+        let url = self.request_url();
+        let Some((base, query)) = url.split_once('?') else {
+            return url;
+        };
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("authorization") => format!("{k}=<hidden>"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        format!("{base}?{}", query.join("&"))
+    }
+
+    pub(crate) fn endpoint(&self) -> Endpoint {
+        parse_endpoint(&self.url).expect("url was validated when set")
+    }
+}
+
+fn timeout(name: &str, ms: u32) -> Result<Duration, Error> {
+    if ms == 0 || ms > TIMEOUT_MS_MAX {
+        return Err(Error::invalid(format!(
+            "{name} must be within 1..={TIMEOUT_MS_MAX}, got {ms}"
+        )));
+    }
+    Ok(Duration::from_millis(ms.into()))
+}
+
+fn set_pair(
+    list: &mut Vec<(String, String)>,
+    name: &str,
+    value: Option<&str>,
+    same: impl Fn(&str, &str) -> bool,
+) {
+    let at = list.iter().position(|(n, _)| same(n, name));
+    match (at, value) {
+        (Some(i), Some(v)) => list[i].1 = v.to_string(),
+        (Some(i), None) => {
+            list.remove(i);
+        }
+        (None, Some(v)) => list.push((name.to_string(), v.to_string())),
+        (None, None) => {}
+    }
+}
+
+/// RFC 3986 percent-encoding of everything but the unreserved characters.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Checks a `ws://` or `wss://` URL and takes out what the connection needs.
+pub fn parse_endpoint(url: &str) -> Result<Endpoint, Error> {
+    let bad = |why: &str| Error::invalid(format!("url '{url}' {why}"));
+    let (tls, rest) = if let Some(r) = url.strip_prefix("wss://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("ws://") {
+        (false, r)
+    } else {
+        return Err(bad("must start with ws:// or wss://"));
+    };
+    if url.bytes().any(|b| b <= b' ' || b >= 0x7f) {
+        return Err(bad("must not contain spaces, control or non-ASCII characters (percent-encode them)"));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(bad("must not carry user info; use the API key setter"));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or_else(|| bad("has an unclosed IPv6 bracket"))?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("has no host"));
+    }
+    let port = match port {
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("has an invalid port"))?,
+        None if tls => 443,
+        None => 80,
+    };
+    Ok(Endpoint {
+        tls,
+        host: host.to_string(),
+        port,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_prompt_with_reserved_and_unicode() {
+        let mut c = Config::new();
+        c.set_url("ws://127.0.0.1:9/v1/stream").unwrap();
+        c.set_param("prompt", Some("a b&c=d é")).unwrap();
+        assert_eq!(
+            c.request_url(),
+            "ws://127.0.0.1:9/v1/stream?response_format=verbose_json&prompt=a%20b%26c%3Dd%20%C3%A9"
+        );
+    }
+
+    #[test]
+    fn params_replace_in_place_and_remove() {
+        let mut c = Config::new();
+        c.set_url("ws://h/p?x=1").unwrap();
+        c.set_param("language", Some("en")).unwrap();
+        c.set_param("response_format", Some("json")).unwrap();
+        assert_eq!(c.request_url(), "ws://h/p?x=1&response_format=json&language=en");
+        c.set_param("response_format", None).unwrap();
+        assert_eq!(c.request_url(), "ws://h/p?x=1&language=en");
+    }
+
+    #[test]
+    fn display_url_hides_query_credentials() {
+        let mut c = Config::new();
+        c.set_url("ws://h/p").unwrap();
+        c.set_param("Authorization", Some("secret-key")).unwrap();
+        let shown = c.display_url();
+        assert!(!shown.contains("secret-key"), "{shown}");
+        assert!(shown.contains("Authorization=<hidden>"));
+    }
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            parse_endpoint("wss://example.com/a").unwrap(),
+            Endpoint { tls: true, host: "example.com".into(), port: 443 }
+        );
+        assert_eq!(
+            parse_endpoint("ws://127.0.0.1:8080?q=1").unwrap(),
+            Endpoint { tls: false, host: "127.0.0.1".into(), port: 8080 }
+        );
+        assert_eq!(parse_endpoint("ws://[::1]:5/x").unwrap().host, "::1");
+        for bad in ["http://x", "ws://", "ws://h:0", "ws://h:99999", "ws://u:p@h", "ws://h/ x", "ws://h/é"] {
+            assert!(parse_endpoint(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        let mut c = Config::new();
+        assert!(c.set_chunk_ms(49).is_err());
+        assert!(c.set_chunk_ms(401).is_err());
+        assert!(c.set_chunk_ms(400).is_ok());
+        assert!(c.set_pacing(-1.0).is_err());
+        assert!(c.set_pacing(f64::NAN).is_err());
+        assert!(c.set_pacing(1.0).is_ok());
+        assert!(c.set_connect_timeout_ms(0).is_err());
+        assert!(c.set_temperature(f32::NAN).is_err());
+        assert!(c.set_header("Authorization", Some("x")).is_err());
+        assert!(c.set_header("X-Bad Name", Some("x")).is_err());
+        assert!(c.set_header("X-Ok", Some("a\r\nb")).is_err());
+        assert!(c.set_api_key(Some("a\nb")).is_err());
+    }
+}

@@ -1,0 +1,275 @@
+//! Making the connection: resolve, non-blocking TCP connect, TLS, WebSocket upgrade. Every wait
+//! goes through one poll on the socket and the session's waker, so freeing a connecting session
+//! returns at once, and the connect timeout covers all stages.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::client::ClientHandshake;
+use tungstenite::handshake::HandshakeError;
+use tungstenite::http::{header, HeaderValue};
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::WebSocket;
+
+use crate::config::{Config, Endpoint};
+use crate::error::*;
+use crate::sys::{self, Waker};
+
+/// The session's byte stream: plain TCP or TLS over TCP. Always non-blocking once connected.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<native_tls::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    pub fn fd(&self) -> RawFd {
+        match self {
+            Stream::Plain(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.get_ref().as_raw_fd(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+pub type Ws = WebSocket<Stream>;
+
+/// What a connect needs, prepared on the caller's thread at open so that bad input fails there.
+pub struct Connector {
+    endpoint: Endpoint,
+    request: tungstenite::handshake::client::Request,
+    tls: Option<native_tls::TlsConnector>,
+    timeout: std::time::Duration,
+    pub display_url: String,
+}
+
+impl Connector {
+    pub fn new(cfg: &Config) -> Result<Connector, Error> {
+        let endpoint = cfg.endpoint();
+        let mut request = cfg
+            .request_url()
+            .into_client_request()
+            .map_err(|e| Error::invalid(format!("url '{}' is not usable: {e}", cfg.display_url())))?;
+        let headers = request.headers_mut();
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static(concat!("fwasr/", env!("CARGO_PKG_VERSION"))),
+        );
+        for (name, value) in cfg.headers() {
+            let name = header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::invalid(format!("header name '{name}' is not valid")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| Error::invalid(format!("value of header '{name}' is not valid")))?;
+            headers.insert(name, value);
+        }
+        if let Some(key) = cfg.effective_api_key() {
+            let mut value = HeaderValue::from_str(&key)
+                .map_err(|_| Error::invalid("the API key contains characters not allowed in a header"))?;
+            value.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        let tls = if endpoint.tls {
+            let mut b = native_tls::TlsConnector::builder();
+            if let Some(pem) = &cfg.tls_ca_pem {
+                for cert in pem_certificates(pem) {
+                    let c = native_tls::Certificate::from_pem(cert)
+                        .map_err(|e| Error::new(FWASR_ERR_TLS, format!("bad certificate in CA file: {e}")))?;
+                    b.add_root_certificate(c);
+                }
+            }
+            if !cfg.tls_verify {
+                b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
+            }
+            Some(b.build().map_err(|e| Error::new(FWASR_ERR_TLS, format!("cannot set up TLS: {e}")))?)
+        } else {
+            None
+        };
+        Ok(Connector {
+            endpoint,
+            request,
+            tls,
+            timeout: cfg.connect_timeout,
+            display_url: cfg.display_url(),
+        })
+    }
+
+    /// Connects, or fails with the stage's own status. Returns early (FWASR_ERR_STATE) when
+    /// `stop` is set and the waker fires.
+    pub fn connect(&self, waker: &Waker, stop: &AtomicBool) -> Result<Ws, Error> {
+        let deadline = Instant::now() + self.timeout;
+        let ep = &self.endpoint;
+        let timed_out = |stage: &str| {
+            Error::new(
+                FWASR_ERR_CONNECT_TIMEOUT,
+                format!("{stage} {}:{} not done within {} ms", ep.host, ep.port, self.timeout.as_millis()),
+            )
+        };
+        let addrs: Vec<_> = (ep.host.as_str(), ep.port)
+            .to_socket_addrs()
+            .map_err(|e| Error::new(FWASR_ERR_RESOLVE, format!("cannot resolve '{}': {e}", ep.host)))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(Error::new(FWASR_ERR_RESOLVE, format!("'{}' has no address", ep.host)));
+        }
+        let mut last = None;
+        let mut tcp = None;
+        for addr in &addrs {
+            let attempt = sys::connect_nonblocking(addr).and_then(|s| {
+                if !wait_ready(waker, stop, s.as_raw_fd(), false, deadline)? {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "timeout"));
+                }
+                match s.take_error()? {
+                    Some(e) => Err(e),
+                    None => Ok(s),
+                }
+            });
+            match attempt {
+                Ok(s) => {
+                    tcp = Some(s);
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(timed_out("TCP connect to")),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(cancelled()),
+                Err(e) => last = Some((addr, e)),
+            }
+        }
+        let Some(tcp) = tcp else {
+            let (addr, e) = last.expect("at least one address was tried");
+            return Err(Error::new(FWASR_ERR_CONNECT, format!("cannot connect to {addr}: {e}")));
+        };
+        let _ = tcp.set_nodelay(true);
+        let stream = match &self.tls {
+            None => Stream::Plain(tcp),
+            Some(tls) => {
+                let mut step = tls.connect(&ep.host, tcp);
+                loop {
+                    match step {
+                        Ok(s) => break Stream::Tls(Box::new(s)),
+                        Err(native_tls::HandshakeError::WouldBlock(mid)) => {
+                            if !wait_or_cancel(waker, stop, mid.get_ref().as_raw_fd(), deadline)? {
+                                return Err(timed_out("TLS handshake with"));
+                            }
+                            step = mid.handshake();
+                        }
+                        Err(native_tls::HandshakeError::Failure(e)) => {
+                            return Err(Error::new(
+                                FWASR_ERR_TLS,
+                                format!("TLS handshake with {} failed: {e}", ep.host),
+                            ))
+                        }
+                    }
+                }
+            }
+        };
+        let fd = stream.fd();
+        let ws_config = WebSocketConfig::default();
+        let mut step = ClientHandshake::start(stream, self.request.clone(), Some(ws_config))
+            .map_err(|e| handshake_error(e, &self.display_url))
+            .map(|mid| mid.handshake())?;
+        loop {
+            match step {
+                Ok((ws, _response)) => return Ok(ws),
+                Err(HandshakeError::Interrupted(mid)) => {
+                    if !wait_or_cancel(waker, stop, fd, deadline)? {
+                        return Err(timed_out("WebSocket upgrade with"));
+                    }
+                    step = mid.handshake();
+                }
+                Err(HandshakeError::Failure(e)) => return Err(handshake_error(e, &self.display_url)),
+            }
+        }
+    }
+}
+
+fn cancelled() -> Error {
+    Error::new(FWASR_ERR_STATE, "session freed while connecting")
+}
+
+/// Waits for the socket to be readable; false on deadline, error when cancelled.
+fn wait_or_cancel(waker: &Waker, stop: &AtomicBool, fd: RawFd, deadline: Instant) -> Result<bool, Error> {
+    wait_ready(waker, stop, fd, true, deadline).map_err(|e| match e.kind() {
+        io::ErrorKind::Interrupted => cancelled(),
+        _ => Error::new(FWASR_ERR_IO, format!("poll failed: {e}")),
+    })
+}
+
+/// Waits for the socket (readable or writable); Ok(false) on deadline, Interrupted when stopped.
+fn wait_ready(waker: &Waker, stop: &AtomicBool, fd: RawFd, read: bool, deadline: Instant) -> io::Result<bool> {
+    loop {
+        if stop.load(Ordering::Acquire) {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(false);
+        }
+        let ready = sys::wait(waker, Some((fd, read, !read)), Some(deadline - now))?;
+        if ready.woken {
+            waker.drain();
+        }
+        if ready.readable || ready.writable {
+            return Ok(true);
+        }
+    }
+}
+
+fn handshake_error(e: tungstenite::Error, url: &str) -> Error {
+    match e {
+        tungstenite::Error::Http(resp) => {
+            let status = resp.status();
+            let body = resp
+                .body()
+                .as_deref()
+                .map(|b| String::from_utf8_lossy(b).trim().chars().take(2000).collect::<String>())
+                .unwrap_or_default();
+            let code = if matches!(status.as_u16(), 401 | 403) { FWASR_ERR_AUTH } else { FWASR_ERR_HANDSHAKE };
+            Error::with_code(
+                code,
+                i32::from(status.as_u16()),
+                format!("server refused the WebSocket upgrade with HTTP {status}: {body}"),
+            )
+        }
+        tungstenite::Error::Io(e) => Error::new(FWASR_ERR_IO, format!("connection lost during the WebSocket upgrade: {e}")),
+        tungstenite::Error::Url(e) => Error::invalid(format!("url '{url}' is not usable: {e}")),
+        other => Error::new(FWASR_ERR_PROTOCOL, format!("invalid WebSocket upgrade response: {other}")),
+    }
+}
+
+/// Splits a PEM bundle into its certificates.
+fn pem_certificates(pem: &[u8]) -> Vec<&[u8]> {
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = pem;
+    while let Some(i) = rest.windows(END.len()).position(|w| w == END) {
+        out.push(&rest[..i + END.len()]);
+        rest = &rest[i + END.len()..];
+    }
+    out
+}

@@ -1,0 +1,21 @@
+//! fwasr: stream live audio to the Fireworks streaming transcription WebSocket and get the
+//! transcript back as it evolves. The safe Rust core lives in the top-level modules; `ffi` is
+//! the C API on top of it (see `include/fwasr.h`).
+
+pub mod chunker;
+pub mod config;
+mod conn;
+pub mod error;
+pub mod event;
+pub mod ffi;
+pub mod protocol;
+pub mod session;
+mod sys;
+pub mod transcript;
+mod worker;
+
+pub use config::Config;
+pub use error::{Error, Status};
+pub use event::{Event, EventType, LogLevel};
+pub use session::{Session, State, Stats};
+pub use transcript::Segment;

@@ -1,0 +1,451 @@
+//! A session: one stream, one network thread. This is the safe Rust API; `ffi` wraps it for C.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Condvar, Mutex};
+
+use crate::chunker::{audio_queue, AudioProducer, Full};
+use crate::config::{Config, BYTES_PER_MS};
+use crate::conn::Connector;
+use crate::error::*;
+use crate::event::{Event, LogLevel};
+use crate::sys::Waker;
+use crate::transcript::{Segment, Transcript};
+use crate::worker::{Control, Sink, Worker};
+
+/// Where a session is in its life.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum fwasr_state {
+    /// The connection is being made; pushed audio is queued.
+    FWASR_STATE_CONNECTING = 0,
+    /// Connected; audio flows.
+    FWASR_STATE_OPEN = 1,
+    /// `finish` was called; the last audio and the final checkpoint are on their way.
+    FWASR_STATE_FINISHING = 2,
+    /// Ended as asked: finished with the whole transcript in, or freed.
+    FWASR_STATE_CLOSED = 3,
+    /// Ended by an error; `fwasr_session_finish` or the CLOSED event tells which.
+    FWASR_STATE_FAILED = 4,
+}
+
+pub use fwasr_state::*;
+pub type State = fwasr_state;
+
+/// Counters of a session, read with `Session::stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stats {
+    pub bytes_pushed: u64,
+    pub bytes_sent: u64,
+    pub bytes_dropped: u64,
+    pub bytes_queued: u64,
+    pub chunks_sent: u64,
+    pub messages_received: u64,
+    pub last_rtt_ms: f64,
+}
+
+impl Stats {
+    pub fn ms(bytes: u64) -> f64 {
+        bytes as f64 / BYTES_PER_MS as f64
+    }
+}
+
+pub(crate) struct Progress {
+    pub state: State,
+    /// Why the session failed, once it has.
+    pub error: Option<Error>,
+    pub thread_done: bool,
+}
+
+/// What the caller's threads and the network thread share.
+pub(crate) struct Shared {
+    pub waker: Waker,
+    pub progress: Mutex<Progress>,
+    pub changed: Condvar,
+    pub transcript: Mutex<Transcript>,
+    pub stop: AtomicBool,
+    /// Set by free: no callback may start after this.
+    pub freed: AtomicBool,
+    /// Held while a callback runs, so free can wait for a running callback to return.
+    pub callback_gate: Mutex<()>,
+    pub network_thread: Mutex<Option<ThreadId>>,
+    pub pushed: AtomicU64,
+    pub sent: AtomicU64,
+    pub chunks_sent: AtomicU64,
+    pub dropped: AtomicU64,
+    pub messages: AtomicU64,
+    pub last_rtt_bits: AtomicU64,
+    /// An overrun began; the network thread raises the OVERRUN event.
+    pub overrun_signal: AtomicBool,
+    pub in_overrun: AtomicBool,
+    /// push_wait callers sleeping until the network thread takes audio.
+    pub room: Mutex<()>,
+    pub room_changed: Condvar,
+    pub finish_requested: AtomicBool,
+    pub chunk_bytes: usize,
+    log: Option<(crate::config::LogHandler, LogLevel)>,
+}
+
+impl Shared {
+    pub fn log(&self, level: LogLevel, msg: impl FnOnce() -> String) {
+        if let Some((f, max)) = &self.log {
+            if level <= *max && !self.freed.load(Ordering::Acquire) {
+                let _gate = self.callback_gate.lock();
+                if !self.freed.load(Ordering::Acquire) {
+                    f(level, &msg());
+                }
+            }
+        }
+    }
+
+    pub fn set_state(&self, state: State) {
+        self.progress.lock().state = state;
+        self.changed.notify_all();
+    }
+
+    pub fn state(&self) -> State {
+        self.progress.lock().state
+    }
+}
+
+/// One streaming transcription session.
+pub struct Session {
+    shared: Arc<Shared>,
+    producer: Mutex<AudioProducer>,
+    control: Sender<Control>,
+    events: Option<Receiver<Event>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    next_event_id: AtomicU64,
+    capacity: usize,
+}
+
+/// How long `close` waits for the network thread before leaving it to end on its own.
+const JOIN_BOUND: Duration = Duration::from_millis(1000);
+
+impl Session {
+    /// Validates the configuration, starts the network thread and returns at once.
+    pub fn open(cfg: &Config) -> Result<Session, Error> {
+        let connector = Connector::new(cfg)?;
+        let chunk_bytes = cfg.chunk_ms as usize * BYTES_PER_MS;
+        let capacity = (cfg.buffer_ms as usize * BYTES_PER_MS).max(chunk_bytes);
+        let (producer, consumer) = audio_queue(capacity, chunk_bytes);
+        let waker = Waker::new().map_err(|e| Error::new(FWASR_ERR_INTERNAL, format!("cannot create eventfd: {e}")))?;
+        let shared = Arc::new(Shared {
+            waker,
+            progress: Mutex::new(Progress { state: FWASR_STATE_CONNECTING, error: None, thread_done: false }),
+            changed: Condvar::new(),
+            transcript: Mutex::new(Transcript::new()),
+            stop: AtomicBool::new(false),
+            freed: AtomicBool::new(false),
+            callback_gate: Mutex::new(()),
+            network_thread: Mutex::new(None),
+            pushed: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            chunks_sent: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            messages: AtomicU64::new(0),
+            last_rtt_bits: AtomicU64::new(f64::NAN.to_bits()),
+            overrun_signal: AtomicBool::new(false),
+            in_overrun: AtomicBool::new(false),
+            room: Mutex::new(()),
+            room_changed: Condvar::new(),
+            finish_requested: AtomicBool::new(false),
+            chunk_bytes,
+            log: cfg.log.clone(),
+        });
+        let (control_tx, control_rx) = crossbeam_channel::unbounded();
+        let (sink, events) = match &cfg.on_event {
+            Some(f) => (Sink::Callback(f.clone()), None),
+            None => {
+                let (tx, rx) = crossbeam_channel::unbounded();
+                (Sink::Queue(tx), Some(rx))
+            }
+        };
+        let worker = Worker::new(shared.clone(), connector, consumer, control_rx, sink, cfg);
+        let thread = std::thread::Builder::new()
+            .name("fwasr-session".into())
+            .stack_size(256 * 1024)
+            .spawn(move || worker.run())
+            .map_err(|e| Error::new(FWASR_ERR_INTERNAL, format!("cannot start the session thread: {e}")))?;
+        *shared.network_thread.lock() = Some(thread.thread().id());
+        Ok(Session {
+            shared,
+            producer: Mutex::new(producer),
+            control: control_tx,
+            events,
+            thread: Mutex::new(Some(thread)),
+            next_event_id: AtomicU64::new(1),
+            capacity,
+        })
+    }
+
+    /// Blocks until connected (Ok), failed (its error) or the timeout passes.
+    pub fn wait_ready(&self, timeout: Option<Duration>) -> Result<(), Error> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut p = self.shared.progress.lock();
+        while p.state == FWASR_STATE_CONNECTING {
+            match deadline {
+                Some(d) => {
+                    if self.shared.changed.wait_until(&mut p, d).timed_out() && p.state == FWASR_STATE_CONNECTING {
+                        return Err(Error::new(FWASR_ERR_TIMEOUT, "still connecting when the wait ran out"));
+                    }
+                }
+                None => self.shared.changed.wait(&mut p),
+            }
+        }
+        match (p.state, &p.error) {
+            (FWASR_STATE_FAILED, Some(e)) => Err(e.clone()),
+            (FWASR_STATE_CLOSED | FWASR_STATE_FAILED, _) => Err(Error::new(FWASR_ERR_STATE, "the session has ended")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Queues 16 kHz mono s16le bytes; all or nothing; never blocks.
+    pub fn push(&self, data: &[u8]) -> Result<(), Error> {
+        let Some(mut producer) = self.producer.try_lock() else {
+            return Err(Error::new(FWASR_ERR_BUSY, "another thread is pushing to this session"));
+        };
+        self.push_locked(&mut producer, data, true)
+    }
+
+    fn push_locked(&self, producer: &mut AudioProducer, data: &[u8], report_overrun: bool) -> Result<(), Error> {
+        let sh = &self.shared;
+        if sh.finish_requested.load(Ordering::Relaxed) {
+            return Err(Error::new(FWASR_ERR_STATE, "push after finish"));
+        }
+        if matches!(sh.state(), FWASR_STATE_CLOSED | FWASR_STATE_FAILED) {
+            return Err(Error::new(FWASR_ERR_STATE, "push to a session that has ended"));
+        }
+        match producer.push(data) {
+            Ok(completed) => {
+                sh.pushed.store(producer.pushed(), Ordering::Release);
+                if sh.in_overrun.load(Ordering::Relaxed) {
+                    sh.in_overrun.store(false, Ordering::Relaxed);
+                }
+                if completed {
+                    sh.waker.wake();
+                }
+                Ok(())
+            }
+            Err(Full) => {
+                if report_overrun {
+                    sh.dropped.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    if !sh.in_overrun.swap(true, Ordering::Relaxed) {
+                        sh.overrun_signal.store(true, Ordering::Release);
+                        sh.waker.wake();
+                    }
+                }
+                Err(Error::new(
+                    FWASR_ERR_BUFFER_FULL,
+                    format!(
+                        "audio queue full: {} bytes pushed, {} bytes free",
+                        data.len(),
+                        producer.room()
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Like `push`, but waits up to `timeout` (None = forever) for room.
+    pub fn push_wait(&self, data: &[u8], timeout: Option<Duration>) -> Result<(), Error> {
+        if data.len() > self.capacity {
+            return Err(Error::new(
+                FWASR_ERR_BUFFER_FULL,
+                format!("{} bytes is more than the whole audio queue ({} bytes)", data.len(), self.capacity),
+            ));
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let Some(mut producer) = self.producer.try_lock() else {
+            return Err(Error::new(FWASR_ERR_BUSY, "another thread is pushing to this session"));
+        };
+        loop {
+            // The network thread notifies under `room` after taking audio, so no wake-up is
+            // lost between a failed push and the wait.
+            let mut room = self.shared.room.lock();
+            match self.push_locked(&mut producer, data, false) {
+                Err(e) if e.status == FWASR_ERR_BUFFER_FULL => {}
+                other => return other,
+            }
+            let timed_out = match deadline {
+                Some(d) => self.shared.room_changed.wait_until(&mut room, d).timed_out(),
+                None => {
+                    self.shared.room_changed.wait(&mut room);
+                    false
+                }
+            };
+            if timed_out {
+                return Err(Error::new(
+                    FWASR_ERR_TIMEOUT,
+                    format!("no room for {} bytes within the timeout", data.len()),
+                ));
+            }
+        }
+    }
+
+    fn control(&self, make: impl FnOnce(u64) -> Control) -> Result<(), Error> {
+        if self.shared.finish_requested.load(Ordering::Acquire) {
+            return Err(Error::new(FWASR_ERR_STATE, "the session is finishing"));
+        }
+        if matches!(self.shared.state(), FWASR_STATE_CLOSED | FWASR_STATE_FAILED) {
+            return Err(Error::new(FWASR_ERR_STATE, "the session has ended"));
+        }
+        // Control messages follow the complete chunks pushed before the call; a partial chunk
+        // stays queued so chunks keep their exact size.
+        let pushed = self.shared.pushed.load(Ordering::Acquire);
+        let at = pushed - pushed % self.shared.chunk_bytes as u64;
+        self.control
+            .send(make(at))
+            .map_err(|_| Error::new(FWASR_ERR_STATE, "the session has ended"))?;
+        self.shared.waker.wake();
+        Ok(())
+    }
+
+    fn event_id(&self) -> String {
+        format!("fwasr-{}", self.next_event_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Sends `{"checkpoint_id": id}` after the complete chunks pushed so far.
+    pub fn checkpoint(&self, id: &str) -> Result<(), Error> {
+        if id == "final" {
+            return Err(Error::invalid("checkpoint id 'final' is reserved for fwasr_session_finish"));
+        }
+        self.control(|at| Control::Checkpoint { id: id.to_string(), at })
+    }
+
+    /// Sends an `stt.input.trace`; the answer raises TRACE with the round-trip time.
+    pub fn trace(&self, id: &str) -> Result<(), Error> {
+        let event_id = self.event_id();
+        self.control(|at| Control::Trace { id: id.to_string(), event_id, at })
+    }
+
+    /// Sends an `stt.state.clear`; the answer raises CLEARED.
+    pub fn clear(&self, id: &str) -> Result<(), Error> {
+        let event_id = self.event_id();
+        self.control(|at| Control::Clear { id: id.to_string(), event_id, at })
+    }
+
+    /// No more audio. Sends what is queued and the final checkpoint, then waits up to
+    /// `timeout` (None = forever, zero = not at all) for the session to end. Ok means the whole
+    /// transcript is in (or, with a zero timeout, that finishing has started).
+    pub fn finish(&self, timeout: Option<Duration>) -> Result<(), Error> {
+        {
+            let producer = self.producer.lock();
+            let mut p = self.shared.progress.lock();
+            if !self.shared.finish_requested.load(Ordering::Acquire) {
+                match p.state {
+                    FWASR_STATE_CLOSED => return Err(Error::new(FWASR_ERR_STATE, "the session has ended")),
+                    FWASR_STATE_FAILED => {
+                        return Err(p.error.clone().unwrap_or_else(|| Error::new(FWASR_ERR_STATE, "the session has ended")))
+                    }
+                    FWASR_STATE_OPEN => p.state = FWASR_STATE_FINISHING,
+                    _ => {}
+                }
+                self.shared.finish_requested.store(true, Ordering::Release);
+                let _ = self.control.send(Control::Finish { end: producer.pushed() });
+                self.shared.waker.wake();
+            }
+        }
+        if timeout == Some(Duration::ZERO) {
+            return Ok(());
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut p = self.shared.progress.lock();
+        loop {
+            match p.state {
+                FWASR_STATE_CLOSED => return Ok(()),
+                FWASR_STATE_FAILED => {
+                    return Err(p.error.clone().unwrap_or_else(|| Error::new(FWASR_ERR_STATE, "the session has ended")))
+                }
+                _ => {}
+            }
+            match deadline {
+                Some(d) => {
+                    if self.shared.changed.wait_until(&mut p, d).timed_out()
+                        && !matches!(p.state, FWASR_STATE_CLOSED | FWASR_STATE_FAILED)
+                    {
+                        return Err(Error::new(FWASR_ERR_TIMEOUT, "the session is still finishing"));
+                    }
+                }
+                None => self.shared.changed.wait(&mut p),
+            }
+        }
+    }
+
+    /// The next event (poll mode). None on timeout, when the session has ended and every
+    /// event was taken, or at once when an event callback is set.
+    pub fn next_event(&self, timeout: Option<Duration>) -> Option<Event> {
+        let rx = self.events.as_ref()?;
+        match timeout {
+            Some(t) if t.is_zero() => rx.try_recv().ok(),
+            Some(t) => rx.recv_timeout(t).ok(),
+            None => rx.recv().ok(),
+        }
+    }
+
+    /// The transcript so far: segment texts in id order, joined by one space.
+    pub fn transcript(&self) -> String {
+        self.shared.transcript.lock().text()
+    }
+
+    /// A snapshot of the segments, in id order.
+    pub fn segments(&self) -> Vec<Segment> {
+        self.shared.transcript.lock().segments().cloned().collect()
+    }
+
+    pub fn stats(&self) -> Stats {
+        let sh = &self.shared;
+        let pushed = sh.pushed.load(Ordering::Acquire);
+        let sent = sh.sent.load(Ordering::Acquire);
+        Stats {
+            bytes_pushed: pushed,
+            bytes_sent: sent,
+            bytes_dropped: sh.dropped.load(Ordering::Relaxed),
+            bytes_queued: pushed.saturating_sub(sent),
+            chunks_sent: sh.chunks_sent.load(Ordering::Relaxed),
+            messages_received: sh.messages.load(Ordering::Relaxed),
+            last_rtt_ms: f64::from_bits(sh.last_rtt_bits.load(Ordering::Relaxed)),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.shared.state()
+    }
+
+    /// Stops the session without flushing. No callback starts after this returns (or, when
+    /// called from inside a callback, after that callback returns). Joins the network thread
+    /// within about a second; a thread stuck in name resolution is left to end by itself.
+    pub fn close(&self) {
+        let sh = &self.shared;
+        sh.freed.store(true, Ordering::Release);
+        sh.stop.store(true, Ordering::Release);
+        sh.waker.wake();
+        let Some(handle) = self.thread.lock().take() else { return };
+        if *sh.network_thread.lock() == Some(std::thread::current().id()) {
+            return;
+        }
+        drop(sh.callback_gate.lock());
+        let deadline = Instant::now() + JOIN_BOUND;
+        let mut p = sh.progress.lock();
+        while !p.thread_done {
+            if sh.changed.wait_until(&mut p, deadline).timed_out() {
+                break;
+            }
+        }
+        if p.thread_done {
+            drop(p);
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

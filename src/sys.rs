@@ -1,0 +1,137 @@
+//! The operating-system specifics of the network thread, kept in one place so a port touches
+//! one file: the wake-up descriptor (eventfd on Linux), poll(2), and a non-blocking connect.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// A descriptor other threads make readable to wake the network thread out of `poll`.
+pub struct Waker {
+    fd: OwnedFd,
+}
+
+impl Waker {
+    pub fn new() -> io::Result<Waker> {
+        // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor we own.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd was just created and is owned by nobody else.
+        Ok(Waker { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+    }
+
+    /// Makes the descriptor readable. One write; never blocks (the counter saturating at
+    /// 2^64-2 pending wakes only fails with EAGAIN, which still leaves it readable).
+    pub fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our own descriptor.
+        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Resets the descriptor to not readable.
+    pub fn drain(&self) {
+        let mut n: u64 = 0;
+        // SAFETY: reads at most 8 bytes into a live u64 from our own non-blocking descriptor.
+        unsafe { libc::read(self.fd.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
+    }
+}
+
+/// What `wait` found.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ready {
+    pub woken: bool,
+    pub readable: bool,
+    pub writable: bool,
+}
+
+/// Sleeps until the waker fires, the socket is ready as asked, or the timeout passes
+/// (`None` = no timeout). EINTR counts as a spurious wake-up.
+pub fn wait(
+    waker: &Waker,
+    sock: Option<(RawFd, bool, bool)>,
+    timeout: Option<Duration>,
+) -> io::Result<Ready> {
+    let mut fds = [
+        libc::pollfd { fd: waker.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: -1, events: 0, revents: 0 },
+    ];
+    if let Some((fd, read, write)) = sock {
+        fds[1].fd = fd;
+        fds[1].events = if read { libc::POLLIN } else { 0 } | if write { libc::POLLOUT } else { 0 };
+    }
+    // Round up so a deadline 0.3 ms away does not turn into a busy loop of zero timeouts.
+    let ms = timeout.map_or(-1, |t| {
+        i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+    });
+    // SAFETY: fds is a live array of 2 pollfd; poll ignores entries with a negative fd.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(Ready::default());
+        }
+        return Err(e);
+    }
+    let err = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
+    let r = fds[1].revents;
+    Ok(Ready {
+        woken: fds[0].revents & libc::POLLIN != 0,
+        // Errors and hang-ups count as ready so the next read or write reports them.
+        readable: r & (libc::POLLIN | err) != 0,
+        writable: r & (libc::POLLOUT | err) != 0,
+    })
+}
+
+/// Starts a TCP connect without blocking. The stream is non-blocking; it is connected once
+/// writable and `take_error` reports nothing.
+pub fn connect_nonblocking(addr: &SocketAddr) -> io::Result<TcpStream> {
+    let domain = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: socket takes no pointers.
+    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a new socket nobody else owns; TcpStream closes it on drop.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    let (storage, len) = sockaddr(addr);
+    // SAFETY: storage holds a valid sockaddr of `len` bytes for the socket's family.
+    let rc = unsafe { libc::connect(fd, (&storage as *const libc::sockaddr_storage).cast(), len) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+    }
+    Ok(stream)
+}
+
+fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data for which all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for any sockaddr type.
+            let sin = unsafe { &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: as above.
+            let sin6 = unsafe { &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr = libc::in6_addr { s6_addr: a.ip().octets() };
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_scope_id = a.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}

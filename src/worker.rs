@@ -1,0 +1,492 @@
+//! The network thread of a session: connect, then one poll(2) loop that moves audio and control
+//! messages out and server messages in. It sleeps until a chunk is complete, a control call is
+//! made, the socket is ready, or a deadline (pacing, final echo, close) comes.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::ErrorKind;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::Message;
+
+use crate::chunker::AudioConsumer;
+use crate::config::{Config, EventHandler, BYTES_PER_MS};
+use crate::conn::{Connector, Ws};
+use crate::error::*;
+use crate::event::*;
+use crate::protocol;
+use crate::session::*;
+use crate::sys;
+use crate::transcript::Change;
+
+/// Requests from the caller's threads, in call order.
+pub(crate) enum Control {
+    /// `at`: the audio byte position after which the message goes out.
+    Checkpoint { id: String, at: u64 },
+    Trace { id: String, event_id: String, at: u64 },
+    Clear { id: String, event_id: String, at: u64 },
+    /// No more audio; `end` is the total pushed.
+    Finish { end: u64 },
+}
+
+impl Control {
+    fn at(&self) -> u64 {
+        match self {
+            Control::Checkpoint { at, .. } | Control::Trace { at, .. } | Control::Clear { at, .. } => *at,
+            Control::Finish { end } => *end,
+        }
+    }
+}
+
+/// Where events go: the caller's callback, or the queue `next_event` reads.
+pub(crate) enum Sink {
+    Callback(EventHandler),
+    Queue(Sender<Event>),
+}
+
+/// How the session ended.
+enum Outcome {
+    /// Freed by the caller: nobody is listening any more.
+    Stopped,
+    /// The final echo arrived: the transcript is complete.
+    Finished,
+    Failed(Error),
+}
+
+/// How long to wait for the server's side of the close handshake.
+const CLOSE_WAIT: Duration = Duration::from_millis(2000);
+
+pub(crate) struct Worker {
+    shared: Arc<Shared>,
+    connector: Connector,
+    audio: AudioConsumer,
+    control: Receiver<Control>,
+    sink: Option<Sink>,
+    /// Time between chunks when paced.
+    interval: Option<Duration>,
+    finish_timeout: Duration,
+    pending: VecDeque<Control>,
+    /// Audio bytes taken from the queue and written.
+    consumed: u64,
+    finishing: bool,
+    final_deadline: Option<Instant>,
+    final_received: bool,
+    next_due: Option<Instant>,
+    traces: HashMap<String, Instant>,
+    close_deadline: Option<Instant>,
+    close_frame: Option<(u16, String)>,
+    out_pending: bool,
+    dropped_reported: u64,
+}
+
+impl Worker {
+    pub fn new(
+        shared: Arc<Shared>,
+        connector: Connector,
+        audio: AudioConsumer,
+        control: Receiver<Control>,
+        sink: Sink,
+        cfg: &Config,
+    ) -> Worker {
+        let interval = (cfg.pacing > 0.0).then(|| Duration::from_secs_f64(cfg.chunk_ms as f64 / 1000.0 / cfg.pacing));
+        Worker {
+            shared,
+            connector,
+            audio,
+            control,
+            sink: Some(sink),
+            interval,
+            finish_timeout: cfg.finish_timeout,
+            pending: VecDeque::new(),
+            consumed: 0,
+            finishing: false,
+            final_deadline: None,
+            final_received: false,
+            next_due: None,
+            traces: HashMap::new(),
+            close_deadline: None,
+            close_frame: None,
+            out_pending: false,
+            dropped_reported: 0,
+        }
+    }
+
+    pub fn run(mut self) {
+        let sh = self.shared.clone();
+        sh.log(FWASR_LOG_INFO, || format!("connecting to {}", self.connector.display_url));
+        let started = Instant::now();
+        let outcome = match self.connector.connect(&sh.waker, &sh.stop) {
+            Err(_) if sh.stop.load(Ordering::Acquire) => Outcome::Stopped,
+            Err(e) => Outcome::Failed(e),
+            Ok(mut ws) => {
+                sh.log(FWASR_LOG_INFO, || format!("connected in {} ms", started.elapsed().as_millis()));
+                let state = if sh.finish_requested.load(Ordering::Acquire) {
+                    FWASR_STATE_FINISHING
+                } else {
+                    FWASR_STATE_OPEN
+                };
+                sh.set_state(state);
+                self.emit(Event::new(FWASR_EVENT_CONNECTED));
+                self.stream(&mut ws)
+            }
+        };
+        self.end(outcome);
+    }
+
+    fn end(mut self, outcome: Outcome) {
+        let sh = self.shared.clone();
+        let (state, result) = match outcome {
+            Outcome::Stopped => (FWASR_STATE_CLOSED, None),
+            Outcome::Finished => (FWASR_STATE_CLOSED, Some(Ok(()))),
+            Outcome::Failed(e) => (FWASR_STATE_FAILED, Some(Err(e))),
+        };
+        {
+            let mut p = sh.progress.lock();
+            p.state = state;
+            if let Some(Err(e)) = &result {
+                p.error = Some(e.clone());
+            }
+        }
+        match result {
+            Some(Ok(())) => {
+                sh.log(FWASR_LOG_INFO, || "finished: the whole transcript is in".into());
+                self.emit(Event::new(FWASR_EVENT_CLOSED));
+            }
+            Some(Err(e)) => {
+                sh.log(FWASR_LOG_ERROR, || format!("session failed: {e}"));
+                self.emit(Event::from_error(FWASR_EVENT_CLOSED, &e));
+            }
+            None => {}
+        }
+        // Dropping the sink disconnects the event queue: next_event returns None once drained.
+        self.sink = None;
+        drop(self);
+        sh.progress.lock().thread_done = true;
+        sh.changed.notify_all();
+        let _room = sh.room.lock();
+        sh.room_changed.notify_all();
+    }
+
+    fn emit(&self, ev: Event) {
+        let sh = &self.shared;
+        match &self.sink {
+            Some(Sink::Callback(f)) => {
+                if sh.freed.load(Ordering::Acquire) {
+                    return;
+                }
+                let _gate = sh.callback_gate.lock();
+                if !sh.freed.load(Ordering::Acquire) {
+                    f(&ev);
+                }
+            }
+            Some(Sink::Queue(tx)) => {
+                let _ = tx.send(ev);
+            }
+            None => {}
+        }
+    }
+
+    fn stream(&mut self, ws: &mut Ws) -> Outcome {
+        let sh = self.shared.clone();
+        loop {
+            if sh.stop.load(Ordering::Acquire) {
+                let _ = ws.close(Some(CloseFrame { code: CloseCode::Away, reason: "session freed".into() }));
+                let _ = ws.flush();
+                return Outcome::Stopped;
+            }
+            while let Ok(c) = self.control.try_recv() {
+                if let Control::Finish { .. } = c {
+                    self.finishing = true;
+                }
+                self.pending.push_back(c);
+            }
+            if sh.overrun_signal.swap(false, Ordering::Acquire) {
+                let dropped = sh.dropped.load(Ordering::Relaxed);
+                let ms = (dropped - self.dropped_reported) as f64 / BYTES_PER_MS as f64;
+                self.dropped_reported = dropped;
+                sh.log(FWASR_LOG_WARN, || format!("audio queue overrun: {ms:.1} ms of audio refused"));
+                self.emit(Event { dropped_ms: ms, ..Event::new(FWASR_EVENT_OVERRUN) });
+            }
+            if let Some(outcome) = self.read_all(ws) {
+                return outcome;
+            }
+            if let Err(e) = self.write_due(ws) {
+                return self.broken(e);
+            }
+            let now = Instant::now();
+            if let Some(d) = self.final_deadline {
+                if !self.final_received && now >= d {
+                    let _ = ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "final transcript timeout".into() }));
+                    let _ = ws.flush();
+                    return Outcome::Failed(Error::new(
+                        FWASR_ERR_TIMEOUT,
+                        format!(
+                            "the final transcript did not arrive within {} ms after the last audio",
+                            self.finish_timeout.as_millis()
+                        ),
+                    ));
+                }
+            }
+            if self.close_deadline.is_some_and(|d| now >= d) {
+                return self.peer_ended();
+            }
+            let ready = match sys::wait(&sh.waker, Some((ws.get_ref().fd(), true, self.out_pending)), self.next_deadline(now).map(|d| d.saturating_duration_since(now))) {
+                Ok(r) => r,
+                Err(e) => return Outcome::Failed(Error::new(FWASR_ERR_INTERNAL, format!("poll failed: {e}"))),
+            };
+            if ready.woken {
+                sh.waker.drain();
+            }
+        }
+    }
+
+    fn next_deadline(&self, _now: Instant) -> Option<Instant> {
+        let waiting_to_send = !self.out_pending
+            && (self.audio.has_chunk() || (self.finishing && self.final_deadline.is_none()));
+        let pacing = self.next_due.filter(|_| waiting_to_send && self.interval.is_some());
+        let fin = self.final_deadline.filter(|_| !self.final_received);
+        [pacing, fin, self.close_deadline].into_iter().flatten().min()
+    }
+
+    /// Reads every message the socket has. Some(outcome) when the connection is over.
+    fn read_all(&mut self, ws: &mut Ws) -> Option<Outcome> {
+        loop {
+            match ws.read() {
+                Ok(Message::Text(t)) => {
+                    self.shared.messages.fetch_add(1, Ordering::Relaxed);
+                    self.handle_text(t.as_str());
+                    if self.final_received && self.close_deadline.is_none() {
+                        let _ = ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "".into() }));
+                        self.close_deadline = Some(Instant::now() + CLOSE_WAIT.min(self.finish_timeout));
+                    }
+                }
+                Ok(Message::Binary(b)) => {
+                    self.shared.messages.fetch_add(1, Ordering::Relaxed);
+                    let e = Error::new(FWASR_ERR_PROTOCOL, format!("server sent a binary message of {} bytes", b.len()));
+                    self.emit(Event::from_error(FWASR_EVENT_ERROR, &e));
+                }
+                Ok(Message::Close(frame)) => {
+                    self.close_frame = Some(frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string())));
+                    self.close_deadline.get_or_insert(Instant::now() + CLOSE_WAIT);
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => return None,
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Some(self.peer_ended())
+                }
+                Err(e) => return Some(self.broken(ws_error(e))),
+            }
+        }
+    }
+
+    /// The connection is gone or going: complete if the final echo came, else the reason.
+    fn peer_ended(&self) -> Outcome {
+        if self.final_received {
+            return Outcome::Finished;
+        }
+        match &self.close_frame {
+            Some((code, reason)) => Outcome::Failed(Error::with_code(
+                FWASR_ERR_CLOSED,
+                i32::from(*code),
+                format!("server closed the connection with code {code}: {reason}"),
+            )),
+            None => Outcome::Failed(Error::new(FWASR_ERR_IO, "connection closed without a close frame")),
+        }
+    }
+
+    fn broken(&self, e: Error) -> Outcome {
+        if self.final_received {
+            Outcome::Finished
+        } else if e.status == FWASR_ERR_IO && self.close_frame.is_some() {
+            self.peer_ended()
+        } else {
+            Outcome::Failed(e)
+        }
+    }
+
+    fn handle_text(&mut self, text: &str) {
+        let msg = match protocol::parse(text) {
+            Ok(m) => m,
+            Err(why) => {
+                self.shared.log(FWASR_LOG_WARN, || why.clone());
+                let ev = Event {
+                    json: Some(text.to_string()),
+                    ..Event::from_error(FWASR_EVENT_ERROR, &Error::new(FWASR_ERR_PROTOCOL, why))
+                };
+                self.emit(ev);
+                return;
+            }
+        };
+        let json = || Some(text.to_string());
+        if let Some(segments) = &msg.segments {
+            let changes = self.shared.transcript.lock().apply(segments);
+            for change in changes {
+                let (kind, s) = match change {
+                    Change::Upserted(s) => (FWASR_EVENT_SEGMENT, s),
+                    Change::Removed(s) => (FWASR_EVENT_SEGMENT_REMOVED, s),
+                };
+                self.emit(Event {
+                    segment_id: s.id,
+                    text: s.text,
+                    is_final: s.is_final,
+                    start_s: s.start_s,
+                    end_s: s.end_s,
+                    json: json(),
+                    ..Event::new(kind)
+                });
+            }
+        }
+        if let Some((message, code)) = &msg.error {
+            let e = Error::with_code(FWASR_ERR_SERVER, *code, format!("server error: {message}"));
+            self.shared.log(FWASR_LOG_WARN, || e.message.clone());
+            self.emit(Event { json: json(), ..Event::from_error(FWASR_EVENT_ERROR, &e) });
+        }
+        if let Some(id) = msg.trace_id {
+            let rtt = self.traces.remove(&id).map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1000.0);
+            if rtt.is_finite() {
+                self.shared.last_rtt_bits.store(rtt.to_bits(), Ordering::Relaxed);
+            }
+            self.emit(Event { checkpoint_id: id, rtt_ms: rtt, json: json(), ..Event::new(FWASR_EVENT_TRACE) });
+        }
+        if let Some(id) = msg.reset_id {
+            self.emit(Event { checkpoint_id: id, json: json(), ..Event::new(FWASR_EVENT_CLEARED) });
+        }
+        if let Some(id) = msg.checkpoint_id {
+            if id == "final" && self.final_deadline.is_some() {
+                self.final_received = true;
+            }
+            self.emit(Event { checkpoint_id: id, json: json(), ..Event::new(FWASR_EVENT_CHECKPOINT) });
+        }
+    }
+
+    /// Writes what is due: control messages whose audio position is reached, complete chunks
+    /// (paced when asked), and at the end the short last chunk and the final checkpoint. Stops
+    /// taking audio while the socket has unsent bytes, so a stalled server backs up into the
+    /// queue (and `push` reports BUFFER_FULL) instead of into memory.
+    fn write_due(&mut self, ws: &mut Ws) -> Result<(), Error> {
+        if self.final_received {
+            return flush(ws, &mut self.out_pending);
+        }
+        let taken_before = self.consumed;
+        loop {
+            if self.out_pending {
+                flush(ws, &mut self.out_pending)?;
+                if self.out_pending {
+                    break;
+                }
+            }
+            if let Some(c) = self.pending.front() {
+                if !matches!(c, Control::Finish { .. }) && c.at() <= self.consumed {
+                    let c = self.pending.pop_front().expect("front exists");
+                    self.send_control(ws, c)?;
+                    continue;
+                }
+            }
+            let now = Instant::now();
+            if self.next_due.is_some_and(|d| self.interval.is_some() && now < d) {
+                break;
+            }
+            let limit = self.pending.front().map(Control::at);
+            if self.audio.has_chunk() && limit.is_none_or(|at| self.consumed < at) {
+                let chunk = self.audio.take_chunk().expect("a complete chunk is queued");
+                self.send_audio(ws, chunk, now)?;
+                continue;
+            }
+            if self.finishing && self.final_deadline.is_none() && matches!(self.pending.front(), Some(Control::Finish { .. })) {
+                self.pending.pop_front();
+                let (rest, odd) = self.audio.take_rest();
+                if odd > 0 {
+                    self.shared.log(FWASR_LOG_WARN, || "dropped half a sample at the end of the audio".into());
+                }
+                if let Some(rest) = rest {
+                    self.send_audio(ws, rest, now)?;
+                }
+                send(ws, Message::text(protocol::checkpoint("final")), &mut self.out_pending)?;
+                self.final_deadline = Some(now + self.finish_timeout);
+                self.shared.log(FWASR_LOG_INFO, || "final checkpoint sent".into());
+                continue;
+            }
+            break;
+        }
+        flush(ws, &mut self.out_pending)?;
+        if self.consumed != taken_before {
+            let _room = self.shared.room.lock();
+            self.shared.room_changed.notify_all();
+        }
+        Ok(())
+    }
+
+    fn send_audio(&mut self, ws: &mut Ws, chunk: Vec<u8>, now: Instant) -> Result<(), Error> {
+        let n = chunk.len() as u64;
+        send(ws, Message::binary(chunk), &mut self.out_pending)?;
+        self.consumed += n;
+        self.shared.sent.fetch_add(n, Ordering::Release);
+        self.shared.chunks_sent.fetch_add(1, Ordering::Relaxed);
+        if let Some(iv) = self.interval {
+            // Keep the schedule, but after a starved stretch restart it instead of bursting.
+            self.next_due = Some(match self.next_due {
+                Some(d) if now < d + iv => d + iv,
+                _ => now + iv,
+            });
+        }
+        Ok(())
+    }
+
+    fn send_control(&mut self, ws: &mut Ws, c: Control) -> Result<(), Error> {
+        let text = match c {
+            Control::Checkpoint { id, .. } => protocol::checkpoint(&id),
+            Control::Trace { id, event_id, .. } => {
+                let t = protocol::trace(&event_id, &id);
+                self.traces.insert(id, Instant::now());
+                t
+            }
+            Control::Clear { id, event_id, .. } => protocol::clear(&event_id, &id),
+            Control::Finish { .. } => unreachable!("finish is handled by write_due"),
+        };
+        send(ws, Message::text(text), &mut self.out_pending)
+    }
+}
+
+fn send(ws: &mut Ws, msg: Message, pending: &mut bool) -> Result<(), Error> {
+    match ws.write(msg) {
+        Ok(()) => Ok(()),
+        // The frame is buffered; it goes out when the socket is writable again.
+        Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+            *pending = true;
+            Ok(())
+        }
+        Err(e) => Err(ws_error(e)),
+    }
+}
+
+fn flush(ws: &mut Ws, pending: &mut bool) -> Result<(), Error> {
+    match ws.flush() {
+        Ok(()) => {
+            *pending = false;
+            Ok(())
+        }
+        Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+            *pending = true;
+            Ok(())
+        }
+        Err(e) => Err(ws_error(e)),
+    }
+}
+
+fn ws_error(e: tungstenite::Error) -> Error {
+    use tungstenite::error::ProtocolError;
+    match e {
+        tungstenite::Error::Io(e) => Error::new(FWASR_ERR_IO, format!("connection lost: {e}")),
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            Error::new(FWASR_ERR_IO, "connection closed without a close frame")
+        }
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            Error::new(FWASR_ERR_IO, "connection closed")
+        }
+        other => Error::new(FWASR_ERR_PROTOCOL, format!("WebSocket error: {other}")),
+    }
+}
