@@ -1,1 +1,382 @@
-fn main(){}
+//! fwasr-devserver: a local WebSocket server speaking the Fireworks streaming transcription
+//! protocol, for fwasr's tests and demos and for users' own CI. Listens on 127.0.0.1 only.
+
+mod script;
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tungstenite::http::StatusCode;
+use tungstenite::{Message, WebSocket};
+
+use script::{Source, Speaker};
+
+const PATH: &str = "/v1/audio/transcriptions/streaming";
+
+const USAGE: &str = "usage: fwasr-devserver [options] [-- COMMAND [ARGS...]]
+
+  --port N          port on 127.0.0.1 (0, the default, picks a free one)
+  --api-key KEY     accept only this Authorization header (or query parameter); others get 401
+  --script FILE     transcript to reveal as audio arrives: a JSON list of
+                    {\"start\": s, \"end\": s, \"text\": \"...\"} segments
+  --replay FILE     raw messages to send instead: a JSON list of
+                    {\"at\": seconds | \"final\", \"json\": {...} | \"text\": \"...\"}
+  --report FILE     append one JSON line per connection (what arrived, how it ended)
+  --tls-cert FILE   serve wss:// with this PEM certificate ...
+  --tls-key FILE    ... and this PEM (PKCS#8) private key
+  --quiet           print only the listening line
+
+Prints `listening <url>` once ready. With a COMMAND, runs it with FWASR_URL set to the
+server's URL (and FIREWORKS_API_KEY to --api-key, if given), then exits with its status.
+Without a script or replay, the transcript says how much audio arrived; it never invents speech.";
+
+struct Options {
+    port: u16,
+    api_key: Option<String>,
+    source: Source,
+    report: Option<String>,
+    tls: Option<native_tls::TlsAcceptor>,
+    quiet: bool,
+    command: Vec<String>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut args = std::env::args().skip(1);
+    let mut o = Options { port: 0, api_key: None, source: Source::Count, report: None, tls: None, quiet: false, command: Vec::new() };
+    let (mut cert, mut key) = (None, None);
+    let read = |p: &str| std::fs::read_to_string(p).map_err(|e| format!("cannot read {p}: {e}"));
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--port" => o.port = value()?.parse().map_err(|_| "--port needs a number 0-65535")?,
+            "--api-key" => o.api_key = Some(value()?),
+            "--script" => o.source = Source::script(&read(&value()?)?)?,
+            "--replay" => o.source = Source::replay(&read(&value()?)?)?,
+            "--report" => o.report = Some(value()?),
+            "--tls-cert" => cert = Some(std::fs::read(value()?).map_err(|e| e.to_string())?),
+            "--tls-key" => key = Some(std::fs::read(value()?).map_err(|e| e.to_string())?),
+            "--quiet" => o.quiet = true,
+            "-h" | "--help" => return Err(String::new()),
+            "--" => {
+                o.command = args.by_ref().collect();
+                break;
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    match (cert, key) {
+        (Some(c), Some(k)) => {
+            let id = native_tls::Identity::from_pkcs8(&c, &k).map_err(|e| format!("bad TLS certificate or key: {e}"))?;
+            o.tls = Some(native_tls::TlsAcceptor::new(id).map_err(|e| format!("cannot set up TLS: {e}"))?);
+        }
+        (None, None) => {}
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args() {
+        Ok(o) => Arc::new(o),
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("fwasr-devserver: {e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match TcpListener::bind(("127.0.0.1", opts.port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("fwasr-devserver: cannot listen on 127.0.0.1:{}: {e}", opts.port);
+            return ExitCode::from(1);
+        }
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(opts.port);
+    let scheme = if opts.tls.is_some() { "wss" } else { "ws" };
+    let url = format!("{scheme}://127.0.0.1:{port}{PATH}");
+    println!("listening {url}");
+    let _ = io::stdout().flush();
+    let server_opts = opts.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let o = server_opts.clone();
+            let _ = std::thread::Builder::new().stack_size(256 * 1024).spawn(move || serve(&o, conn));
+        }
+    });
+    if opts.command.is_empty() {
+        loop {
+            std::thread::park();
+        }
+    }
+    let mut cmd = std::process::Command::new(&opts.command[0]);
+    cmd.args(&opts.command[1..]).env("FWASR_URL", &url);
+    if let Some(k) = &opts.api_key {
+        cmd.env("FIREWORKS_API_KEY", k);
+    }
+    match cmd.status() {
+        Ok(s) => ExitCode::from(s.code().map_or(1, |c| c as u8)),
+        Err(e) => {
+            eprintln!("fwasr-devserver: cannot run {}: {e}", opts.command[0]);
+            ExitCode::from(127)
+        }
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<native_tls::TlsStream<TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(b),
+            Stream::Tls(s) => s.read(b),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(b),
+            Stream::Tls(s) => s.write(b),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// What one connection did, written as one report line.
+#[derive(Default)]
+struct Report {
+    path: String,
+    query: Vec<(String, String)>,
+    headers: Map<String, Value>,
+    auth: &'static str,
+    audio: Vec<u8>,
+    chunks: Vec<(usize, f64)>,
+    control: Vec<Value>,
+    sent: usize,
+    end: String,
+}
+
+fn serve(o: &Options, tcp: TcpStream) {
+    let started = Instant::now();
+    let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let _ = tcp.set_nodelay(true);
+    let stream = match &o.tls {
+        None => Stream::Plain(tcp),
+        Some(acceptor) => match acceptor.accept(tcp) {
+            Ok(s) => Stream::Tls(Box::new(s)),
+            Err(e) => {
+                log(o, &format!("TLS handshake failed: {e}"));
+                return;
+            }
+        },
+    };
+    let mut rep = Report { auth: "none", ..Report::default() };
+    let accepted = tungstenite::accept_hdr(stream, |req: &Request, resp: Response| check_request(o, req, resp, &mut rep))
+        .map_err(|e| e.to_string());
+    match accepted {
+        Ok(mut ws) => {
+            log(o, &format!("connection {}", rep.path));
+            rep.end = converse(o, &mut ws, &mut rep, started);
+        }
+        Err(e) => {
+            if rep.end.is_empty() {
+                rep.end = format!("handshake failed: {e}");
+            }
+        }
+    }
+    log(o, &format!("connection ended: {} ({} bytes of audio)", rep.end, rep.audio.len()));
+    write_report(o, &rep, unix_ms);
+}
+
+/// Records the upgrade request and refuses it when the path or the key is wrong.
+fn check_request(o: &Options, req: &Request, resp: Response, rep: &mut Report) -> Result<Response, ErrorResponse> {
+    rep.path = req.uri().path().to_string();
+    rep.query = req.uri().query().map(parse_query).unwrap_or_default();
+    let mut auth = None;
+    for (name, value) in req.headers() {
+        let v = String::from_utf8_lossy(value.as_bytes()).to_string();
+        if name == "authorization" {
+            auth = Some(v);
+            rep.headers.insert(name.to_string(), json!("<redacted>"));
+        } else {
+            rep.headers.insert(name.to_string(), json!(v));
+        }
+    }
+    let query_auth = rep.query.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.clone());
+    for (k, v) in rep.query.iter_mut() {
+        if k.eq_ignore_ascii_case("authorization") {
+            *v = "<redacted>".into();
+        }
+    }
+    let refuse = |status: StatusCode, msg: &str| {
+        let body = json!({ "error": { "message": msg, "code": status.as_u16() } }).to_string();
+        let mut r = ErrorResponse::new(Some(body));
+        *r.status_mut() = status;
+        r.headers_mut().insert("content-type", "application/json".parse().expect("static header"));
+        r
+    };
+    if rep.path != PATH {
+        rep.end = format!("refused 404: path {}", rep.path);
+        return Err(refuse(StatusCode::NOT_FOUND, &format!("no such endpoint: {}", rep.path)));
+    }
+    if let Some(key) = &o.api_key {
+        let given = auth.or(query_auth);
+        if given.as_deref() != Some(key.as_str()) {
+            rep.auth = "refused";
+            rep.end = "refused 401: bad or missing API key".into();
+            return Err(refuse(StatusCode::UNAUTHORIZED, "invalid or missing API key"));
+        }
+        rep.auth = "ok";
+    }
+    Ok(resp)
+}
+
+/// Talks to one client until it goes; returns how the connection ended.
+fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: Instant) -> String {
+    let mut speaker = Speaker::new(o.source.clone());
+    loop {
+        let msg = match ws.read() {
+            Ok(m) => m,
+            Err(tungstenite::Error::ConnectionClosed) => return "closed".into(),
+            Err(tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)) => {
+                return "client closed the TCP connection without a close frame".into()
+            }
+            Err(e) => return format!("error: {e}"),
+        };
+        let replies = match msg {
+            Message::Binary(b) => {
+                rep.audio.extend_from_slice(&b);
+                rep.chunks.push((b.len(), started.elapsed().as_secs_f64() * 1000.0));
+                speaker.on_audio(clock(rep))
+            }
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap_or_else(|_| json!({ "unparsed": t.as_str() }));
+                rep.control.push(v.clone());
+                control_reply(&v, &mut speaker, clock(rep))
+            }
+            Message::Close(f) => {
+                let _ = ws.flush();
+                return match f {
+                    Some(f) => format!("client close {} {}", u16::from(f.code), f.reason).trim_end().to_string(),
+                    None => "client close".into(),
+                };
+            }
+            _ => Vec::new(),
+        };
+        for r in replies {
+            rep.sent += 1;
+            if let Err(e) = ws.send(Message::text(r)) {
+                return format!("error while sending: {e}");
+            }
+        }
+    }
+}
+
+fn clock(rep: &Report) -> f64 {
+    rep.audio.len() as f64 / 32_000.0
+}
+
+/// Answers a control message: checkpoints (the final one after the last updates), traces,
+/// clears. Anything else gets an error object, as a real server might send.
+fn control_reply(v: &Value, speaker: &mut Speaker, clock: f64) -> Vec<String> {
+    if let Some(id) = v.get("checkpoint_id") {
+        let mut out = if id == "final" { speaker.on_final(clock) } else { Vec::new() };
+        out.push(json!({ "checkpoint_id": id }).to_string());
+        return out;
+    }
+    match v.get("object").and_then(Value::as_str) {
+        Some("stt.input.trace") => vec![json!({ "object": "stt.output.trace", "trace_id": v.get("trace_id") }).to_string()],
+        Some("stt.state.clear") => vec![json!({ "object": "stt.state.cleared", "reset_id": v.get("reset_id") }).to_string()],
+        _ => vec![json!({ "error": { "message": "unknown control message", "code": 400 } }).to_string()],
+    }
+}
+
+fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+static REPORT_LOCK: Mutex<()> = Mutex::new(());
+
+fn write_report(o: &Options, rep: &Report, unix_ms: f64) {
+    let Some(path) = &o.report else { return };
+    let line = json!({
+        "path": rep.path,
+        "query": rep.query.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+        "headers": rep.headers,
+        "auth": rep.auth,
+        "tls": o.tls.is_some(),
+        "start_unix_ms": unix_ms,
+        "audio_bytes": rep.audio.len(),
+        "audio_sha256": hex(&Sha256::digest(&rep.audio)),
+        "chunks": rep.chunks.iter().map(|(n, t)| json!([n, (t * 1000.0).round() / 1000.0])).collect::<Vec<_>>(),
+        "control": rep.control,
+        "messages_sent": rep.sent,
+        "end": rep.end,
+    });
+    let _guard = REPORT_LOCK.lock();
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
+    if let Err(e) = written {
+        eprintln!("fwasr-devserver: cannot write report {path}: {e}");
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn log(o: &Options, msg: &str) {
+    if !o.quiet {
+        eprintln!("fwasr-devserver: {msg}");
+    }
+}

@@ -1,0 +1,259 @@
+//! What the server says: a scripted transcript revealed as the connection's audio clock passes
+//! each word, a raw message replay for protocol tests, or, with neither, a plain count of the
+//! audio received. It never invents speech.
+
+use serde_json::{json, Value};
+
+/// Seconds after a segment's end at which its words become final.
+const FINAL_DELAY_S: f64 = 0.4;
+
+#[derive(Clone, Debug)]
+struct Word {
+    word: String,
+    start: f64,
+    end: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct ScriptSegment {
+    start: f64,
+    end: f64,
+    words: Vec<Word>,
+}
+
+/// One raw message of a replay: sent when the audio clock reaches `at` seconds, or at the
+/// final checkpoint (before its echo) when `at` is "final".
+#[derive(Clone, Debug)]
+pub struct ReplayItem {
+    at: Option<f64>,
+    text: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum Source {
+    Script(Vec<ScriptSegment>),
+    Replay(Vec<ReplayItem>),
+    Count,
+}
+
+impl Source {
+    /// `[{"start": s, "end": s, "text": "...", "words": [{"word","start","end"}]?}, ...]`
+    pub fn script(text: &str) -> Result<Source, String> {
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("script is not JSON: {e}"))?;
+        let list = v.as_array().ok_or("script must be a JSON list of segments")?;
+        let mut segs = Vec::new();
+        for (i, s) in list.iter().enumerate() {
+            let num = |k: &str| s.get(k).and_then(Value::as_f64).ok_or(format!("segment {i}: '{k}' must be a number"));
+            let (start, end) = (num("start")?, num("end")?);
+            if end < start {
+                return Err(format!("segment {i}: end before start"));
+            }
+            let words = match s.get("words").and_then(Value::as_array) {
+                Some(ws) => ws
+                    .iter()
+                    .map(|w| {
+                        Ok(Word {
+                            word: w.get("word").and_then(Value::as_str).ok_or(format!("segment {i}: word without 'word'"))?.to_string(),
+                            start: w.get("start").and_then(Value::as_f64).ok_or(format!("segment {i}: word without start"))?,
+                            end: w.get("end").and_then(Value::as_f64).ok_or(format!("segment {i}: word without end"))?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()?,
+                None => spread(s.get("text").and_then(Value::as_str).ok_or(format!("segment {i}: no text"))?, start, end),
+            };
+            segs.push(ScriptSegment { start, end, words });
+        }
+        Ok(Source::Script(segs))
+    }
+
+    /// `[{"at": seconds | "final", "json": {...}} | {"at": ..., "text": "raw text"}, ...]`
+    pub fn replay(text: &str) -> Result<Source, String> {
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("replay is not JSON: {e}"))?;
+        let list = v.as_array().ok_or("replay must be a JSON list")?;
+        let mut items = Vec::new();
+        for (i, it) in list.iter().enumerate() {
+            let at = match it.get("at") {
+                Some(Value::String(s)) if s == "final" => None,
+                Some(v) => Some(v.as_f64().ok_or(format!("item {i}: 'at' must be seconds or \"final\""))?),
+                None => Some(0.0),
+            };
+            let text = match (it.get("json"), it.get("text").and_then(Value::as_str)) {
+                (Some(j), None) => j.to_string(),
+                (None, Some(t)) => t.to_string(),
+                _ => return Err(format!("item {i}: give exactly one of 'json' and 'text'")),
+            };
+            items.push(ReplayItem { at, text });
+        }
+        Ok(Source::Replay(items))
+    }
+}
+
+/// Splits a text into words timed in proportion to their length.
+fn spread(text: &str, start: f64, end: f64) -> Vec<Word> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let total: usize = words.iter().map(|w| w.len() + 1).sum();
+    let mut t = start;
+    words
+        .iter()
+        .map(|w| {
+            let d = (end - start) * (w.len() + 1) as f64 / total.max(1) as f64;
+            let word = Word { word: w.to_string(), start: t, end: t + d };
+            t += d;
+            word
+        })
+        .collect()
+}
+
+/// The per-connection state of a source: what has been told so far.
+pub struct Speaker {
+    source: Source,
+    /// Script: (words revealed, final) per segment, as last sent.
+    told: Vec<(usize, bool)>,
+    /// Replay: next item to send.
+    next: usize,
+    /// Count: the half-second mark last reported.
+    last_count: u64,
+}
+
+impl Speaker {
+    pub fn new(source: Source) -> Speaker {
+        let n = match &source {
+            Source::Script(s) => s.len(),
+            _ => 0,
+        };
+        Speaker { source, told: vec![(0, false); n], next: 0, last_count: 0 }
+    }
+
+    /// Messages to send now that `clock` seconds of audio have arrived.
+    pub fn on_audio(&mut self, clock: f64) -> Vec<String> {
+        match &self.source {
+            Source::Script(_) => self.script_update(clock, false).into_iter().collect(),
+            Source::Replay(items) => {
+                let mut out = Vec::new();
+                while let Some(it) = items.get(self.next) {
+                    match it.at {
+                        Some(at) if at <= clock => out.push(it.text.clone()),
+                        _ => break,
+                    }
+                    self.next += 1;
+                }
+                out
+            }
+            Source::Count => {
+                let mark = (clock * 2.0).floor() as u64;
+                if mark > self.last_count {
+                    self.last_count = mark;
+                    vec![count_message(clock, false)]
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+    }
+
+    /// Messages to send before echoing the final checkpoint.
+    pub fn on_final(&mut self, clock: f64) -> Vec<String> {
+        match &self.source {
+            Source::Script(_) => self.script_update(clock, true).into_iter().collect(),
+            Source::Replay(items) => {
+                let rest: Vec<String> = items[self.next.min(items.len())..]
+                    .iter()
+                    .filter(|it| it.at.is_none() || it.at.is_some_and(|a| a <= clock))
+                    .map(|it| it.text.clone())
+                    .collect();
+                self.next = items.len();
+                rest
+            }
+            Source::Count => vec![count_message(clock, true)],
+        }
+    }
+
+    /// The update for every segment from the first changed one to the last one with words,
+    /// so that the client's retraction rule keeps what it should.
+    fn script_update(&mut self, clock: f64, flush: bool) -> Option<String> {
+        let Source::Script(segs) = &self.source else { return None };
+        let now: Vec<(usize, bool)> = segs
+            .iter()
+            .map(|s| {
+                let shown = s.words.iter().filter(|w| if flush { w.start < clock } else { w.end <= clock }).count();
+                let fin = shown > 0 && (flush || clock >= s.end + FINAL_DELAY_S);
+                (shown, fin)
+            })
+            .collect();
+        let first = (0..segs.len()).find(|&i| now[i] != self.told[i])?;
+        let last = (0..segs.len()).rev().find(|&i| now[i].0 > 0)?;
+        self.told = now.clone();
+        let segments: Vec<Value> = (first..=last)
+            .filter(|&i| now[i].0 > 0)
+            .map(|i| {
+                let (shown, fin) = now[i];
+                let words = &segs[i].words[..shown];
+                let text: Vec<&str> = words.iter().map(|w| w.word.as_str()).collect();
+                json!({
+                    "id": i.to_string(),
+                    "seek": 0,
+                    "start": round(segs[i].start),
+                    "end": round(words.last().map_or(segs[i].end, |w| w.end)),
+                    "text": format!(" {}", text.join(" ")),
+                    "words": words.iter().map(|w| json!({
+                        "word": w.word,
+                        "start": round(w.start),
+                        "end": round(w.end),
+                        "probability": 0.9,
+                        "is_final": fin,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        if segments.is_empty() {
+            return None;
+        }
+        Some(json!({ "task": "transcribe", "language": "en", "segments": segments }).to_string())
+    }
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn count_message(clock: f64, fin: bool) -> String {
+    let text = format!("{clock:.2} s of audio received");
+    json!({
+        "segments": [{
+            "id": "0",
+            "text": text,
+            "words": [{ "word": text, "is_final": fin }],
+        }]
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_revealed_then_finalized() {
+        let src = Source::script(r#"[{"start":0.0,"end":1.0,"text":"aa bb"},{"start":1.5,"end":2.0,"text":"cc"}]"#).unwrap();
+        let mut sp = Speaker::new(src);
+        assert!(sp.on_audio(0.2).is_empty());
+        let m: Value = serde_json::from_str(&sp.on_audio(0.6)[0]).unwrap();
+        assert_eq!(m["segments"][0]["text"], " aa");
+        assert_eq!(m["segments"][0]["words"][0]["is_final"], false);
+        let m: Value = serde_json::from_str(&sp.on_audio(1.45)[0]).unwrap();
+        assert_eq!(m["segments"][0]["text"], " aa bb");
+        assert_eq!(m["segments"][0]["words"][1]["is_final"], true);
+        let m: Value = serde_json::from_str(&sp.on_final(1.6)[0]).unwrap();
+        assert_eq!(m["segments"][0]["id"], "1");
+        assert_eq!(m["segments"][0]["text"], " cc");
+        assert_eq!(m["segments"][0]["words"][0]["is_final"], true);
+    }
+
+    #[test]
+    fn count_never_invents_speech() {
+        let mut sp = Speaker::new(Source::Count);
+        assert!(sp.on_audio(0.45).is_empty());
+        assert!(sp.on_audio(0.5)[0].contains("0.50 s of audio received"));
+        assert!(sp.on_final(0.6)[0].contains("0.60 s of audio received"));
+    }
+}
