@@ -13,9 +13,10 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::http::StatusCode;
+use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
-use script::{Source, Speaker};
+use script::{Reply, Source, Speaker};
 
 const PATH: &str = "/v1/audio/transcriptions/streaming";
 
@@ -282,11 +283,24 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
         };
         for r in replies {
             rep.sent += 1;
-            if let Err(e) = ws.send(Message::text(r)) {
+            let msg = match r {
+                Reply::Text(t) => Message::text(t),
+                Reply::Close(code, reason) => {
+                    let _ = ws.close(Some(CloseFrame { code: code.into(), reason: reason.clone().into() }));
+                    drain_close(ws);
+                    return format!("server close {code} {reason}").trim_end().to_string();
+                }
+            };
+            if let Err(e) = ws.send(msg) {
                 return format!("error while sending: {e}");
             }
         }
     }
+}
+
+/// Completes a close the server started: reads until the client's close frame arrives.
+fn drain_close(ws: &mut WebSocket<Stream>) {
+    while ws.read().is_ok() {}
 }
 
 fn clock(rep: &Report) -> f64 {
@@ -295,17 +309,18 @@ fn clock(rep: &Report) -> f64 {
 
 /// Answers a control message: checkpoints (the final one after the last updates), traces,
 /// clears. Anything else gets an error object, as a real server might send.
-fn control_reply(v: &Value, speaker: &mut Speaker, clock: f64) -> Vec<String> {
+fn control_reply(v: &Value, speaker: &mut Speaker, clock: f64) -> Vec<Reply> {
     if let Some(id) = v.get("checkpoint_id") {
         let mut out = if id == "final" { speaker.on_final(clock) } else { Vec::new() };
-        out.push(json!({ "checkpoint_id": id }).to_string());
+        out.push(Reply::Text(json!({ "checkpoint_id": id }).to_string()));
         return out;
     }
-    match v.get("object").and_then(Value::as_str) {
-        Some("stt.input.trace") => vec![json!({ "object": "stt.output.trace", "trace_id": v.get("trace_id") }).to_string()],
-        Some("stt.state.clear") => vec![json!({ "object": "stt.state.cleared", "reset_id": v.get("reset_id") }).to_string()],
-        _ => vec![json!({ "error": { "message": "unknown control message", "code": 400 } }).to_string()],
-    }
+    let answer = match v.get("object").and_then(Value::as_str) {
+        Some("stt.input.trace") => json!({ "object": "stt.output.trace", "trace_id": v.get("trace_id") }),
+        Some("stt.state.clear") => json!({ "object": "stt.state.cleared", "reset_id": v.get("reset_id") }),
+        _ => json!({ "error": { "message": "unknown control message", "code": 400 } }),
+    };
+    vec![Reply::Text(answer.to_string())]
 }
 
 fn parse_query(q: &str) -> Vec<(String, String)> {

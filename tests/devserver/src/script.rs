@@ -26,7 +26,15 @@ pub struct ScriptSegment {
 #[derive(Clone, Debug)]
 pub struct ReplayItem {
     at: Option<f64>,
-    text: String,
+    reply: Reply,
+}
+
+/// Something the server sends.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    Text(String),
+    /// A close frame with this code and reason.
+    Close(u16, String),
 }
 
 #[derive(Clone, Debug)]
@@ -66,7 +74,7 @@ impl Source {
         Ok(Source::Script(segs))
     }
 
-    /// `[{"at": seconds | "final", "json": {...}} | {"at": ..., "text": "raw text"}, ...]`
+    /// `[{"at": seconds | "final", "json": {...} | "text": "raw" | "close": {"code", "reason"}}]`
     pub fn replay(text: &str) -> Result<Source, String> {
         let v: Value = serde_json::from_str(text).map_err(|e| format!("replay is not JSON: {e}"))?;
         let list = v.as_array().ok_or("replay must be a JSON list")?;
@@ -77,12 +85,16 @@ impl Source {
                 Some(v) => Some(v.as_f64().ok_or(format!("item {i}: 'at' must be seconds or \"final\""))?),
                 None => Some(0.0),
             };
-            let text = match (it.get("json"), it.get("text").and_then(Value::as_str)) {
-                (Some(j), None) => j.to_string(),
-                (None, Some(t)) => t.to_string(),
-                _ => return Err(format!("item {i}: give exactly one of 'json' and 'text'")),
+            let reply = match (it.get("json"), it.get("text").and_then(Value::as_str), it.get("close")) {
+                (Some(j), None, None) => Reply::Text(j.to_string()),
+                (None, Some(t), None) => Reply::Text(t.to_string()),
+                (None, None, Some(c)) => Reply::Close(
+                    c.get("code").and_then(Value::as_u64).and_then(|c| u16::try_from(c).ok()).ok_or(format!("item {i}: close needs a code"))?,
+                    c.get("reason").and_then(Value::as_str).unwrap_or("").to_string(),
+                ),
+                _ => return Err(format!("item {i}: give exactly one of 'json', 'text' and 'close'")),
             };
-            items.push(ReplayItem { at, text });
+            items.push(ReplayItem { at, reply });
         }
         Ok(Source::Replay(items))
     }
@@ -125,14 +137,14 @@ impl Speaker {
     }
 
     /// Messages to send now that `clock` seconds of audio have arrived.
-    pub fn on_audio(&mut self, clock: f64) -> Vec<String> {
+    pub fn on_audio(&mut self, clock: f64) -> Vec<Reply> {
         match &self.source {
-            Source::Script(_) => self.script_update(clock, false).into_iter().collect(),
+            Source::Script(_) => self.script_update(clock, false).into_iter().map(Reply::Text).collect(),
             Source::Replay(items) => {
                 let mut out = Vec::new();
                 while let Some(it) = items.get(self.next) {
                     match it.at {
-                        Some(at) if at <= clock => out.push(it.text.clone()),
+                        Some(at) if at <= clock => out.push(it.reply.clone()),
                         _ => break,
                     }
                     self.next += 1;
@@ -143,7 +155,7 @@ impl Speaker {
                 let mark = (clock * 2.0).floor() as u64;
                 if mark > self.last_count {
                     self.last_count = mark;
-                    vec![count_message(clock, false)]
+                    vec![Reply::Text(count_message(clock, false))]
                 } else {
                     Vec::new()
                 }
@@ -152,19 +164,19 @@ impl Speaker {
     }
 
     /// Messages to send before echoing the final checkpoint.
-    pub fn on_final(&mut self, clock: f64) -> Vec<String> {
+    pub fn on_final(&mut self, clock: f64) -> Vec<Reply> {
         match &self.source {
-            Source::Script(_) => self.script_update(clock, true).into_iter().collect(),
+            Source::Script(_) => self.script_update(clock, true).into_iter().map(Reply::Text).collect(),
             Source::Replay(items) => {
-                let rest: Vec<String> = items[self.next.min(items.len())..]
+                let rest: Vec<Reply> = items[self.next.min(items.len())..]
                     .iter()
                     .filter(|it| it.at.is_none() || it.at.is_some_and(|a| a <= clock))
-                    .map(|it| it.text.clone())
+                    .map(|it| it.reply.clone())
                     .collect();
                 self.next = items.len();
                 rest
             }
-            Source::Count => vec![count_message(clock, true)],
+            Source::Count => vec![Reply::Text(count_message(clock, true))],
         }
     }
 
@@ -232,18 +244,25 @@ fn count_message(clock: f64, fin: bool) -> String {
 mod tests {
     use super::*;
 
+    fn text(r: &Reply) -> &str {
+        match r {
+            Reply::Text(t) => t,
+            Reply::Close(..) => panic!("expected text"),
+        }
+    }
+
     #[test]
     fn words_are_revealed_then_finalized() {
         let src = Source::script(r#"[{"start":0.0,"end":1.0,"text":"aa bb"},{"start":1.5,"end":2.0,"text":"cc"}]"#).unwrap();
         let mut sp = Speaker::new(src);
         assert!(sp.on_audio(0.2).is_empty());
-        let m: Value = serde_json::from_str(&sp.on_audio(0.6)[0]).unwrap();
+        let m: Value = serde_json::from_str(text(&sp.on_audio(0.6)[0])).unwrap();
         assert_eq!(m["segments"][0]["text"], " aa");
         assert_eq!(m["segments"][0]["words"][0]["is_final"], false);
-        let m: Value = serde_json::from_str(&sp.on_audio(1.45)[0]).unwrap();
+        let m: Value = serde_json::from_str(text(&sp.on_audio(1.45)[0])).unwrap();
         assert_eq!(m["segments"][0]["text"], " aa bb");
         assert_eq!(m["segments"][0]["words"][1]["is_final"], true);
-        let m: Value = serde_json::from_str(&sp.on_final(1.6)[0]).unwrap();
+        let m: Value = serde_json::from_str(text(&sp.on_final(1.6)[0])).unwrap();
         assert_eq!(m["segments"][0]["id"], "1");
         assert_eq!(m["segments"][0]["text"], " cc");
         assert_eq!(m["segments"][0]["words"][0]["is_final"], true);
@@ -253,7 +272,16 @@ mod tests {
     fn count_never_invents_speech() {
         let mut sp = Speaker::new(Source::Count);
         assert!(sp.on_audio(0.45).is_empty());
-        assert!(sp.on_audio(0.5)[0].contains("0.50 s of audio received"));
-        assert!(sp.on_final(0.6)[0].contains("0.60 s of audio received"));
+        assert!(text(&sp.on_audio(0.5)[0]).contains("0.50 s of audio received"));
+        assert!(text(&sp.on_final(0.6)[0]).contains("0.60 s of audio received"));
+    }
+
+    #[test]
+    fn replay_sends_at_its_times_and_at_final() {
+        let src = Source::replay(r#"[{"at":0.1,"text":"x"},{"at":"final","json":{"a":1}},{"at":0.5,"close":{"code":1011,"reason":"r"}}]"#).unwrap();
+        let mut sp = Speaker::new(src);
+        assert_eq!(sp.on_audio(0.2), vec![Reply::Text("x".into())]);
+        assert!(sp.on_audio(0.6).is_empty());
+        assert_eq!(sp.on_final(0.6), vec![Reply::Text("{\"a\":1}".into()), Reply::Close(1011, "r".into())]);
     }
 }
