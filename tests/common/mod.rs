@@ -1,0 +1,150 @@
+//! Shared by the integration tests: start fwasr-devserver on a free loopback port, read its
+//! report, make audio.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The devserver binary, built once per test run.
+pub fn devserver_bin() -> PathBuf {
+    static BUILD: Once = Once::new();
+    let exe = std::env::current_exe().expect("test binary path");
+    let target = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = target.join("fwasr-devserver");
+    BUILD.call_once(|| {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--quiet", "-p", "fwasr-devserver"])
+            .current_dir(root())
+            .status()
+            .expect("run cargo to build fwasr-devserver");
+        assert!(status.success(), "building fwasr-devserver failed");
+    });
+    assert!(bin.exists(), "{} missing", bin.display());
+    bin
+}
+
+/// A scratch directory, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "fwasr-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p).expect("scratch dir");
+        Scratch(p)
+    }
+
+    pub fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, contents).expect("write scratch file");
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub struct DevServer {
+    child: Child,
+    pub url: String,
+    pub port: u16,
+    report: PathBuf,
+    pub scratch: Scratch,
+}
+
+impl DevServer {
+    /// Starts the server with these extra arguments (a report file is always added).
+    pub fn start(args: &[&str]) -> DevServer {
+        let scratch = Scratch::new();
+        let report = scratch.0.join("report.jsonl");
+        let mut child = Command::new(devserver_bin())
+            .args(args)
+            .arg("--report")
+            .arg(&report)
+            .arg("--quiet")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start fwasr-devserver");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read listening line");
+        let url = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        let port = url.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).expect("port");
+        DevServer { child, url, port, report, scratch }
+    }
+
+    pub fn with_script(script: &str, extra: &[&str]) -> DevServer {
+        let s = Scratch::new();
+        let path = s.file("script.json", script);
+        let mut args = vec!["--script", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let d = DevServer::start(&args);
+        std::fs::rename(&path, d.scratch.0.join("script.json")).ok();
+        d
+    }
+
+    pub fn with_replay(replay: &str) -> DevServer {
+        let s = Scratch::new();
+        let path = s.file("replay.json", replay);
+        DevServer::start(&["--replay", path.to_str().unwrap()])
+    }
+
+    /// Waits (up to 10 s) until the report has `n` connection lines, and returns them.
+    pub fn reports(&self, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines: Vec<Value> = std::fs::read_to_string(&self.report)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("report line is JSON"))
+                .collect();
+            if lines.len() >= n || Instant::now() > deadline {
+                assert_eq!(lines.len(), n, "report lines");
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `ms` milliseconds of a 16 kHz s16le signal whose bytes differ from sample to sample.
+pub fn audio(ms: usize) -> Vec<u8> {
+    (0..ms * 16)
+        .flat_map(|i| (((i * 7919) % 65536) as u16 as i16).to_le_bytes())
+        .collect()
+}
+
+pub fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+}
