@@ -7,19 +7,19 @@ use crate::error::Error;
 use crate::event::{Event, LogLevel};
 
 /// The seed endpoint of the Fireworks streaming transcription service.
-pub const DEFAULT_URL: &str =
+pub(crate) const DEFAULT_URL: &str =
     "wss://audio-streaming.us-virginia-1.direct.fireworks.ai/v1/audio/transcriptions/streaming";
 /// The environment variable read for the API key when none is set.
-pub const API_KEY_ENV: &str = "FIREWORKS_API_KEY";
+pub(crate) const API_KEY_ENV: &str = "FIREWORKS_API_KEY";
 
 /// The only audio the service takes: 16 kHz mono s16le, 32 bytes per millisecond.
-pub const BYTES_PER_MS: usize = 32;
+pub(crate) const BYTES_PER_MS: usize = 32;
 
-pub const CHUNK_MS_MIN: u32 = 50;
-pub const CHUNK_MS_MAX: u32 = 400;
-pub const BUFFER_MS_MAX: u32 = 600_000;
-pub const TIMEOUT_MS_MAX: u32 = 86_400_000;
-pub const PACING_MAX: f64 = 100.0;
+pub(crate) const CHUNK_MS_MIN: u32 = 50;
+pub(crate) const CHUNK_MS_MAX: u32 = 400;
+pub(crate) const BUFFER_MS_MAX: u32 = 600_000;
+pub(crate) const TIMEOUT_MS_MAX: u32 = 86_400_000;
+pub(crate) const PACING_MAX: f64 = 100.0;
 
 pub type EventHandler = Arc<dyn Fn(&Event) + Send + Sync>;
 pub type LogHandler = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;

@@ -47,7 +47,7 @@ pub use fwasr_status::*;
 
 impl fwasr_status {
     /// All statuses, in numeric order.
-    pub const ALL: [fwasr_status; 17] = [
+    pub(crate) const ALL: [fwasr_status; 17] = [
         FWASR_OK,
         FWASR_ERR_INVALID_ARGUMENT,
         FWASR_ERR_STATE,

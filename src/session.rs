@@ -78,6 +78,8 @@ pub(crate) struct Shared {
     pub sent: AtomicU64,
     pub chunks_sent: AtomicU64,
     pub dropped: AtomicU64,
+    /// A trailing half sample discarded at finish.
+    pub discarded: AtomicU64,
     pub messages: AtomicU64,
     pub last_rtt_bits: AtomicU64,
     /// An overrun began; the network thread raises the OVERRUN event.
@@ -148,6 +150,7 @@ impl Session {
             sent: AtomicU64::new(0),
             chunks_sent: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            discarded: AtomicU64::new(0),
             messages: AtomicU64::new(0),
             last_rtt_bits: AtomicU64::new(f64::NAN.to_bits()),
             overrun_signal: AtomicBool::new(false),
@@ -402,11 +405,13 @@ impl Session {
         let sh = &self.shared;
         let pushed = sh.pushed.load(Ordering::Acquire);
         let sent = sh.sent.load(Ordering::Acquire);
+        // Refused pushes never entered `pushed`; a trailing half sample did, and is not sent.
+        let discarded = sh.discarded.load(Ordering::Acquire);
         Stats {
             bytes_pushed: pushed,
             bytes_sent: sent,
-            bytes_dropped: sh.dropped.load(Ordering::Relaxed),
-            bytes_queued: pushed.saturating_sub(sent),
+            bytes_dropped: sh.dropped.load(Ordering::Relaxed) + discarded,
+            bytes_queued: pushed.saturating_sub(sent + discarded),
             chunks_sent: sh.chunks_sent.load(Ordering::Relaxed),
             messages_received: sh.messages.load(Ordering::Relaxed),
             last_rtt_ms: f64::from_bits(sh.last_rtt_bits.load(Ordering::Relaxed)),

@@ -400,6 +400,7 @@ impl Worker {
                 self.pending.pop_front();
                 let (rest, odd) = self.audio.take_rest();
                 if odd > 0 {
+                    self.shared.discarded.fetch_add(odd as u64, Ordering::Release);
                     self.shared.log(FWASR_LOG_WARN, || "dropped half a sample at the end of the audio".into());
                 }
                 if let Some(rest) = rest {

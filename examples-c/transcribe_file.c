@@ -1,0 +1,158 @@
+/*
+ * transcribe_file: stream a 16 kHz mono 16-bit WAV file at real-time pace and print the
+ * transcript as it evolves, then the final transcript.
+ *
+ *   transcribe_file [--url URL] FILE.wav
+ *
+ * The URL defaults to $FWASR_URL, else the Fireworks endpoint; the API key comes from
+ * $FIREWORKS_API_KEY. Exit status 0 when the whole transcript arrived.
+ */
+#include <fwasr.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Reads a little-endian integer of n bytes. */
+static uint32_t le(const unsigned char *p, int n) {
+    uint32_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+/* Loads the PCM data of a RIFF/WAVE file, skipping chunks other than "fmt " and "data".
+ * Accepts only what the service takes: PCM, 16 kHz, mono, 16-bit. */
+static unsigned char *read_wav(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { perror(path); return NULL; }
+    unsigned char hdr[12], ch[8], fmt[40];
+    unsigned char *data = NULL;
+    int have_fmt = 0;
+    if (fread(hdr, 1, 12, f) != 12 || memcmp(hdr, "RIFF", 4) || memcmp(hdr + 8, "WAVE", 4)) {
+        fprintf(stderr, "%s: not a RIFF/WAVE file\n", path);
+        goto fail;
+    }
+    while (fread(ch, 1, 8, f) == 8) {
+        uint32_t size = le(ch + 4, 4);
+        if (!memcmp(ch, "fmt ", 4)) {
+            if (size < 16 || size > sizeof fmt || fread(fmt, 1, size, f) != size) {
+                fprintf(stderr, "%s: bad fmt chunk\n", path);
+                goto fail;
+            }
+            uint32_t tag = le(fmt, 2), channels = le(fmt + 2, 2), rate = le(fmt + 4, 4), bits = le(fmt + 14, 2);
+            /* WAVE_FORMAT_EXTENSIBLE carries the real format in its sub-format GUID. */
+            if (tag == 0xFFFE && size >= 26) tag = le(fmt + 24, 2);
+            if (tag != 1 || channels != 1 || rate != 16000 || bits != 16) {
+                fprintf(stderr,
+                        "%s: need 16 kHz mono 16-bit PCM, got format %u, %u Hz, %u channel(s), %u bits\n"
+                        "convert it first, e.g.: sox in.wav -r 16000 -c 1 -b 16 out.wav\n",
+                        path, (unsigned)tag, (unsigned)rate, (unsigned)channels, (unsigned)bits);
+                goto fail;
+            }
+            have_fmt = 1;
+            if (size & 1) fseek(f, 1, SEEK_CUR);
+        } else if (!memcmp(ch, "data", 4)) {
+            if (!have_fmt) { fprintf(stderr, "%s: data before fmt\n", path); goto fail; }
+            data = malloc(size ? size : 1);
+            if (!data) goto fail;
+            *len = fread(data, 1, size, f); /* a truncated file still streams what it has */
+            fclose(f);
+            return data;
+        } else if (fseek(f, (long)size + (size & 1), SEEK_CUR) != 0) { /* skip LIST, fact, ... */
+            break;
+        }
+    }
+    fprintf(stderr, "%s: no audio data found\n", path);
+fail:
+    free(data);
+    fclose(f);
+    return NULL;
+}
+
+static void on_log(void *userdata, fwasr_log_level level, const char *message) {
+    (void)userdata;
+    fprintf(stderr, "[fwasr %d] %s\n", (int)level, message);
+}
+
+/* Shows the current transcript: one line rewritten in place on a terminal, else one line
+ * per change. */
+static void show(const fwasr_session *s, int tty) {
+    char buf[4096];
+    size_t n = fwasr_session_transcript(s, buf, sizeof buf);
+    const char *text = buf;
+    if (tty && n > 100) text = buf + (n < sizeof buf ? n : sizeof buf - 1) - 100; /* the tail fits one line */
+    if (tty) printf("\r\033[K%s", text);
+    else printf("%s\n", text);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+    const char *url = getenv("FWASR_URL"), *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--url") && i + 1 < argc) url = argv[++i];
+        else path = argv[i];
+    }
+    if (!path) {
+        fprintf(stderr, "usage: %s [--url URL] FILE.wav\n", argv[0]);
+        return 2;
+    }
+    size_t len = 0;
+    unsigned char *audio = read_wav(path, &len);
+    if (!audio) return 1;
+
+    fwasr_config *cfg = fwasr_config_new();
+    if ((url && fwasr_config_set_url(cfg, url) != FWASR_OK) ||
+        fwasr_config_set_language(cfg, "en") != FWASR_OK ||
+        fwasr_config_set_pacing(cfg, 1.0) != FWASR_OK || /* a file: send at real time */
+        fwasr_config_set_log_callback(cfg, on_log, NULL, FWASR_LOG_WARN) != FWASR_OK) {
+        fprintf(stderr, "config: %s\n", fwasr_last_error());
+        return 1;
+    }
+    fwasr_session *s = NULL;
+    if (fwasr_session_open(cfg, &s) != FWASR_OK) {
+        fprintf(stderr, "open: %s\n", fwasr_last_error());
+        return 1;
+    }
+    fwasr_config_free(cfg);
+
+    /* Queue the file in 100 ms pieces, waiting for room when the queue is full; pacing
+     * spreads it over real time on the network thread. */
+    const size_t piece = 3200;
+    for (size_t off = 0; off < len; off += piece) {
+        size_t n = len - off < piece ? len - off : piece;
+        if (fwasr_session_push_wait(s, audio + off, n, -1) != FWASR_OK) {
+            fprintf(stderr, "push: %s\n", fwasr_last_error());
+            break;
+        }
+    }
+    free(audio);
+    fwasr_session_finish(s, 0); /* start finishing; the CLOSED event says how it ended */
+
+    int tty = isatty(STDOUT_FILENO), ok = 0;
+    fwasr_event *ev;
+    while ((ev = fwasr_session_next_event(s, -1)) != NULL) {
+        switch (ev->type) {
+        case FWASR_EVENT_SEGMENT:
+        case FWASR_EVENT_SEGMENT_REMOVED:
+            show(s, tty);
+            break;
+        case FWASR_EVENT_ERROR:
+            fprintf(stderr, "%s%s: %s\n", tty ? "\n" : "", fwasr_status_str(ev->status), ev->message);
+            break;
+        case FWASR_EVENT_CLOSED:
+            ok = ev->status == FWASR_OK;
+            if (!ok) fprintf(stderr, "%s%s (code %d): %s\n", tty ? "\n" : "", fwasr_status_str(ev->status), (int)ev->code, ev->message);
+            break;
+        default:
+            break;
+        }
+        fwasr_event_free(ev);
+    }
+    char final_text[8192];
+    fwasr_session_transcript(s, final_text, sizeof final_text);
+    printf("%sfinal transcript: %s\n", tty ? "\n" : "", final_text);
+    fwasr_session_free(s);
+    return ok ? 0 : 1;
+}

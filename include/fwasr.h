@@ -1,0 +1,375 @@
+/*
+ * fwasr: stream live audio to the Fireworks streaming transcription WebSocket from C.
+ *
+ * Conventions:
+ *  - Fallible calls return fwasr_status (FWASR_OK == 0). Out-parameters are written only on
+ *    success. fwasr_last_error() has the message of the last failed call on this thread.
+ *  - Objects come in _new/_open and _free pairs; _free(NULL) does nothing.
+ *  - Strings in are UTF-8, NUL-terminated, and copied. Strings out are static, owned by an
+ *    object you free, or written to your buffer with snprintf semantics.
+ *  - No call ever crashes on a NULL or invalid argument: it returns
+ *    FWASR_ERR_INVALID_ARGUMENT (or NULL / 0) and sets fwasr_last_error().
+ */
+
+#ifndef FWASR_H
+#define FWASR_H
+
+/* Generated from the Rust sources by cbindgen (build.rs, cbindgen.toml). Do not edit. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The version of this header; fwasr_version() gives the library's. */
+#define FWASR_VERSION_MAJOR 0
+#define FWASR_VERSION_MINOR 1
+#define FWASR_VERSION_PATCH 0
+
+// The result of every fallible fwasr call. `FWASR_OK` is 0; the numbers never change.
+typedef enum fwasr_status {
+  // Success.
+  FWASR_OK = 0,
+  // An argument was NULL, not UTF-8, or out of range; the message names it.
+  FWASR_ERR_INVALID_ARGUMENT = 1,
+  // The call is not allowed in the session's current state (e.g. push after finish).
+  FWASR_ERR_STATE = 2,
+  // The outgoing audio queue has no room for this push; nothing was taken.
+  FWASR_ERR_BUFFER_FULL = 3,
+  // A wait ran out of time (wait_ready, push_wait, finish, the final transcript).
+  FWASR_ERR_TIMEOUT = 4,
+  // The server's host name could not be resolved.
+  FWASR_ERR_RESOLVE = 5,
+  // The TCP connection was refused or the network is unreachable.
+  FWASR_ERR_CONNECT = 6,
+  // The connection (TCP, TLS and WebSocket upgrade) was not up within the connect timeout.
+  FWASR_ERR_CONNECT_TIMEOUT = 7,
+  // TLS failed: certificate not trusted, wrong host name, handshake error.
+  FWASR_ERR_TLS = 8,
+  // The server refused the WebSocket upgrade; `code` is the HTTP status, the message has the body.
+  FWASR_ERR_HANDSHAKE = 9,
+  // The server refused the API key (HTTP 401 or 403 at the upgrade).
+  FWASR_ERR_AUTH = 10,
+  // The server sent something that is not a known protocol message.
+  FWASR_ERR_PROTOCOL = 11,
+  // The server reported an error in a JSON message.
+  FWASR_ERR_SERVER = 12,
+  // The server closed the WebSocket before the session finished; `code` is the close code.
+  FWASR_ERR_CLOSED = 13,
+  // The connection broke (reset, closed without a close frame, read or write error).
+  FWASR_ERR_IO = 14,
+  // Another thread is pushing to this session at the same time.
+  FWASR_ERR_BUSY = 15,
+  // A bug in fwasr (a caught panic). The session is no longer usable.
+  FWASR_ERR_INTERNAL = 16,
+} fwasr_status;
+
+// What an event reports.
+typedef enum fwasr_event_type {
+  // The WebSocket is open; audio flows. Always the first event of a session that connects.
+  FWASR_EVENT_CONNECTED = 0,
+  // A segment was added or its text, finality or times changed.
+  FWASR_EVENT_SEGMENT = 1,
+  // The server re-segmented the tail: this segment no longer exists.
+  FWASR_EVENT_SEGMENT_REMOVED = 2,
+  // The server echoed a checkpoint (`checkpoint_id`), including the final one.
+  FWASR_EVENT_CHECKPOINT = 3,
+  // The server answered a trace (`checkpoint_id` holds the trace id, `rtt_ms` the round trip).
+  FWASR_EVENT_TRACE = 4,
+  // The server forgot the session's context (`checkpoint_id` holds the reset id).
+  FWASR_EVENT_CLEARED = 5,
+  // A push found the audio queue full; `dropped_ms` is the audio refused since the last one.
+  FWASR_EVENT_OVERRUN = 6,
+  // Something went wrong that did not end the session by itself (`status`, `code`, `message`).
+  FWASR_EVENT_ERROR = 7,
+  // The session ended. Always the last event, exactly once. `status` is `FWASR_OK` when the
+  // whole transcript is in; otherwise the error that ended the session.
+  FWASR_EVENT_CLOSED = 8,
+} fwasr_event_type;
+
+// Severity of a log line; a log callback receives lines at or above its level.
+typedef enum fwasr_log_level {
+  FWASR_LOG_ERROR = 1,
+  FWASR_LOG_WARN = 2,
+  FWASR_LOG_INFO = 3,
+  FWASR_LOG_DEBUG = 4,
+} fwasr_log_level;
+
+// Where a session is in its life.
+typedef enum fwasr_state {
+  // The connection is being made; pushed audio is queued.
+  FWASR_STATE_CONNECTING = 0,
+  // Connected; audio flows.
+  FWASR_STATE_OPEN = 1,
+  // `finish` was called; the last audio and the final checkpoint are on their way.
+  FWASR_STATE_FINISHING = 2,
+  // Ended as asked: finished with the whole transcript in, or freed.
+  FWASR_STATE_CLOSED = 3,
+  // Ended by an error; `fwasr_session_finish` or the CLOSED event tells which.
+  FWASR_STATE_FAILED = 4,
+} fwasr_state;
+
+// A session configuration. Opaque; create with fwasr_config_new, free with fwasr_config_free.
+typedef struct fwasr_config fwasr_config;
+
+// An owned snapshot of a session's segments, in id order. Free with fwasr_segments_free.
+typedef struct fwasr_segments fwasr_segments;
+
+// A streaming session. Opaque; open with fwasr_session_open, free with fwasr_session_free.
+typedef struct fwasr_session fwasr_session;
+
+// One event. Allocated by the library; fields are only ever appended at the end.
+// String fields are never NULL ("" when they do not apply), except `json`.
+typedef struct fwasr_event {
+  // What happened.
+  enum fwasr_event_type type;
+  // SEGMENT, SEGMENT_REMOVED: the segment's id (numeric ids as decimal text).
+  const char *segment_id;
+  // SEGMENT: the segment's new text. SEGMENT_REMOVED: its last text.
+  const char *text;
+  // SEGMENT: 1 when every word is final, 0 when one is not, -1 unknown (no words).
+  int32_t is_final;
+  // SEGMENT: start and end in seconds of the connection's audio; NaN when unknown.
+  double start_s;
+  double end_s;
+  // CHECKPOINT: the checkpoint id; TRACE: the trace id; CLEARED: the reset id.
+  const char *checkpoint_id;
+  // TRACE: round-trip time in milliseconds (NaN if the trace was not ours).
+  double rtt_ms;
+  // OVERRUN: milliseconds of audio refused since the previous OVERRUN event.
+  double dropped_ms;
+  // ERROR, CLOSED: the status (FWASR_OK for a CLOSED after a complete finish).
+  enum fwasr_status status;
+  // ERROR, CLOSED: HTTP status of a refused upgrade, close code of a close, the server's
+  // error code; 0 when none.
+  int32_t code;
+  // ERROR, CLOSED: what went wrong, in words (HTTP body, close reason included).
+  const char *message;
+  // The raw server message this event came from, or NULL.
+  const char *json;
+} fwasr_event;
+
+// Receives events. `event` and its strings are valid only during the call. Runs on the
+// session's network thread, in event order; it must return quickly, must not block, and must
+// not unwind (no C++ exceptions). It may call any fwasr function, including
+// fwasr_session_free on its own session.
+typedef void (*fwasr_event_fn)(void *userdata, const struct fwasr_event *event);
+
+// Receives log lines (never containing the API key). Same thread rules as fwasr_event_fn.
+typedef void (*fwasr_log_fn)(void *userdata, enum fwasr_log_level level, const char *message);
+
+// One segment of a snapshot. Its strings are never NULL and live as long as the snapshot.
+typedef struct fwasr_segment {
+  const char *id;
+  const char *text;
+  // 1 final, 0 not final, -1 unknown (no words).
+  int32_t is_final;
+  // Seconds of the connection's audio; NaN when unknown.
+  double start_s;
+  double end_s;
+} fwasr_segment;
+
+// Counters of a session. Written by fwasr_session_stats, which takes sizeof(fwasr_stats) so
+// fields can be appended in later versions without breaking older callers.
+typedef struct fwasr_stats {
+  // Audio accepted by push, in milliseconds of 16 kHz mono audio.
+  double audio_ms_pushed;
+  // Audio written to the socket.
+  double audio_ms_sent;
+  // Audio refused because the queue was full (FWASR_ERR_BUFFER_FULL), plus a trailing half
+  // sample discarded at finish.
+  double audio_ms_dropped;
+  // Audio accepted but not yet sent.
+  double audio_ms_queued;
+  // Audio bytes written to the socket (payload only).
+  uint64_t bytes_sent;
+  // Binary frames written.
+  uint64_t chunks_sent;
+  // Messages received from the server.
+  uint64_t messages_received;
+  // Round-trip time of the last answered trace in milliseconds; NaN before the first.
+  double last_rtt_ms;
+} fwasr_stats;
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+// The static name of a status, e.g. "FWASR_ERR_TIMEOUT"; "FWASR_UNKNOWN_STATUS" for numbers
+// that are not a status. Never NULL; any thread; never blocks.
+const char *fwasr_status_str(int status);
+
+// The message of the last failed fwasr call on the calling thread ("" if none failed yet).
+// Owned by the library; valid until the next failing fwasr call on this thread. Never NULL.
+const char *fwasr_last_error(void);
+
+// The library's version, e.g. "0.1.0". Static; never NULL.
+const char *fwasr_version(void);
+
+// A new configuration with the defaults: the Fireworks endpoint, `response_format`
+// `verbose_json`, 50 ms chunks, a 10,000 ms queue, no pacing, 10,000 ms connect and finish
+// timeouts, TLS verification on, no callbacks (poll mode). NULL only if out of memory.
+struct fwasr_config *fwasr_config_new(void);
+
+// Frees a configuration. NULL does nothing. Sessions opened from it are not affected.
+void fwasr_config_free(struct fwasr_config *cfg);
+
+// The WebSocket URL, `ws://` or `wss://` (TLS through the system's TLS library). Default:
+// wss://audio-streaming.us-virginia-1.direct.fireworks.ai/v1/audio/transcriptions/streaming.
+// The query parameters set below are appended to any query the URL has.
+enum fwasr_status fwasr_config_set_url(struct fwasr_config *cfg, const char *url);
+
+// The API key, sent as the `Authorization` header. NULL (the default) means: read
+// FIREWORKS_API_KEY from the environment when a session opens; with neither, no header is
+// sent. The key never appears in a log line, event or error message.
+enum fwasr_status fwasr_config_set_api_key(struct fwasr_config *cfg, const char *api_key);
+
+// Query parameter `language` (e.g. "en"); NULL removes it (the server detects the language).
+enum fwasr_status fwasr_config_set_language(struct fwasr_config *cfg, const char *language);
+
+// Query parameter `prompt` (custom words, style); URL-encoded for you. NULL removes it.
+enum fwasr_status fwasr_config_set_prompt(struct fwasr_config *cfg, const char *prompt);
+
+// Query parameter `temperature`, 0.0 to 2.0 (the server's default is 0).
+enum fwasr_status fwasr_config_set_temperature(struct fwasr_config *cfg, float temperature);
+
+// Query parameter `response_format`; default "verbose_json". NULL removes it.
+enum fwasr_status fwasr_config_set_response_format(struct fwasr_config *cfg, const char *format);
+
+// Any query parameter (`timestamp_granularities`, `skip_vad`, `text_timeout_seconds`, ...),
+// passed through URL-encoded. Setting a name again replaces its value; NULL value removes it.
+enum fwasr_status fwasr_config_set_param(struct fwasr_config *cfg, const char *name, const char *value);
+
+// An extra HTTP header on the upgrade request (e.g. User-Agent). Setting a name again
+// replaces it; NULL value removes it. Authorization and the WebSocket headers are refused.
+enum fwasr_status fwasr_config_set_header(struct fwasr_config *cfg, const char *name, const char *value);
+
+// Chunk length, 50 to 400 ms (default 50). Audio leaves in binary frames of exactly this
+// length; only the last one of a session may be shorter.
+enum fwasr_status fwasr_config_set_chunk_ms(struct fwasr_config *cfg, uint32_t ms);
+
+// Capacity of the outgoing audio queue in ms, 50 to 600,000 (default 10,000). A push that
+// does not fit is refused whole with FWASR_ERR_BUFFER_FULL.
+enum fwasr_status fwasr_config_set_buffer_ms(struct fwasr_config *cfg, uint32_t ms);
+
+// Pacing of chunks: 0 (default) sends each chunk as soon as it is complete (live sources);
+// 1.0 sends at real time (files); 2.0 at twice real time; 0.1 to 100.
+enum fwasr_status fwasr_config_set_pacing(struct fwasr_config *cfg, double factor);
+
+// Time allowed for name resolution, TCP, TLS and the WebSocket upgrade together
+// (default 10,000 ms). Exceeding it fails the session with FWASR_ERR_CONNECT_TIMEOUT.
+enum fwasr_status fwasr_config_set_connect_timeout_ms(struct fwasr_config *cfg, uint32_t ms);
+
+// Time the session waits for the server's final checkpoint echo after the last audio and
+// the final checkpoint are sent (default 10,000 ms). Exceeding it ends the session with
+// FWASR_ERR_TIMEOUT.
+enum fwasr_status fwasr_config_set_finish_timeout_ms(struct fwasr_config *cfg, uint32_t ms);
+
+// Also trust the PEM certificate(s) in this file for wss:// (read now). NULL forgets them.
+enum fwasr_status fwasr_config_set_tls_ca_file(struct fwasr_config *cfg, const char *path);
+
+// Verify the server's certificate and host name (default true). false accepts any
+// certificate: for local test servers only.
+enum fwasr_status fwasr_config_set_tls_verify(struct fwasr_config *cfg, bool verify);
+
+// Callback mode: every event of sessions opened from this config goes to `callback` (see
+// fwasr_event_fn), and fwasr_session_next_event returns NULL. NULL callback: poll mode.
+enum fwasr_status fwasr_config_set_event_callback(struct fwasr_config *cfg, fwasr_event_fn callback, void *userdata);
+
+// Send log lines at `level` or more severe (FWASR_LOG_ERROR=1 ... FWASR_LOG_DEBUG=4) to
+// `callback`. The library logs nowhere else. NULL callback turns logging off.
+enum fwasr_status fwasr_config_set_log_callback(struct fwasr_config *cfg, fwasr_log_fn callback, void *userdata, int32_t level);
+
+// Frees an event returned by fwasr_session_next_event. NULL does nothing. Any thread.
+void fwasr_event_free(struct fwasr_event *event);
+
+// The name of an event type, e.g. "SEGMENT". Static; never NULL.
+const char *fwasr_event_type_str(int t);
+
+// Number of segments in a snapshot (0 for NULL).
+size_t fwasr_segments_len(const struct fwasr_segments *segments);
+
+// The i-th segment, or NULL when out of range. Valid until fwasr_segments_free.
+const struct fwasr_segment *fwasr_segments_get(const struct fwasr_segments *segments, size_t index);
+
+// Frees a snapshot. NULL does nothing.
+void fwasr_segments_free(struct fwasr_segments *segments);
+
+// Checks `cfg` and starts a session: the connection is made on the session's own thread, so
+// this returns at once. Audio pushed before the connection is up is queued, not lost. On
+// success writes the new session to `*out` (free it with fwasr_session_free). Any thread.
+enum fwasr_status fwasr_session_open(const struct fwasr_config *cfg, struct fwasr_session **out);
+
+// Blocks until the session is connected (FWASR_OK), has failed (its error, e.g.
+// FWASR_ERR_AUTH with the HTTP status in the CLOSED event), or `timeout_ms` passes
+// (FWASR_ERR_TIMEOUT; -1 waits for ever). Optional: pushing does not need it.
+enum fwasr_status fwasr_session_wait_ready(const struct fwasr_session *s, int32_t timeout_ms);
+
+// Queues `nbytes` of 16 kHz mono s16le audio (any length; half a sample is kept for the next
+// push). Never blocks, never allocates, makes no syscall except one wake-up of the network
+// thread when a chunk completes. All or nothing: without room it takes nothing, returns
+// FWASR_ERR_BUFFER_FULL, and the session raises one OVERRUN event per overrun.
+// FWASR_ERR_STATE after finish or once the session has ended.
+enum fwasr_status fwasr_session_push(const struct fwasr_session *s, const void *data, size_t nbytes);
+
+// fwasr_session_push for `nsamples` native-endian 16-bit samples.
+enum fwasr_status fwasr_session_push_s16(const struct fwasr_session *s, const int16_t *samples, size_t nsamples);
+
+// Like fwasr_session_push but waits up to `timeout_ms` (-1 for ever) for room instead of
+// failing with FWASR_ERR_BUFFER_FULL; FWASR_ERR_TIMEOUT if none came. For streaming files
+// with pacing. Raises no OVERRUN.
+enum fwasr_status fwasr_session_push_wait(const struct fwasr_session *s, const void *data, size_t nbytes, int32_t timeout_ms);
+
+// Sends `{"checkpoint_id": id}` after the complete chunks pushed so far (a partial chunk
+// follows it). The server's echo raises CHECKPOINT. "final" is reserved for finish.
+enum fwasr_status fwasr_session_checkpoint(const struct fwasr_session *s, const char *id);
+
+// Sends an `stt.input.trace` with this trace id; the answer raises TRACE with `rtt_ms`.
+enum fwasr_status fwasr_session_trace(const struct fwasr_session *s, const char *id);
+
+// Sends an `stt.state.clear` with this reset id: the server forgets the context so far. The
+// answer raises CLEARED.
+enum fwasr_status fwasr_session_clear(const struct fwasr_session *s, const char *id);
+
+// No more audio: sends what is queued (the last chunk may be short, paced like the others),
+// then the final checkpoint, waits for its echo (up to the config's finish timeout), and
+// closes the WebSocket. This call blocks up to `timeout_ms` (-1 for ever) for all of that:
+// FWASR_OK means the whole transcript is in; FWASR_ERR_TIMEOUT means still finishing (the
+// CLOSED event will tell); another status is the error that ended the session.
+// With `timeout_ms` 0 it only starts finishing and returns FWASR_OK. Calling it again waits
+// again. Later pushes fail with FWASR_ERR_STATE.
+enum fwasr_status fwasr_session_finish(const struct fwasr_session *s, int32_t timeout_ms);
+
+// Poll mode (no event callback set): the next event, or NULL when `timeout_ms` passes (0 =
+// do not wait, for game loops; -1 = for ever) or the session has ended and every event was
+// taken. The event is yours: free it with fwasr_event_free. In callback mode returns NULL at
+// once. Events are kept until taken; a session delivers CLOSED last, exactly once.
+struct fwasr_event *fwasr_session_next_event(const struct fwasr_session *s, int32_t timeout_ms);
+
+// Writes the transcript so far into `buf` (snprintf semantics: at most `cap - 1` bytes and
+// a NUL; `buf` may be NULL when `cap` is 0) and returns its full length in bytes. The
+// transcript is the segment texts in id order, each trimmed, joined by one space.
+// 0 with fwasr_last_error set when `s` is NULL.
+size_t fwasr_session_transcript(const struct fwasr_session *s, char *buf, size_t cap);
+
+// An owned snapshot of the segments in id order (see fwasr_segments_get); free it with
+// fwasr_segments_free. NULL only when `s` is NULL.
+struct fwasr_segments *fwasr_session_segments(const struct fwasr_session *s);
+
+// Copies the session's counters into `out`. Pass `sizeof(fwasr_stats)` as `size`: later
+// versions append fields and write only what your struct has room for.
+enum fwasr_status fwasr_session_stats(const struct fwasr_session *s, struct fwasr_stats *out, size_t size);
+
+// Where the session is: CONNECTING, OPEN, FINISHING, CLOSED or FAILED. FAILED for NULL.
+enum fwasr_state fwasr_session_state(const struct fwasr_session *s);
+
+// Stops the session if it is still running (no flush: use fwasr_session_finish first to get
+// the whole transcript), joins its thread and frees it. Returns within about a second
+// whatever the server does. No callback runs after it returns; called from inside the
+// session's own callback, no further callback runs after that one returns. NULL does nothing.
+void fwasr_session_free(struct fwasr_session *s);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* FWASR_H */

@@ -1,0 +1,251 @@
+//! fwasr_config: the builder read by fwasr_session_open.
+//!
+//! A config is used by one thread at a time; fwasr_session_open only reads it, so one config
+//! can open many sessions (also one after another from different threads) and may be freed
+//! right after the last open.
+
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::error::*;
+use crate::event::{fwasr_log_level, Event, LogLevel};
+use crate::ffi::event::{fwasr_event, OwnedEvent};
+use crate::ffi::{arg_mut, arg_str, cstring, guard, opt_str, status};
+
+/// A session configuration. Opaque; create with fwasr_config_new, free with fwasr_config_free.
+pub struct fwasr_config {
+    pub(crate) inner: Config,
+}
+
+/// Receives events. `event` and its strings are valid only during the call. Runs on the
+/// session's network thread, in event order; it must return quickly, must not block, and must
+/// not unwind (no C++ exceptions). It may call any fwasr function, including
+/// fwasr_session_free on its own session.
+pub type fwasr_event_fn = Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const fwasr_event)>;
+
+/// Receives log lines (never containing the API key). Same thread rules as fwasr_event_fn.
+pub type fwasr_log_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, level: fwasr_log_level, message: *const c_char)>;
+
+/// A C function pointer and its userdata, called from the network thread.
+#[derive(Clone, Copy)]
+struct Callback<F> {
+    f: F,
+    userdata: *mut c_void,
+}
+
+impl<F: Copy> Callback<F> {
+    /// The parts, taken through `&self` so closures capture the whole (Send) struct.
+    fn parts(&self) -> (F, *mut c_void) {
+        (self.f, self.userdata)
+    }
+}
+
+// SAFETY: the API documents that callbacks run on the session's thread; the caller vouches
+// that its function and userdata may be used from there.
+unsafe impl<F> Send for Callback<F> {}
+// SAFETY: as above; we never touch userdata ourselves, only pass it back.
+unsafe impl<F> Sync for Callback<F> {}
+
+/// A new configuration with the defaults: the Fireworks endpoint, `response_format`
+/// `verbose_json`, 50 ms chunks, a 10,000 ms queue, no pacing, 10,000 ms connect and finish
+/// timeouts, TLS verification on, no callbacks (poll mode). NULL only if out of memory.
+#[no_mangle]
+pub extern "C" fn fwasr_config_new() -> *mut fwasr_config {
+    guard(std::ptr::null_mut(), || Box::into_raw(Box::new(fwasr_config { inner: Config::new() })))
+}
+
+/// Frees a configuration. NULL does nothing. Sessions opened from it are not affected.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_free(cfg: *mut fwasr_config) {
+    guard((), || {
+        if !cfg.is_null() {
+            // SAFETY: configs are handed out as Box<fwasr_config>.
+            drop(unsafe { Box::from_raw(cfg) });
+        }
+    })
+}
+
+unsafe fn with(cfg: *mut fwasr_config, f: impl FnOnce(&mut Config) -> Result<(), Error>) -> fwasr_status {
+    // SAFETY: NULL or a live config from fwasr_config_new.
+    status(|| f(&mut unsafe { arg_mut(cfg, "cfg") }?.inner))
+}
+
+/// The WebSocket URL, `ws://` or `wss://` (TLS through the system's TLS library). Default:
+/// wss://audio-streaming.us-virginia-1.direct.fireworks.ai/v1/audio/transcriptions/streaming.
+/// The query parameters set below are appended to any query the URL has.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_url(cfg: *mut fwasr_config, url: *const c_char) -> fwasr_status {
+    // SAFETY: pointer arguments are checked by the helpers.
+    unsafe { with(cfg, |c| c.set_url(arg_str(url, "url")?)) }
+}
+
+/// The API key, sent as the `Authorization` header. NULL (the default) means: read
+/// FIREWORKS_API_KEY from the environment when a session opens; with neither, no header is
+/// sent. The key never appears in a log line, event or error message.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_api_key(cfg: *mut fwasr_config, api_key: *const c_char) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe { with(cfg, |c| c.set_api_key(opt_str(api_key, "api_key")?)) }
+}
+
+/// Query parameter `language` (e.g. "en"); NULL removes it (the server detects the language).
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_language(cfg: *mut fwasr_config, language: *const c_char) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe { with(cfg, |c| c.set_param("language", opt_str(language, "language")?)) }
+}
+
+/// Query parameter `prompt` (custom words, style); URL-encoded for you. NULL removes it.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_prompt(cfg: *mut fwasr_config, prompt: *const c_char) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe { with(cfg, |c| c.set_param("prompt", opt_str(prompt, "prompt")?)) }
+}
+
+/// Query parameter `temperature`, 0.0 to 2.0 (the server's default is 0).
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_temperature(cfg: *mut fwasr_config, temperature: f32) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe { with(cfg, |c| c.set_temperature(temperature)) }
+}
+
+/// Query parameter `response_format`; default "verbose_json". NULL removes it.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_response_format(cfg: *mut fwasr_config, format: *const c_char) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe { with(cfg, |c| c.set_param("response_format", opt_str(format, "format")?)) }
+}
+
+/// Any query parameter (`timestamp_granularities`, `skip_vad`, `text_timeout_seconds`, ...),
+/// passed through URL-encoded. Setting a name again replaces its value; NULL value removes it.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_param(cfg: *mut fwasr_config, name: *const c_char, value: *const c_char) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe { with(cfg, |c| c.set_param(arg_str(name, "name")?, opt_str(value, "value")?)) }
+}
+
+/// An extra HTTP header on the upgrade request (e.g. User-Agent). Setting a name again
+/// replaces it; NULL value removes it. Authorization and the WebSocket headers are refused.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_header(cfg: *mut fwasr_config, name: *const c_char, value: *const c_char) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe { with(cfg, |c| c.set_header(arg_str(name, "name")?, opt_str(value, "value")?)) }
+}
+
+/// Chunk length, 50 to 400 ms (default 50). Audio leaves in binary frames of exactly this
+/// length; only the last one of a session may be shorter.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_chunk_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe { with(cfg, |c| c.set_chunk_ms(ms)) }
+}
+
+/// Capacity of the outgoing audio queue in ms, 50 to 600,000 (default 10,000). A push that
+/// does not fit is refused whole with FWASR_ERR_BUFFER_FULL.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_buffer_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe { with(cfg, |c| c.set_buffer_ms(ms)) }
+}
+
+/// Pacing of chunks: 0 (default) sends each chunk as soon as it is complete (live sources);
+/// 1.0 sends at real time (files); 2.0 at twice real time; 0.1 to 100.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_pacing(cfg: *mut fwasr_config, factor: f64) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe { with(cfg, |c| c.set_pacing(factor)) }
+}
+
+/// Time allowed for name resolution, TCP, TLS and the WebSocket upgrade together
+/// (default 10,000 ms). Exceeding it fails the session with FWASR_ERR_CONNECT_TIMEOUT.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_connect_timeout_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe { with(cfg, |c| c.set_connect_timeout_ms(ms)) }
+}
+
+/// Time the session waits for the server's final checkpoint echo after the last audio and
+/// the final checkpoint are sent (default 10,000 ms). Exceeding it ends the session with
+/// FWASR_ERR_TIMEOUT.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_finish_timeout_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe { with(cfg, |c| c.set_finish_timeout_ms(ms)) }
+}
+
+/// Also trust the PEM certificate(s) in this file for wss:// (read now). NULL forgets them.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_tls_ca_file(cfg: *mut fwasr_config, path: *const c_char) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe { with(cfg, |c| c.set_tls_ca_file(opt_str(path, "path")?)) }
+}
+
+/// Verify the server's certificate and host name (default true). false accepts any
+/// certificate: for local test servers only.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_tls_verify(cfg: *mut fwasr_config, verify: bool) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe {
+        with(cfg, |c| {
+            c.set_tls_verify(verify);
+            Ok(())
+        })
+    }
+}
+
+/// Callback mode: every event of sessions opened from this config goes to `callback` (see
+/// fwasr_event_fn), and fwasr_session_next_event returns NULL. NULL callback: poll mode.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_event_callback(
+    cfg: *mut fwasr_config,
+    callback: fwasr_event_fn,
+    userdata: *mut c_void,
+) -> fwasr_status {
+    let handler = callback.map(|f| {
+        let cb = Callback { f, userdata };
+        Arc::new(move |e: &Event| {
+            let owned = OwnedEvent::new(e);
+            let (f, userdata) = cb.parts();
+            // SAFETY: the caller registered f/userdata for this use (see fwasr_event_fn).
+            unsafe { f(userdata, &owned.raw) }
+        }) as crate::config::EventHandler
+    });
+    // SAFETY: as above.
+    unsafe {
+        with(cfg, move |c| {
+            c.set_event_handler(handler);
+            Ok(())
+        })
+    }
+}
+
+/// Send log lines at `level` or more severe (FWASR_LOG_ERROR=1 ... FWASR_LOG_DEBUG=4) to
+/// `callback`. The library logs nowhere else. NULL callback turns logging off.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_log_callback(
+    cfg: *mut fwasr_config,
+    callback: fwasr_log_fn,
+    userdata: *mut c_void,
+    level: i32,
+) -> fwasr_status {
+    let handler = callback.map(|f| {
+        let cb = Callback { f, userdata };
+        Arc::new(move |lvl: LogLevel, msg: &str| {
+            let m = cstring(msg);
+            let (f, userdata) = cb.parts();
+            // SAFETY: the caller registered f/userdata for this use.
+            unsafe { f(userdata, lvl, m.as_ptr()) }
+        }) as crate::config::LogHandler
+    });
+    // SAFETY: as above.
+    unsafe {
+        with(cfg, move |c| {
+            let level = LogLevel::from_i32(level)
+                .ok_or_else(|| Error::invalid(format!("level must be 1 (error) to 4 (debug), got {level}")))?;
+            c.set_log_handler(handler, level);
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,226 @@
+//! Events, segments and stats as C structs.
+
+use std::ffi::{c_char, CString};
+
+use crate::error::fwasr_status;
+use crate::event::{fwasr_event_type, Event};
+use crate::ffi::{arg_ref, cstring, guard, status};
+use crate::session::Stats;
+use crate::transcript::Segment;
+
+/// One event. Allocated by the library; fields are only ever appended at the end.
+/// String fields are never NULL ("" when they do not apply), except `json`.
+#[repr(C)]
+pub struct fwasr_event {
+    /// What happened.
+    pub r#type: fwasr_event_type,
+    /// SEGMENT, SEGMENT_REMOVED: the segment's id (numeric ids as decimal text).
+    pub segment_id: *const c_char,
+    /// SEGMENT: the segment's new text. SEGMENT_REMOVED: its last text.
+    pub text: *const c_char,
+    /// SEGMENT: 1 when every word is final, 0 when one is not, -1 unknown (no words).
+    pub is_final: i32,
+    /// SEGMENT: start and end in seconds of the connection's audio; NaN when unknown.
+    pub start_s: f64,
+    pub end_s: f64,
+    /// CHECKPOINT: the checkpoint id; TRACE: the trace id; CLEARED: the reset id.
+    pub checkpoint_id: *const c_char,
+    /// TRACE: round-trip time in milliseconds (NaN if the trace was not ours).
+    pub rtt_ms: f64,
+    /// OVERRUN: milliseconds of audio refused since the previous OVERRUN event.
+    pub dropped_ms: f64,
+    /// ERROR, CLOSED: the status (FWASR_OK for a CLOSED after a complete finish).
+    pub status: fwasr_status,
+    /// ERROR, CLOSED: HTTP status of a refused upgrade, close code of a close, the server's
+    /// error code; 0 when none.
+    pub code: i32,
+    /// ERROR, CLOSED: what went wrong, in words (HTTP body, close reason included).
+    pub message: *const c_char,
+    /// The raw server message this event came from, or NULL.
+    pub json: *const c_char,
+}
+
+/// An fwasr_event together with the strings it points into. `raw` comes first so a pointer to
+/// it is a pointer to the whole.
+#[repr(C)]
+pub(crate) struct OwnedEvent {
+    pub raw: fwasr_event,
+    strings: [CString; 4],
+    json: Option<CString>,
+}
+
+impl OwnedEvent {
+    pub fn new(e: &Event) -> OwnedEvent {
+        let strings = [cstring(&e.segment_id), cstring(&e.text), cstring(&e.checkpoint_id), cstring(&e.message)];
+        let json = e.json.as_deref().map(cstring);
+        OwnedEvent {
+            raw: fwasr_event {
+                r#type: e.kind,
+                segment_id: strings[0].as_ptr(),
+                text: strings[1].as_ptr(),
+                is_final: e.is_final,
+                start_s: e.start_s,
+                end_s: e.end_s,
+                checkpoint_id: strings[2].as_ptr(),
+                rtt_ms: e.rtt_ms,
+                dropped_ms: e.dropped_ms,
+                status: e.status,
+                code: e.code,
+                message: strings[3].as_ptr(),
+                json: json.as_ref().map_or(std::ptr::null(), |j| j.as_ptr()),
+            },
+            strings,
+            json,
+        }
+    }
+}
+
+/// Frees an event returned by fwasr_session_next_event. NULL does nothing. Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_event_free(event: *mut fwasr_event) {
+    guard((), || {
+        if !event.is_null() {
+            // SAFETY: events handed out by next_event are Box<OwnedEvent> whose first field is
+            // the fwasr_event (repr(C)), so the pointer is the Box's.
+            drop(unsafe { Box::from_raw(event.cast::<OwnedEvent>()) });
+        }
+    })
+}
+
+/// The name of an event type, e.g. "SEGMENT". Static; never NULL.
+#[no_mangle]
+pub extern "C" fn fwasr_event_type_str(t: std::ffi::c_int) -> *const c_char {
+    use crate::event::*;
+    let name: &'static std::ffi::CStr = match t {
+        x if x == FWASR_EVENT_CONNECTED as i32 => c"CONNECTED",
+        x if x == FWASR_EVENT_SEGMENT as i32 => c"SEGMENT",
+        x if x == FWASR_EVENT_SEGMENT_REMOVED as i32 => c"SEGMENT_REMOVED",
+        x if x == FWASR_EVENT_CHECKPOINT as i32 => c"CHECKPOINT",
+        x if x == FWASR_EVENT_TRACE as i32 => c"TRACE",
+        x if x == FWASR_EVENT_CLEARED as i32 => c"CLEARED",
+        x if x == FWASR_EVENT_OVERRUN as i32 => c"OVERRUN",
+        x if x == FWASR_EVENT_ERROR as i32 => c"ERROR",
+        x if x == FWASR_EVENT_CLOSED as i32 => c"CLOSED",
+        _ => c"UNKNOWN",
+    };
+    name.as_ptr()
+}
+
+/// One segment of a snapshot. Its strings are never NULL and live as long as the snapshot.
+#[repr(C)]
+pub struct fwasr_segment {
+    pub id: *const c_char,
+    pub text: *const c_char,
+    /// 1 final, 0 not final, -1 unknown (no words).
+    pub is_final: i32,
+    /// Seconds of the connection's audio; NaN when unknown.
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+/// An owned snapshot of a session's segments, in id order. Free with fwasr_segments_free.
+pub struct fwasr_segments {
+    items: Vec<fwasr_segment>,
+    _strings: Vec<CString>,
+}
+
+impl fwasr_segments {
+    pub(crate) fn new(segments: &[Segment]) -> fwasr_segments {
+        let mut strings = Vec::with_capacity(segments.len() * 2);
+        let mut items = Vec::with_capacity(segments.len());
+        for s in segments {
+            let (id, text) = (cstring(&s.id), cstring(&s.text));
+            items.push(fwasr_segment {
+                id: id.as_ptr(),
+                text: text.as_ptr(),
+                is_final: s.is_final,
+                start_s: s.start_s,
+                end_s: s.end_s,
+            });
+            strings.push(id);
+            strings.push(text);
+        }
+        fwasr_segments { items, _strings: strings }
+    }
+}
+
+/// Number of segments in a snapshot (0 for NULL).
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_segments_len(segments: *const fwasr_segments) -> usize {
+    // SAFETY: NULL or a snapshot from fwasr_session_segments.
+    guard(0, || unsafe { segments.as_ref() }.map_or(0, |s| s.items.len()))
+}
+
+/// The i-th segment, or NULL when out of range. Valid until fwasr_segments_free.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_segments_get(segments: *const fwasr_segments, index: usize) -> *const fwasr_segment {
+    guard(std::ptr::null(), || {
+        // SAFETY: NULL or a snapshot from fwasr_session_segments.
+        unsafe { segments.as_ref() }
+            .and_then(|s| s.items.get(index))
+            .map_or(std::ptr::null(), |s| s as *const fwasr_segment)
+    })
+}
+
+/// Frees a snapshot. NULL does nothing.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_segments_free(segments: *mut fwasr_segments) {
+    guard((), || {
+        if !segments.is_null() {
+            // SAFETY: snapshots are handed out as Box<fwasr_segments>.
+            drop(unsafe { Box::from_raw(segments) });
+        }
+    })
+}
+
+/// Counters of a session. Written by fwasr_session_stats, which takes sizeof(fwasr_stats) so
+/// fields can be appended in later versions without breaking older callers.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct fwasr_stats {
+    /// Audio accepted by push, in milliseconds of 16 kHz mono audio.
+    pub audio_ms_pushed: f64,
+    /// Audio written to the socket.
+    pub audio_ms_sent: f64,
+    /// Audio refused because the queue was full (FWASR_ERR_BUFFER_FULL), plus a trailing half
+    /// sample discarded at finish.
+    pub audio_ms_dropped: f64,
+    /// Audio accepted but not yet sent.
+    pub audio_ms_queued: f64,
+    /// Audio bytes written to the socket (payload only).
+    pub bytes_sent: u64,
+    /// Binary frames written.
+    pub chunks_sent: u64,
+    /// Messages received from the server.
+    pub messages_received: u64,
+    /// Round-trip time of the last answered trace in milliseconds; NaN before the first.
+    pub last_rtt_ms: f64,
+}
+
+impl From<Stats> for fwasr_stats {
+    fn from(s: Stats) -> fwasr_stats {
+        fwasr_stats {
+            audio_ms_pushed: Stats::ms(s.bytes_pushed),
+            audio_ms_sent: Stats::ms(s.bytes_sent),
+            audio_ms_dropped: Stats::ms(s.bytes_dropped),
+            audio_ms_queued: Stats::ms(s.bytes_queued),
+            bytes_sent: s.bytes_sent,
+            chunks_sent: s.chunks_sent,
+            messages_received: s.messages_received,
+            last_rtt_ms: s.last_rtt_ms,
+        }
+    }
+}
+
+/// Copies `stats` into the caller's struct of `size` bytes (as much as fits).
+pub(crate) unsafe fn write_stats(stats: Stats, out: *mut fwasr_stats, size: usize) -> fwasr_status {
+    status(|| {
+        // SAFETY: out is checked for NULL; the caller promises `size` writable bytes.
+        unsafe { arg_ref(out as *const fwasr_stats, "out") }?;
+        let value = fwasr_stats::from(stats);
+        let n = size.min(std::mem::size_of::<fwasr_stats>());
+        // SAFETY: n bytes are readable from value and writable at out.
+        unsafe { std::ptr::copy_nonoverlapping((&value as *const fwasr_stats).cast::<u8>(), out.cast::<u8>(), n) };
+        Ok(())
+    })
+}

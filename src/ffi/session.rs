@@ -1,0 +1,224 @@
+//! fwasr_session: one stream and its network thread.
+//!
+//! Threads: push, push_s16 and push_wait may be called by one thread at a time (the media
+//! thread; a second concurrent pusher gets FWASR_ERR_BUSY). Every other call is safe from any
+//! thread, concurrently. Only fwasr_session_free must not race with other calls on the same
+//! session, except that it may be called from inside the session's own event callback.
+
+use std::ffi::{c_char, c_void};
+
+use crate::error::*;
+use crate::ffi::config::fwasr_config;
+use crate::ffi::event::{fwasr_event, fwasr_segments, fwasr_stats, write_stats, OwnedEvent};
+use crate::ffi::{arg_ref, arg_str, guard, status, timeout_arg, value, write_buf};
+use crate::session::{fwasr_state, Session, FWASR_STATE_FAILED};
+
+/// A streaming session. Opaque; open with fwasr_session_open, free with fwasr_session_free.
+pub struct fwasr_session {
+    inner: Session,
+}
+
+unsafe fn session<'a>(s: *const fwasr_session) -> Result<&'a Session, Error> {
+    // SAFETY: NULL or a live session from fwasr_session_open.
+    Ok(&unsafe { arg_ref(s, "session") }?.inner)
+}
+
+/// Checks `cfg` and starts a session: the connection is made on the session's own thread, so
+/// this returns at once. Audio pushed before the connection is up is queued, not lost. On
+/// success writes the new session to `*out` (free it with fwasr_session_free). Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_open(cfg: *const fwasr_config, out: *mut *mut fwasr_session) -> fwasr_status {
+    status(|| {
+        // SAFETY: arguments are checked for NULL; cfg is a live config.
+        let cfg = unsafe { arg_ref(cfg, "cfg") }?;
+        if out.is_null() {
+            return Err(Error::invalid("out is NULL"));
+        }
+        let s = Session::open(&cfg.inner)?;
+        // SAFETY: out is non-NULL and points to writable storage (caller's contract).
+        unsafe { *out = Box::into_raw(Box::new(fwasr_session { inner: s })) };
+        Ok(())
+    })
+}
+
+/// Blocks until the session is connected (FWASR_OK), has failed (its error, e.g.
+/// FWASR_ERR_AUTH with the HTTP status in the CLOSED event), or `timeout_ms` passes
+/// (FWASR_ERR_TIMEOUT; -1 waits for ever). Optional: pushing does not need it.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_wait_ready(s: *const fwasr_session, timeout_ms: i32) -> fwasr_status {
+    // SAFETY: checked by the helpers.
+    status(|| unsafe { session(s) }?.wait_ready(timeout_arg(timeout_ms, "timeout_ms")?))
+}
+
+/// Queues `nbytes` of 16 kHz mono s16le audio (any length; half a sample is kept for the next
+/// push). Never blocks, never allocates, makes no syscall except one wake-up of the network
+/// thread when a chunk completes. All or nothing: without room it takes nothing, returns
+/// FWASR_ERR_BUFFER_FULL, and the session raises one OVERRUN event per overrun.
+/// FWASR_ERR_STATE after finish or once the session has ended.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_push(s: *const fwasr_session, data: *const c_void, nbytes: usize) -> fwasr_status {
+    status(|| {
+        // SAFETY: checked by the helpers.
+        let s = unsafe { session(s) }?;
+        // SAFETY: data points to nbytes readable bytes (caller's contract), checked for NULL.
+        s.push(unsafe { bytes(data, nbytes) }?)
+    })
+}
+
+/// fwasr_session_push for `nsamples` native-endian 16-bit samples.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_push_s16(s: *const fwasr_session, samples: *const i16, nsamples: usize) -> fwasr_status {
+    status(|| {
+        // SAFETY: checked by the helpers.
+        let s = unsafe { session(s) }?;
+        let n = nsamples.checked_mul(2).ok_or_else(|| Error::invalid("nsamples is too large"))?;
+        #[cfg(target_endian = "little")]
+        // SAFETY: samples points to nsamples i16 (caller's contract); on little-endian hosts
+        // their bytes are already s16le.
+        return s.push(unsafe { bytes(samples.cast(), n) }?);
+        #[cfg(target_endian = "big")]
+        {
+            // SAFETY: as above.
+            let raw = unsafe { bytes(samples.cast(), n) }?;
+            let le: Vec<u8> = raw.chunks_exact(2).flat_map(|b| [b[1], b[0]]).collect();
+            s.push(&le)
+        }
+    })
+}
+
+/// Like fwasr_session_push but waits up to `timeout_ms` (-1 for ever) for room instead of
+/// failing with FWASR_ERR_BUFFER_FULL; FWASR_ERR_TIMEOUT if none came. For streaming files
+/// with pacing. Raises no OVERRUN.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_push_wait(
+    s: *const fwasr_session,
+    data: *const c_void,
+    nbytes: usize,
+    timeout_ms: i32,
+) -> fwasr_status {
+    status(|| {
+        // SAFETY: checked by the helpers.
+        let s = unsafe { session(s) }?;
+        let t = timeout_arg(timeout_ms, "timeout_ms")?;
+        // SAFETY: as in fwasr_session_push.
+        s.push_wait(unsafe { bytes(data, nbytes) }?, t)
+    })
+}
+
+unsafe fn bytes<'a>(data: *const c_void, n: usize) -> Result<&'a [u8], Error> {
+    if n == 0 {
+        return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err(Error::invalid("data is NULL"));
+    }
+    // SAFETY: non-NULL, n readable bytes per the caller's contract.
+    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), n) })
+}
+
+/// Sends `{"checkpoint_id": id}` after the complete chunks pushed so far (a partial chunk
+/// follows it). The server's echo raises CHECKPOINT. "final" is reserved for finish.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_checkpoint(s: *const fwasr_session, id: *const c_char) -> fwasr_status {
+    // SAFETY: checked by the helpers.
+    status(|| unsafe { session(s) }?.checkpoint(unsafe { arg_str(id, "id") }?))
+}
+
+/// Sends an `stt.input.trace` with this trace id; the answer raises TRACE with `rtt_ms`.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_trace(s: *const fwasr_session, id: *const c_char) -> fwasr_status {
+    // SAFETY: checked by the helpers.
+    status(|| unsafe { session(s) }?.trace(unsafe { arg_str(id, "id") }?))
+}
+
+/// Sends an `stt.state.clear` with this reset id: the server forgets the context so far. The
+/// answer raises CLEARED.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_clear(s: *const fwasr_session, id: *const c_char) -> fwasr_status {
+    // SAFETY: checked by the helpers.
+    status(|| unsafe { session(s) }?.clear(unsafe { arg_str(id, "id") }?))
+}
+
+/// No more audio: sends what is queued (the last chunk may be short, paced like the others),
+/// then the final checkpoint, waits for its echo (up to the config's finish timeout), and
+/// closes the WebSocket. This call blocks up to `timeout_ms` (-1 for ever) for all of that:
+/// FWASR_OK means the whole transcript is in; FWASR_ERR_TIMEOUT means still finishing (the
+/// CLOSED event will tell); another status is the error that ended the session.
+/// With `timeout_ms` 0 it only starts finishing and returns FWASR_OK. Calling it again waits
+/// again. Later pushes fail with FWASR_ERR_STATE.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_finish(s: *const fwasr_session, timeout_ms: i32) -> fwasr_status {
+    // SAFETY: checked by the helpers.
+    status(|| unsafe { session(s) }?.finish(timeout_arg(timeout_ms, "timeout_ms")?))
+}
+
+/// Poll mode (no event callback set): the next event, or NULL when `timeout_ms` passes (0 =
+/// do not wait, for game loops; -1 = for ever) or the session has ended and every event was
+/// taken. The event is yours: free it with fwasr_event_free. In callback mode returns NULL at
+/// once. Events are kept until taken; a session delivers CLOSED last, exactly once.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_next_event(s: *const fwasr_session, timeout_ms: i32) -> *mut fwasr_event {
+    value(std::ptr::null_mut(), || {
+        // SAFETY: checked by the helpers.
+        let s = unsafe { session(s) }?;
+        let t = timeout_arg(timeout_ms, "timeout_ms")?;
+        Ok(s.next_event(t)
+            .map_or(std::ptr::null_mut(), |e| Box::into_raw(Box::new(OwnedEvent::new(&e))).cast()))
+    })
+}
+
+/// Writes the transcript so far into `buf` (snprintf semantics: at most `cap - 1` bytes and
+/// a NUL; `buf` may be NULL when `cap` is 0) and returns its full length in bytes. The
+/// transcript is the segment texts in id order, each trimmed, joined by one space.
+/// 0 with fwasr_last_error set when `s` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_transcript(s: *const fwasr_session, buf: *mut c_char, cap: usize) -> usize {
+    value(0, || {
+        // SAFETY: checked by the helpers; buf has cap bytes (caller's contract).
+        let text = unsafe { session(s) }?.transcript();
+        Ok(unsafe { write_buf(&text, buf, cap) })
+    })
+}
+
+/// An owned snapshot of the segments in id order (see fwasr_segments_get); free it with
+/// fwasr_segments_free. NULL only when `s` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_segments(s: *const fwasr_session) -> *mut fwasr_segments {
+    value(std::ptr::null_mut(), || {
+        // SAFETY: checked by the helpers.
+        let segs = unsafe { session(s) }?.segments();
+        Ok(Box::into_raw(Box::new(fwasr_segments::new(&segs))))
+    })
+}
+
+/// Copies the session's counters into `out`. Pass `sizeof(fwasr_stats)` as `size`: later
+/// versions append fields and write only what your struct has room for.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_stats(s: *const fwasr_session, out: *mut fwasr_stats, size: usize) -> fwasr_status {
+    // SAFETY: checked by the helpers.
+    match unsafe { session(s) } {
+        Ok(s) => unsafe { write_stats(s.stats(), out, size) },
+        Err(e) => status(|| Err(e)),
+    }
+}
+
+/// Where the session is: CONNECTING, OPEN, FINISHING, CLOSED or FAILED. FAILED for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_state(s: *const fwasr_session) -> fwasr_state {
+    // SAFETY: checked by the helpers.
+    value(FWASR_STATE_FAILED, || Ok(unsafe { session(s) }?.state()))
+}
+
+/// Stops the session if it is still running (no flush: use fwasr_session_finish first to get
+/// the whole transcript), joins its thread and frees it. Returns within about a second
+/// whatever the server does. No callback runs after it returns; called from inside the
+/// session's own callback, no further callback runs after that one returns. NULL does nothing.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_free(s: *mut fwasr_session) {
+    guard((), || {
+        if !s.is_null() {
+            // SAFETY: sessions are handed out as Box<fwasr_session>; the caller gives it up.
+            drop(unsafe { Box::from_raw(s) });
+        }
+    })
+}

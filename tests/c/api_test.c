@@ -1,0 +1,265 @@
+/*
+ * The C API from C, against fwasr-devserver (its URL in $FWASR_URL):
+ *   api_test args      argument checks, statuses, version, snapshots (no server needed)
+ *   api_test poll      a poll-mode session: events in order, controls, finish, stats
+ *   api_test callback  a callback-mode session freed from inside its own callback
+ *   api_test auth      a refused API key (the server runs with --api-key)
+ * Prints "N passed, N failed"; exits non-zero on any failure.
+ */
+#include <fwasr.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+
+#define CHECK(cond)                                                              \
+    do {                                                                         \
+        if (cond) passed++;                                                      \
+        else { failed++; fprintf(stderr, "%s:%d: FAILED: %s (last error: %s)\n", \
+                                 __FILE__, __LINE__, #cond, fwasr_last_error()); } \
+    } while (0)
+
+static const char *url(void) {
+    const char *u = getenv("FWASR_URL");
+    return u ? u : "ws://127.0.0.1:9/v1/audio/transcriptions/streaming";
+}
+
+/* 100 ms of 16 kHz s16le tone-ish samples. */
+static void make_audio(int16_t *buf, size_t n) {
+    for (size_t i = 0; i < n; i++) buf[i] = (int16_t)((i * 7919) % 20000 - 10000);
+}
+
+static void test_args(void) {
+    char v[32];
+    snprintf(v, sizeof v, "%d.%d.%d", FWASR_VERSION_MAJOR, FWASR_VERSION_MINOR, FWASR_VERSION_PATCH);
+    CHECK(strcmp(fwasr_version(), v) == 0);
+    CHECK(strcmp(fwasr_status_str(FWASR_OK), "FWASR_OK") == 0);
+    CHECK(strcmp(fwasr_status_str(FWASR_ERR_AUTH), "FWASR_ERR_AUTH") == 0);
+    CHECK(strcmp(fwasr_status_str(-5), "FWASR_UNKNOWN_STATUS") == 0);
+    CHECK(strcmp(fwasr_status_str(9999), "FWASR_UNKNOWN_STATUS") == 0);
+    CHECK(strcmp(fwasr_event_type_str(FWASR_EVENT_CLOSED), "CLOSED") == 0);
+
+    /* NULL objects. */
+    CHECK(fwasr_config_set_url(NULL, "ws://x") == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(fwasr_last_error(), "cfg is NULL") != NULL);
+    fwasr_config_free(NULL);
+    fwasr_session_free(NULL);
+    fwasr_event_free(NULL);
+    fwasr_segments_free(NULL);
+    CHECK(fwasr_session_push(NULL, "", 0) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_session_finish(NULL, 0) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_session_next_event(NULL, 0) == NULL);
+    CHECK(fwasr_session_state(NULL) == FWASR_STATE_FAILED);
+    CHECK(fwasr_session_transcript(NULL, NULL, 0) == 0);
+    CHECK(fwasr_session_segments(NULL) == NULL);
+    CHECK(fwasr_segments_len(NULL) == 0);
+    CHECK(fwasr_segments_get(NULL, 0) == NULL);
+    fwasr_stats st;
+    CHECK(fwasr_session_stats(NULL, &st, sizeof st) == FWASR_ERR_INVALID_ARGUMENT);
+
+    fwasr_config *cfg = fwasr_config_new();
+    CHECK(cfg != NULL);
+    /* NULL and bad values. */
+    CHECK(fwasr_config_set_url(cfg, NULL) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(fwasr_last_error(), "url is NULL") != NULL);
+    CHECK(fwasr_config_set_url(cfg, "http://example.com") == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_url(cfg, "ws://\xff\xfe/") == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(fwasr_last_error(), "UTF-8") != NULL);
+    CHECK(fwasr_config_set_param(cfg, NULL, "x") == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_header(cfg, "Authorization", "k") == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_chunk_ms(cfg, 10) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_chunk_ms(cfg, 100) == FWASR_OK);
+    CHECK(fwasr_config_set_buffer_ms(cfg, 0) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_pacing(cfg, -1.0) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_pacing(cfg, NAN) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_temperature(cfg, 3.0f) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_connect_timeout_ms(cfg, 0) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_log_callback(cfg, NULL, NULL, 9) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_tls_ca_file(cfg, "/nonexistent/ca.pem") == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_api_key(cfg, "bad\nkey") == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(fwasr_last_error(), "bad") == NULL); /* the key is never echoed */
+    CHECK(fwasr_config_set_language(cfg, NULL) == FWASR_OK);
+    CHECK(fwasr_config_set_tls_verify(cfg, false) == FWASR_OK);
+    CHECK(fwasr_session_open(cfg, NULL) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_session_open(NULL, NULL) == FWASR_ERR_INVALID_ARGUMENT);
+
+    /* A session to a closed port: argument checks on a live session, then it fails. */
+    fwasr_session *s = (fwasr_session *)0x1; /* must stay untouched on failure */
+    CHECK(fwasr_session_open(NULL, &s) == FWASR_ERR_INVALID_ARGUMENT && s == (fwasr_session *)0x1);
+    CHECK(fwasr_config_set_url(cfg, "ws://127.0.0.1:9/x") == FWASR_OK);
+    CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
+    fwasr_config_free(cfg); /* sessions do not need their config */
+    CHECK(fwasr_session_push(s, NULL, 10) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_session_push(s, NULL, 0) == FWASR_OK);
+    CHECK(fwasr_session_push_s16(s, NULL, 5) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_session_checkpoint(s, NULL) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_session_checkpoint(s, "final") == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_session_wait_ready(s, -2) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_session_stats(s, NULL, sizeof st) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_session_wait_ready(s, 10000) == FWASR_ERR_CONNECT);
+    CHECK(fwasr_session_state(s) == FWASR_STATE_FAILED);
+    CHECK(fwasr_session_push(s, "ab", 2) == FWASR_ERR_STATE);
+    fwasr_event *ev = fwasr_session_next_event(s, 10000);
+    CHECK(ev && ev->type == FWASR_EVENT_CLOSED && ev->status == FWASR_ERR_CONNECT && ev->message[0]);
+    CHECK(ev && ev->json == NULL && ev->segment_id && ev->segment_id[0] == 0);
+    fwasr_event_free(ev);
+    CHECK(fwasr_session_next_event(s, 0) == NULL);
+    CHECK(fwasr_session_finish(s, 1000) == FWASR_ERR_CONNECT);
+    fwasr_segments *snap = fwasr_session_segments(s);
+    CHECK(snap && fwasr_segments_len(snap) == 0 && fwasr_segments_get(snap, 0) == NULL);
+    fwasr_segments_free(snap);
+    fwasr_session_free(s);
+}
+
+static void test_poll(void) {
+    fwasr_config *cfg = fwasr_config_new();
+    CHECK(fwasr_config_set_url(cfg, url()) == FWASR_OK);
+    CHECK(fwasr_config_set_prompt(cfg, "a b&c=d \xc3\xa9") == FWASR_OK);
+    fwasr_session *s = NULL;
+    CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
+    fwasr_config_free(cfg);
+    int16_t pcm[1600];
+    make_audio(pcm, 1600);
+    for (int i = 0; i < 10; i++) CHECK(fwasr_session_push_s16(s, pcm, 1600) == FWASR_OK);
+    CHECK(fwasr_session_push(s, pcm, 333) == FWASR_OK); /* an odd byte count is fine */
+    CHECK(fwasr_session_wait_ready(s, 10000) == FWASR_OK);
+    CHECK(fwasr_session_checkpoint(s, "cp") == FWASR_OK);
+    CHECK(fwasr_session_trace(s, "tr") == FWASR_OK);
+    CHECK(fwasr_session_clear(s, "rs") == FWASR_OK);
+    CHECK(fwasr_session_finish(s, 10000) == FWASR_OK);
+    CHECK(fwasr_session_finish(s, 10000) == FWASR_OK); /* again: same answer */
+    CHECK(fwasr_session_state(s) == FWASR_STATE_CLOSED);
+    CHECK(fwasr_session_push(s, pcm, 2) == FWASR_ERR_STATE);
+
+    int n = 0, closed = 0, connected_first = 0, cp = 0, tr = 0, cl = 0, segs = 0;
+    fwasr_event *ev;
+    while ((ev = fwasr_session_next_event(s, 5000)) != NULL) {
+        if (n == 0) connected_first = ev->type == FWASR_EVENT_CONNECTED;
+        CHECK(!closed); /* nothing after CLOSED */
+        switch (ev->type) {
+        case FWASR_EVENT_CLOSED: closed++; CHECK(ev->status == FWASR_OK); break;
+        case FWASR_EVENT_CHECKPOINT: cp += !strcmp(ev->checkpoint_id, "cp"); break;
+        case FWASR_EVENT_TRACE: tr += !strcmp(ev->checkpoint_id, "tr") && ev->rtt_ms >= 0; break;
+        case FWASR_EVENT_CLEARED: cl += !strcmp(ev->checkpoint_id, "rs"); break;
+        case FWASR_EVENT_SEGMENT: segs++; CHECK(ev->json != NULL && !strcmp(ev->segment_id, "0")); break;
+        default: break;
+        }
+        n++;
+        fwasr_event_free(ev);
+    }
+    CHECK(connected_first && closed == 1 && cp == 1 && tr == 1 && cl == 1 && segs >= 2);
+
+    /* The devserver without a script reports how much audio arrived. */
+    char small[8], full[256];
+    size_t len = fwasr_session_transcript(s, small, sizeof small);
+    CHECK(len == fwasr_session_transcript(s, full, sizeof full));
+    CHECK(strlen(small) == sizeof small - 1 && strncmp(small, full, sizeof small - 1) == 0);
+    CHECK(strcmp(full, "1.01 s of audio received") == 0);
+    fwasr_segments *snap = fwasr_session_segments(s);
+    CHECK(fwasr_segments_len(snap) == 1);
+    const fwasr_segment *g = fwasr_segments_get(snap, 0);
+    CHECK(g && !strcmp(g->id, "0") && !strcmp(g->text, full) && g->is_final == 1 && isnan(g->start_s));
+    fwasr_segments_free(snap);
+
+    fwasr_stats st;
+    memset(&st, 0xff, sizeof st);
+    CHECK(fwasr_session_stats(s, &st, sizeof st) == FWASR_OK);
+    /* 32,333 bytes pushed; the trailing half sample is discarded, not sent. */
+    CHECK(st.audio_ms_pushed == 32333.0 / 32 && st.audio_ms_sent == 32332.0 / 32);
+    CHECK(st.chunks_sent == 21 && st.bytes_sent == 32332 && st.audio_ms_dropped == 1.0 / 32 && st.audio_ms_queued == 0);
+    CHECK(st.messages_received >= 5 && st.last_rtt_ms >= 0);
+    /* A caller built against an older, smaller struct gets only what it has room for. */
+    double first[2] = {-1, -1};
+    CHECK(fwasr_session_stats(s, (fwasr_stats *)first, sizeof(double)) == FWASR_OK);
+    CHECK(first[0] == st.audio_ms_pushed && first[1] == -1);
+    fwasr_session_free(s);
+}
+
+/* Callback mode: the callback frees its own session when it sees the final checkpoint. */
+struct shared {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    fwasr_session *s;
+    int events, freed, closed_after_free;
+    char transcript[256];
+};
+
+static void on_event(void *userdata, const fwasr_event *ev) {
+    struct shared *sh = userdata;
+    pthread_mutex_lock(&sh->mu);
+    sh->events++;
+    if (sh->freed) sh->closed_after_free++; /* must never happen */
+    if (ev->type == FWASR_EVENT_CHECKPOINT && !strcmp(ev->checkpoint_id, "final")) {
+        fwasr_session_transcript(sh->s, sh->transcript, sizeof sh->transcript);
+        fwasr_session_free(sh->s); /* from inside the callback */
+        sh->freed = 1;
+        pthread_cond_signal(&sh->cv);
+    }
+    pthread_mutex_unlock(&sh->mu);
+}
+
+static void test_callback(void) {
+    struct shared sh;
+    memset(&sh, 0, sizeof sh);
+    pthread_mutex_init(&sh.mu, NULL);
+    pthread_cond_init(&sh.cv, NULL);
+    fwasr_config *cfg = fwasr_config_new();
+    CHECK(fwasr_config_set_url(cfg, url()) == FWASR_OK);
+    CHECK(fwasr_config_set_event_callback(cfg, on_event, &sh) == FWASR_OK);
+    pthread_mutex_lock(&sh.mu);
+    CHECK(fwasr_session_open(cfg, &sh.s) == FWASR_OK);
+    fwasr_config_free(cfg);
+    int16_t pcm[8000];
+    make_audio(pcm, 8000);
+    CHECK(fwasr_session_push_s16(sh.s, pcm, 8000) == FWASR_OK);
+    CHECK(fwasr_session_next_event(sh.s, 0) == NULL); /* callback mode has no queue */
+    CHECK(fwasr_session_finish(sh.s, 0) == FWASR_OK);
+    while (!sh.freed) pthread_cond_wait(&sh.cv, &sh.mu);
+    pthread_mutex_unlock(&sh.mu);
+    CHECK(strcmp(sh.transcript, "0.50 s of audio received") == 0);
+    CHECK(sh.events >= 3 && sh.closed_after_free == 0);
+    /* Give a wrongly running thread the chance to call back after the free. */
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    pthread_mutex_lock(&sh.mu);
+    CHECK(sh.closed_after_free == 0);
+    pthread_mutex_unlock(&sh.mu);
+}
+
+static void test_auth(void) {
+    fwasr_config *cfg = fwasr_config_new();
+    CHECK(fwasr_config_set_url(cfg, url()) == FWASR_OK);
+    CHECK(fwasr_config_set_api_key(cfg, "wrong-SECRET-key") == FWASR_OK);
+    fwasr_session *s = NULL;
+    CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
+    CHECK(fwasr_session_wait_ready(s, 10000) == FWASR_ERR_AUTH);
+    CHECK(strstr(fwasr_last_error(), "401") && !strstr(fwasr_last_error(), "SECRET"));
+    fwasr_event *ev = fwasr_session_next_event(s, 10000);
+    CHECK(ev && ev->type == FWASR_EVENT_CLOSED && ev->status == FWASR_ERR_AUTH && ev->code == 401);
+    CHECK(ev && strstr(ev->message, "invalid or missing API key") && !strstr(ev->message, "SECRET"));
+    fwasr_event_free(ev);
+    /* The right key, from the environment (fwasr-devserver sets FIREWORKS_API_KEY). */
+    CHECK(fwasr_config_set_api_key(cfg, NULL) == FWASR_OK);
+    fwasr_session *ok = NULL;
+    CHECK(fwasr_session_open(cfg, &ok) == FWASR_OK);
+    CHECK(fwasr_session_wait_ready(ok, 10000) == FWASR_OK);
+    CHECK(fwasr_session_finish(ok, 10000) == FWASR_OK);
+    fwasr_session_free(ok);
+    fwasr_session_free(s);
+    fwasr_config_free(cfg);
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "args";
+    if (!strcmp(mode, "args")) test_args();
+    else if (!strcmp(mode, "poll")) test_poll();
+    else if (!strcmp(mode, "callback")) test_callback();
+    else if (!strcmp(mode, "auth")) test_auth();
+    else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
