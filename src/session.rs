@@ -170,10 +170,23 @@ impl Session {
             }
         };
         let worker = Worker::new(shared.clone(), connector, consumer, control_rx, sink, cfg);
+        let sh = shared.clone();
         let thread = std::thread::Builder::new()
             .name("fwasr-session".into())
             .stack_size(256 * 1024)
-            .spawn(move || worker.run())
+            .spawn(move || {
+                // A bug must not take the host down: the session fails instead.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run())).is_err() {
+                    let mut p = sh.progress.lock();
+                    p.state = FWASR_STATE_FAILED;
+                    p.error = Some(Error::new(FWASR_ERR_INTERNAL, "internal error: the session thread panicked"));
+                    p.thread_done = true;
+                    drop(p);
+                    sh.changed.notify_all();
+                    let _room = sh.room.lock();
+                    sh.room_changed.notify_all();
+                }
+            })
             .map_err(|e| Error::new(FWASR_ERR_INTERNAL, format!("cannot start the session thread: {e}")))?;
         *shared.network_thread.lock() = Some(thread.thread().id());
         Ok(Session {

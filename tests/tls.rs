@@ -1,0 +1,60 @@
+//! wss:// through the real TLS stack against fwasr-devserver with a self-signed certificate.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use fwasr::error::*;
+use fwasr::{Config, Session};
+
+const SEC: Option<Duration> = Some(Duration::from_secs(10));
+
+fn tls_server() -> DevServer {
+    let data = root().join("tests/data");
+    DevServer::start(&[
+        "--tls-cert",
+        data.join("localhost.crt").to_str().unwrap(),
+        "--tls-key",
+        data.join("localhost.key").to_str().unwrap(),
+    ])
+}
+
+fn transcribe(cfg: &Config) -> Result<String, fwasr::Error> {
+    let s = Session::open(cfg)?;
+    s.push(&audio(600))?;
+    s.finish(SEC)?;
+    Ok(s.transcript())
+}
+
+#[test]
+fn self_signed_certificate_is_refused_by_default() {
+    let d = tls_server();
+    assert!(d.url.starts_with("wss://"));
+    let mut c = Config::new();
+    c.set_url(&d.url).unwrap();
+    let e = transcribe(&c).unwrap_err();
+    assert_eq!(e.status, FWASR_ERR_TLS, "{e}");
+    assert!(e.message.contains("certificate"), "{}", e.message);
+}
+
+#[test]
+fn self_signed_certificate_is_accepted_from_a_ca_file() {
+    let d = tls_server();
+    let mut c = Config::new();
+    c.set_url(&d.url).unwrap();
+    c.set_tls_ca_file(Some(root().join("tests/data/localhost.crt").to_str().unwrap())).unwrap();
+    assert_eq!(transcribe(&c).unwrap(), "0.60 s of audio received");
+    let r = &d.reports(1)[0];
+    assert_eq!(r["tls"], true);
+    assert_eq!(r["audio_sha256"], sha256_hex(&audio(600)));
+}
+
+#[test]
+fn any_certificate_is_accepted_with_verification_off() {
+    let d = tls_server();
+    let mut c = Config::new();
+    c.set_url(&d.url.replace("127.0.0.1", "localhost")).unwrap();
+    c.set_tls_verify(false);
+    assert_eq!(transcribe(&c).unwrap(), "0.60 s of audio received");
+}
