@@ -6,7 +6,8 @@ fn main() {
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let config = cbindgen::Config::from_file(format!("{dir}/cbindgen.toml")).expect("read cbindgen.toml");
-    let version = |part: &str| std::env::var(format!("CARGO_PKG_VERSION_{part}")).expect("cargo sets the version");
+    let version =
+        |part: &str| std::env::var(format!("CARGO_PKG_VERSION_{part}")).expect("cargo sets the version");
     let defines = format!(
         "\n/* The version of this header; fwasr_version() gives the library's. */\n\
          #define FWASR_VERSION_MAJOR {}\n#define FWASR_VERSION_MINOR {}\n#define FWASR_VERSION_PATCH {}",

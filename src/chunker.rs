@@ -25,7 +25,11 @@ pub fn audio_queue(capacity: usize, chunk_bytes: usize) -> (AudioProducer, Audio
     debug_assert!(chunk_bytes % 2 == 0 && chunk_bytes <= capacity);
     let (p, c) = RingBuffer::new(capacity);
     (
-        AudioProducer { ring: p, chunk_bytes: chunk_bytes as u64, pushed: 0 },
+        AudioProducer {
+            ring: p,
+            chunk_bytes: chunk_bytes as u64,
+            pushed: 0,
+        },
         AudioConsumer { ring: c, chunk_bytes },
     )
 }

@@ -142,9 +142,7 @@ impl Config {
                 )));
             }
         }
-        set_pair(&mut self.headers, name, value, |a, b| {
-            a.eq_ignore_ascii_case(b)
-        });
+        set_pair(&mut self.headers, name, value, |a, b| a.eq_ignore_ascii_case(b));
         Ok(())
     }
 
@@ -194,8 +192,8 @@ impl Config {
             self.tls_ca_pem = None;
             return Ok(());
         };
-        let pem = std::fs::read(path)
-            .map_err(|e| Error::invalid(format!("cannot read CA file '{path}': {e}")))?;
+        let pem =
+            std::fs::read(path).map_err(|e| Error::invalid(format!("cannot read CA file '{path}': {e}")))?;
         if !pem
             .windows(b"-----BEGIN CERTIFICATE-----".len())
             .any(|w| w == b"-----BEGIN CERTIFICATE-----")
@@ -317,14 +315,18 @@ pub fn parse_endpoint(url: &str) -> Result<Endpoint, Error> {
         return Err(bad("must start with ws:// or wss://"));
     };
     if url.bytes().any(|b| b <= b' ' || b >= 0x7f) {
-        return Err(bad("must not contain spaces, control or non-ASCII characters (percent-encode them)"));
+        return Err(bad(
+            "must not contain spaces, control or non-ASCII characters (percent-encode them)",
+        ));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('@') {
         return Err(bad("must not carry user info; use the API key setter"));
     }
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or_else(|| bad("has an unclosed IPv6 bracket"))?;
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad("has an unclosed IPv6 bracket"))?;
         (h, after.strip_prefix(':'))
     } else {
         match authority.rsplit_once(':') {
@@ -336,7 +338,11 @@ pub fn parse_endpoint(url: &str) -> Result<Endpoint, Error> {
         return Err(bad("has no host"));
     }
     let port = match port {
-        Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("has an invalid port"))?,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| bad("has an invalid port"))?,
         None if tls => 443,
         None => 80,
     };
@@ -387,14 +393,30 @@ mod tests {
     fn endpoints() {
         assert_eq!(
             parse_endpoint("wss://example.com/a").unwrap(),
-            Endpoint { tls: true, host: "example.com".into(), port: 443 }
+            Endpoint {
+                tls: true,
+                host: "example.com".into(),
+                port: 443
+            }
         );
         assert_eq!(
             parse_endpoint("ws://127.0.0.1:8080?q=1").unwrap(),
-            Endpoint { tls: false, host: "127.0.0.1".into(), port: 8080 }
+            Endpoint {
+                tls: false,
+                host: "127.0.0.1".into(),
+                port: 8080
+            }
         );
         assert_eq!(parse_endpoint("ws://[::1]:5/x").unwrap().host, "::1");
-        for bad in ["http://x", "ws://", "ws://h:0", "ws://h:99999", "ws://u:p@h", "ws://h/ x", "ws://h/é"] {
+        for bad in [
+            "http://x",
+            "ws://",
+            "ws://h:0",
+            "ws://h:99999",
+            "ws://u:p@h",
+            "ws://h/ x",
+            "ws://h/é",
+        ] {
             assert!(parse_endpoint(bad).is_err(), "{bad}");
         }
     }

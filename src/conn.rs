@@ -105,9 +105,13 @@ impl Connector {
                 }
             }
             if !cfg.tls_verify {
-                b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
+                b.danger_accept_invalid_certs(true)
+                    .danger_accept_invalid_hostnames(true);
             }
-            Some(b.build().map_err(|e| Error::new(FWASR_ERR_TLS, format!("cannot set up TLS: {e}")))?)
+            Some(
+                b.build()
+                    .map_err(|e| Error::new(FWASR_ERR_TLS, format!("cannot set up TLS: {e}")))?,
+            )
         } else {
             None
         };
@@ -122,13 +126,20 @@ impl Connector {
 
     /// Connects, or fails with the stage's own status. Returns early (FWASR_ERR_STATE) when
     /// `stop` is set and the waker fires.
+    // The handshake step results are tungstenite's own types, moved along a loop.
+    #[allow(clippy::result_large_err)]
     pub fn connect(&self, waker: &Waker, stop: &AtomicBool) -> Result<Ws, Error> {
         let deadline = Instant::now() + self.timeout;
         let ep = &self.endpoint;
         let timed_out = |stage: &str| {
             Error::new(
                 FWASR_ERR_CONNECT_TIMEOUT,
-                format!("{stage} {}:{} not done within {} ms", ep.host, ep.port, self.timeout.as_millis()),
+                format!(
+                    "{stage} {}:{} not done within {} ms",
+                    ep.host,
+                    ep.port,
+                    self.timeout.as_millis()
+                ),
             )
         };
         let addrs: Vec<_> = (ep.host.as_str(), ep.port)
@@ -136,7 +147,10 @@ impl Connector {
             .map_err(|e| Error::new(FWASR_ERR_RESOLVE, format!("cannot resolve '{}': {e}", ep.host)))?
             .collect();
         if addrs.is_empty() {
-            return Err(Error::new(FWASR_ERR_RESOLVE, format!("'{}' has no address", ep.host)));
+            return Err(Error::new(
+                FWASR_ERR_RESOLVE,
+                format!("'{}' has no address", ep.host),
+            ));
         }
         let mut last = None;
         let mut tcp = None;
@@ -162,7 +176,10 @@ impl Connector {
         }
         let Some(tcp) = tcp else {
             let (addr, e) = last.expect("at least one address was tried");
-            return Err(Error::new(FWASR_ERR_CONNECT, format!("cannot connect to {addr}: {e}")));
+            return Err(Error::new(
+                FWASR_ERR_CONNECT,
+                format!("cannot connect to {addr}: {e}"),
+            ));
         };
         let _ = tcp.set_nodelay(true);
         let stream = match &self.tls {
@@ -221,7 +238,13 @@ fn wait_or_cancel(waker: &Waker, stop: &AtomicBool, fd: RawFd, deadline: Instant
 }
 
 /// Waits for the socket (readable or writable); Ok(false) on deadline, Interrupted when stopped.
-fn wait_ready(waker: &Waker, stop: &AtomicBool, fd: RawFd, read: bool, deadline: Instant) -> io::Result<bool> {
+fn wait_ready(
+    waker: &Waker,
+    stop: &AtomicBool,
+    fd: RawFd,
+    read: bool,
+    deadline: Instant,
+) -> io::Result<bool> {
     loop {
         if stop.load(Ordering::Acquire) {
             return Err(io::ErrorKind::Interrupted.into());
@@ -247,18 +270,34 @@ fn handshake_error(e: tungstenite::Error, url: &str) -> Error {
             let body = resp
                 .body()
                 .as_deref()
-                .map(|b| String::from_utf8_lossy(b).trim().chars().take(2000).collect::<String>())
+                .map(|b| {
+                    String::from_utf8_lossy(b)
+                        .trim()
+                        .chars()
+                        .take(2000)
+                        .collect::<String>()
+                })
                 .unwrap_or_default();
-            let code = if matches!(status.as_u16(), 401 | 403) { FWASR_ERR_AUTH } else { FWASR_ERR_HANDSHAKE };
+            let code = if matches!(status.as_u16(), 401 | 403) {
+                FWASR_ERR_AUTH
+            } else {
+                FWASR_ERR_HANDSHAKE
+            };
             Error::with_code(
                 code,
                 i32::from(status.as_u16()),
                 format!("server refused the WebSocket upgrade with HTTP {status}: {body}"),
             )
         }
-        tungstenite::Error::Io(e) => Error::new(FWASR_ERR_IO, format!("connection lost during the WebSocket upgrade: {e}")),
+        tungstenite::Error::Io(e) => Error::new(
+            FWASR_ERR_IO,
+            format!("connection lost during the WebSocket upgrade: {e}"),
+        ),
         tungstenite::Error::Url(e) => Error::invalid(format!("url '{url}' is not usable: {e}")),
-        other => Error::new(FWASR_ERR_PROTOCOL, format!("invalid WebSocket upgrade response: {other}")),
+        other => Error::new(
+            FWASR_ERR_PROTOCOL,
+            format!("invalid WebSocket upgrade response: {other}"),
+        ),
     }
 }
 

@@ -49,7 +49,9 @@ pub fn parse(text: &str) -> Result<ServerMessage, String> {
 fn id_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => id_string(v).map(Some).ok_or_else(|| format!("{name} is neither a string nor a number")),
+        Some(v) => id_string(v)
+            .map(Some)
+            .ok_or_else(|| format!("{name} is neither a string nor a number")),
     }
 }
 
@@ -169,18 +171,35 @@ mod tests {
 
     #[test]
     fn control_answers_and_errors() {
-        assert_eq!(parse(r#"{"checkpoint_id":"final"}"#).unwrap().checkpoint_id.as_deref(), Some("final"));
         assert_eq!(
-            parse(r#"{"object":"stt.output.trace","trace_id":"t1"}"#).unwrap().trace_id.as_deref(),
+            parse(r#"{"checkpoint_id":"final"}"#)
+                .unwrap()
+                .checkpoint_id
+                .as_deref(),
+            Some("final")
+        );
+        assert_eq!(
+            parse(r#"{"object":"stt.output.trace","trace_id":"t1"}"#)
+                .unwrap()
+                .trace_id
+                .as_deref(),
             Some("t1")
         );
         assert_eq!(
-            parse(r#"{"object":"stt.state.cleared","reset_id":"r"}"#).unwrap().reset_id.as_deref(),
+            parse(r#"{"object":"stt.state.cleared","reset_id":"r"}"#)
+                .unwrap()
+                .reset_id
+                .as_deref(),
             Some("r")
         );
-        assert_eq!(parse(r#"{"error":"quota"}"#).unwrap().error, Some(("quota".into(), 0)));
         assert_eq!(
-            parse(r#"{"error":{"message":"bad audio","code":400}}"#).unwrap().error,
+            parse(r#"{"error":"quota"}"#).unwrap().error,
+            Some(("quota".into(), 0))
+        );
+        assert_eq!(
+            parse(r#"{"error":{"message":"bad audio","code":400}}"#)
+                .unwrap()
+                .error,
             Some(("bad audio".into(), 400))
         );
     }

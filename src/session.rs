@@ -136,10 +136,15 @@ impl Session {
         let chunk_bytes = cfg.chunk_ms as usize * BYTES_PER_MS;
         let capacity = (cfg.buffer_ms as usize * BYTES_PER_MS).max(chunk_bytes);
         let (producer, consumer) = audio_queue(capacity, chunk_bytes);
-        let waker = Waker::new().map_err(|e| Error::new(FWASR_ERR_INTERNAL, format!("cannot create eventfd: {e}")))?;
+        let waker = Waker::new()
+            .map_err(|e| Error::new(FWASR_ERR_INTERNAL, format!("cannot create eventfd: {e}")))?;
         let shared = Arc::new(Shared {
             waker,
-            progress: Mutex::new(Progress { state: FWASR_STATE_CONNECTING, error: None, thread_done: false }),
+            progress: Mutex::new(Progress {
+                state: FWASR_STATE_CONNECTING,
+                error: None,
+                thread_done: false,
+            }),
             changed: Condvar::new(),
             transcript: Mutex::new(Transcript::new()),
             stop: AtomicBool::new(false),
@@ -179,7 +184,10 @@ impl Session {
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run())).is_err() {
                     let mut p = sh.progress.lock();
                     p.state = FWASR_STATE_FAILED;
-                    p.error = Some(Error::new(FWASR_ERR_INTERNAL, "internal error: the session thread panicked"));
+                    p.error = Some(Error::new(
+                        FWASR_ERR_INTERNAL,
+                        "internal error: the session thread panicked",
+                    ));
                     p.thread_done = true;
                     drop(p);
                     sh.changed.notify_all();
@@ -187,7 +195,12 @@ impl Session {
                     sh.room_changed.notify_all();
                 }
             })
-            .map_err(|e| Error::new(FWASR_ERR_INTERNAL, format!("cannot start the session thread: {e}")))?;
+            .map_err(|e| {
+                Error::new(
+                    FWASR_ERR_INTERNAL,
+                    format!("cannot start the session thread: {e}"),
+                )
+            })?;
         *shared.network_thread.lock() = Some(thread.thread().id());
         Ok(Session {
             shared,
@@ -207,8 +220,13 @@ impl Session {
         while p.state == FWASR_STATE_CONNECTING {
             match deadline {
                 Some(d) => {
-                    if self.shared.changed.wait_until(&mut p, d).timed_out() && p.state == FWASR_STATE_CONNECTING {
-                        return Err(Error::new(FWASR_ERR_TIMEOUT, "still connecting when the wait ran out"));
+                    if self.shared.changed.wait_until(&mut p, d).timed_out()
+                        && p.state == FWASR_STATE_CONNECTING
+                    {
+                        return Err(Error::new(
+                            FWASR_ERR_TIMEOUT,
+                            "still connecting when the wait ran out",
+                        ));
                     }
                 }
                 None => self.shared.changed.wait(&mut p),
@@ -216,7 +234,9 @@ impl Session {
         }
         match (p.state, &p.error) {
             (FWASR_STATE_FAILED, Some(e)) => Err(e.clone()),
-            (FWASR_STATE_CLOSED | FWASR_STATE_FAILED, _) => Err(Error::new(FWASR_ERR_STATE, "the session has ended")),
+            (FWASR_STATE_CLOSED | FWASR_STATE_FAILED, _) => {
+                Err(Error::new(FWASR_ERR_STATE, "the session has ended"))
+            }
             _ => Ok(()),
         }
     }
@@ -224,12 +244,20 @@ impl Session {
     /// Queues 16 kHz mono s16le bytes; all or nothing; never blocks.
     pub fn push(&self, data: &[u8]) -> Result<(), Error> {
         let Some(mut producer) = self.producer.try_lock() else {
-            return Err(Error::new(FWASR_ERR_BUSY, "another thread is pushing to this session"));
+            return Err(Error::new(
+                FWASR_ERR_BUSY,
+                "another thread is pushing to this session",
+            ));
         };
         self.push_locked(&mut producer, data, true)
     }
 
-    fn push_locked(&self, producer: &mut AudioProducer, data: &[u8], report_overrun: bool) -> Result<(), Error> {
+    fn push_locked(
+        &self,
+        producer: &mut AudioProducer,
+        data: &[u8],
+        report_overrun: bool,
+    ) -> Result<(), Error> {
         let sh = &self.shared;
         if sh.finish_requested.load(Ordering::Relaxed) {
             return Err(Error::new(FWASR_ERR_STATE, "push after finish"));
@@ -273,12 +301,19 @@ impl Session {
         if data.len() > self.capacity {
             return Err(Error::new(
                 FWASR_ERR_BUFFER_FULL,
-                format!("{} bytes is more than the whole audio queue ({} bytes)", data.len(), self.capacity),
+                format!(
+                    "{} bytes is more than the whole audio queue ({} bytes)",
+                    data.len(),
+                    self.capacity
+                ),
             ));
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         let Some(mut producer) = self.producer.try_lock() else {
-            return Err(Error::new(FWASR_ERR_BUSY, "another thread is pushing to this session"));
+            return Err(Error::new(
+                FWASR_ERR_BUSY,
+                "another thread is pushing to this session",
+            ));
         };
         loop {
             // The network thread notifies under `room` after taking audio, so no wake-up is
@@ -329,21 +364,34 @@ impl Session {
     /// Sends `{"checkpoint_id": id}` after the complete chunks pushed so far.
     pub fn checkpoint(&self, id: &str) -> Result<(), Error> {
         if id == "final" {
-            return Err(Error::invalid("checkpoint id 'final' is reserved for fwasr_session_finish"));
+            return Err(Error::invalid(
+                "checkpoint id 'final' is reserved for fwasr_session_finish",
+            ));
         }
-        self.control(|at| Control::Checkpoint { id: id.to_string(), at })
+        self.control(|at| Control::Checkpoint {
+            id: id.to_string(),
+            at,
+        })
     }
 
     /// Sends an `stt.input.trace`; the answer raises TRACE with the round-trip time.
     pub fn trace(&self, id: &str) -> Result<(), Error> {
         let event_id = self.event_id();
-        self.control(|at| Control::Trace { id: id.to_string(), event_id, at })
+        self.control(|at| Control::Trace {
+            id: id.to_string(),
+            event_id,
+            at,
+        })
     }
 
     /// Sends an `stt.state.clear`; the answer raises CLEARED.
     pub fn clear(&self, id: &str) -> Result<(), Error> {
         let event_id = self.event_id();
-        self.control(|at| Control::Clear { id: id.to_string(), event_id, at })
+        self.control(|at| Control::Clear {
+            id: id.to_string(),
+            event_id,
+            at,
+        })
     }
 
     /// No more audio. Sends what is queued and the final checkpoint, then waits up to
@@ -357,13 +405,18 @@ impl Session {
                 match p.state {
                     FWASR_STATE_CLOSED => return Err(Error::new(FWASR_ERR_STATE, "the session has ended")),
                     FWASR_STATE_FAILED => {
-                        return Err(p.error.clone().unwrap_or_else(|| Error::new(FWASR_ERR_STATE, "the session has ended")))
+                        return Err(p
+                            .error
+                            .clone()
+                            .unwrap_or_else(|| Error::new(FWASR_ERR_STATE, "the session has ended")))
                     }
                     FWASR_STATE_OPEN => p.state = FWASR_STATE_FINISHING,
                     _ => {}
                 }
                 self.shared.finish_requested.store(true, Ordering::Release);
-                let _ = self.control.send(Control::Finish { end: producer.pushed() });
+                let _ = self.control.send(Control::Finish {
+                    end: producer.pushed(),
+                });
                 self.shared.waker.wake();
             }
         }
@@ -376,7 +429,10 @@ impl Session {
             match p.state {
                 FWASR_STATE_CLOSED => return Ok(()),
                 FWASR_STATE_FAILED => {
-                    return Err(p.error.clone().unwrap_or_else(|| Error::new(FWASR_ERR_STATE, "the session has ended")))
+                    return Err(p
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| Error::new(FWASR_ERR_STATE, "the session has ended")))
                 }
                 _ => {}
             }
@@ -443,7 +499,9 @@ impl Session {
         sh.freed.store(true, Ordering::Release);
         sh.stop.store(true, Ordering::Release);
         sh.waker.wake();
-        let Some(handle) = self.thread.lock().take() else { return };
+        let Some(handle) = self.thread.lock().take() else {
+            return;
+        };
         if *sh.network_thread.lock() == Some(std::thread::current().id()) {
             return;
         }

@@ -120,11 +120,7 @@ impl Transcript {
         }
         if let Some(largest) = largest {
             let keep = self.segments.partition_point(|(k, _)| *k <= largest);
-            changes.extend(
-                self.segments
-                    .drain(keep..)
-                    .map(|(_, s)| Change::Removed(s)),
-            );
+            changes.extend(self.segments.drain(keep..).map(|(_, s)| Change::Removed(s)));
         }
         changes
     }
@@ -179,8 +175,14 @@ mod tests {
     #[test]
     fn seed_example_upserts() {
         let mut t = Transcript::new();
-        t.apply(&[seg("0", "This is the first sentence"), seg("1", "This is the second sentence")]);
-        let ch = t.apply(&[seg("1", "This is the second sentence modified"), seg("2", "This is the third sentence")]);
+        t.apply(&[
+            seg("0", "This is the first sentence"),
+            seg("1", "This is the second sentence"),
+        ]);
+        let ch = t.apply(&[
+            seg("1", "This is the second sentence modified"),
+            seg("2", "This is the third sentence"),
+        ]);
         assert_eq!(ch.len(), 2);
         assert_eq!(
             t.text(),

@@ -26,11 +26,24 @@ use crate::transcript::Change;
 /// Requests from the caller's threads, in call order.
 pub(crate) enum Control {
     /// `at`: the audio byte position after which the message goes out.
-    Checkpoint { id: String, at: u64 },
-    Trace { id: String, event_id: String, at: u64 },
-    Clear { id: String, event_id: String, at: u64 },
+    Checkpoint {
+        id: String,
+        at: u64,
+    },
+    Trace {
+        id: String,
+        event_id: String,
+        at: u64,
+    },
+    Clear {
+        id: String,
+        event_id: String,
+        at: u64,
+    },
     /// No more audio; `end` is the total pushed.
-    Finish { end: u64 },
+    Finish {
+        end: u64,
+    },
 }
 
 impl Control {
@@ -92,7 +105,8 @@ impl Worker {
         sink: Sink,
         cfg: &Config,
     ) -> Worker {
-        let interval = (cfg.pacing > 0.0).then(|| Duration::from_secs_f64(cfg.chunk_ms as f64 / 1000.0 / cfg.pacing));
+        let interval =
+            (cfg.pacing > 0.0).then(|| Duration::from_secs_f64(cfg.chunk_ms as f64 / 1000.0 / cfg.pacing));
         Worker {
             shared,
             connector,
@@ -117,13 +131,17 @@ impl Worker {
 
     pub fn run(mut self) {
         let sh = self.shared.clone();
-        sh.log(FWASR_LOG_INFO, || format!("connecting to {}", self.connector.display_url));
+        sh.log(FWASR_LOG_INFO, || {
+            format!("connecting to {}", self.connector.display_url)
+        });
         let started = Instant::now();
         let outcome = match self.connector.connect(&sh.waker, &sh.stop) {
             Err(_) if sh.stop.load(Ordering::Acquire) => Outcome::Stopped,
             Err(e) => Outcome::Failed(e),
             Ok(mut ws) => {
-                sh.log(FWASR_LOG_INFO, || format!("connected in {} ms", started.elapsed().as_millis()));
+                sh.log(FWASR_LOG_INFO, || {
+                    format!("connected in {} ms", started.elapsed().as_millis())
+                });
                 let state = if sh.finish_requested.load(Ordering::Acquire) {
                     FWASR_STATE_FINISHING
                 } else {
@@ -194,7 +212,10 @@ impl Worker {
         let sh = self.shared.clone();
         loop {
             if sh.stop.load(Ordering::Acquire) {
-                let _ = ws.close(Some(CloseFrame { code: CloseCode::Away, reason: "session freed".into() }));
+                let _ = ws.close(Some(CloseFrame {
+                    code: CloseCode::Away,
+                    reason: "session freed".into(),
+                }));
                 let _ = ws.flush();
                 return Outcome::Stopped;
             }
@@ -208,8 +229,13 @@ impl Worker {
                 let dropped = sh.dropped.load(Ordering::Relaxed);
                 let ms = (dropped - self.dropped_reported) as f64 / BYTES_PER_MS as f64;
                 self.dropped_reported = dropped;
-                sh.log(FWASR_LOG_WARN, || format!("audio queue overrun: {ms:.1} ms of audio refused"));
-                self.emit(Event { dropped_ms: ms, ..Event::new(FWASR_EVENT_OVERRUN) });
+                sh.log(FWASR_LOG_WARN, || {
+                    format!("audio queue overrun: {ms:.1} ms of audio refused")
+                });
+                self.emit(Event {
+                    dropped_ms: ms,
+                    ..Event::new(FWASR_EVENT_OVERRUN)
+                });
             }
             if let Some(outcome) = self.read_all(ws) {
                 return outcome;
@@ -220,7 +246,10 @@ impl Worker {
             let now = Instant::now();
             if let Some(d) = self.final_deadline {
                 if !self.final_received && now >= d {
-                    let _ = ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "final transcript timeout".into() }));
+                    let _ = ws.close(Some(CloseFrame {
+                        code: CloseCode::Normal,
+                        reason: "final transcript timeout".into(),
+                    }));
                     let _ = ws.flush();
                     return Outcome::Failed(Error::new(
                         FWASR_ERR_TIMEOUT,
@@ -234,9 +263,15 @@ impl Worker {
             if self.close_deadline.is_some_and(|d| now >= d) {
                 return self.peer_ended();
             }
-            let ready = match sys::wait(&sh.waker, Some((ws.get_ref().fd(), true, self.out_pending)), self.next_deadline(now).map(|d| d.saturating_duration_since(now))) {
+            let ready = match sys::wait(
+                &sh.waker,
+                Some((ws.get_ref().fd(), true, self.out_pending)),
+                self.next_deadline(now).map(|d| d.saturating_duration_since(now)),
+            ) {
                 Ok(r) => r,
-                Err(e) => return Outcome::Failed(Error::new(FWASR_ERR_INTERNAL, format!("poll failed: {e}"))),
+                Err(e) => {
+                    return Outcome::Failed(Error::new(FWASR_ERR_INTERNAL, format!("poll failed: {e}")))
+                }
             };
             if ready.woken {
                 sh.waker.drain();
@@ -247,7 +282,9 @@ impl Worker {
     fn next_deadline(&self, _now: Instant) -> Option<Instant> {
         let waiting_to_send = !self.out_pending
             && (self.audio.has_chunk() || (self.finishing && self.final_deadline.is_none()));
-        let pacing = self.next_due.filter(|_| waiting_to_send && self.interval.is_some());
+        let pacing = self
+            .next_due
+            .filter(|_| waiting_to_send && self.interval.is_some());
         let fin = self.final_deadline.filter(|_| !self.final_received);
         [pacing, fin, self.close_deadline].into_iter().flatten().min()
     }
@@ -260,17 +297,25 @@ impl Worker {
                     self.shared.messages.fetch_add(1, Ordering::Relaxed);
                     self.handle_text(t.as_str());
                     if self.final_received && self.close_deadline.is_none() {
-                        let _ = ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "".into() }));
+                        let _ = ws.close(Some(CloseFrame {
+                            code: CloseCode::Normal,
+                            reason: "".into(),
+                        }));
                         self.close_deadline = Some(Instant::now() + CLOSE_WAIT.min(self.finish_timeout));
                     }
                 }
                 Ok(Message::Binary(b)) => {
                     self.shared.messages.fetch_add(1, Ordering::Relaxed);
-                    let e = Error::new(FWASR_ERR_PROTOCOL, format!("server sent a binary message of {} bytes", b.len()));
+                    let e = Error::new(
+                        FWASR_ERR_PROTOCOL,
+                        format!("server sent a binary message of {} bytes", b.len()),
+                    );
                     self.emit(Event::from_error(FWASR_EVENT_ERROR, &e));
                 }
                 Ok(Message::Close(frame)) => {
-                    self.close_frame = Some(frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string())));
+                    self.close_frame = Some(frame.map_or((1005, String::new()), |f| {
+                        (u16::from(f.code), f.reason.to_string())
+                    }));
                     self.close_deadline.get_or_insert(Instant::now() + CLOSE_WAIT);
                 }
                 Ok(_) => {}
@@ -294,7 +339,10 @@ impl Worker {
                 i32::from(*code),
                 format!("server closed the connection with code {code}: {reason}"),
             )),
-            None => Outcome::Failed(Error::new(FWASR_ERR_IO, "connection closed without a close frame")),
+            None => Outcome::Failed(Error::new(
+                FWASR_ERR_IO,
+                "connection closed without a close frame",
+            )),
         }
     }
 
@@ -343,23 +391,42 @@ impl Worker {
         if let Some((message, code)) = &msg.error {
             let e = Error::with_code(FWASR_ERR_SERVER, *code, format!("server error: {message}"));
             self.shared.log(FWASR_LOG_WARN, || e.message.clone());
-            self.emit(Event { json: json(), ..Event::from_error(FWASR_EVENT_ERROR, &e) });
+            self.emit(Event {
+                json: json(),
+                ..Event::from_error(FWASR_EVENT_ERROR, &e)
+            });
         }
         if let Some(id) = msg.trace_id {
-            let rtt = self.traces.remove(&id).map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1000.0);
+            let rtt = self
+                .traces
+                .remove(&id)
+                .map_or(f64::NAN, |t| t.elapsed().as_secs_f64() * 1000.0);
             if rtt.is_finite() {
                 self.shared.last_rtt_bits.store(rtt.to_bits(), Ordering::Relaxed);
             }
-            self.emit(Event { checkpoint_id: id, rtt_ms: rtt, json: json(), ..Event::new(FWASR_EVENT_TRACE) });
+            self.emit(Event {
+                checkpoint_id: id,
+                rtt_ms: rtt,
+                json: json(),
+                ..Event::new(FWASR_EVENT_TRACE)
+            });
         }
         if let Some(id) = msg.reset_id {
-            self.emit(Event { checkpoint_id: id, json: json(), ..Event::new(FWASR_EVENT_CLEARED) });
+            self.emit(Event {
+                checkpoint_id: id,
+                json: json(),
+                ..Event::new(FWASR_EVENT_CLEARED)
+            });
         }
         if let Some(id) = msg.checkpoint_id {
             if id == "final" && self.final_deadline.is_some() {
                 self.final_received = true;
             }
-            self.emit(Event { checkpoint_id: id, json: json(), ..Event::new(FWASR_EVENT_CHECKPOINT) });
+            self.emit(Event {
+                checkpoint_id: id,
+                json: json(),
+                ..Event::new(FWASR_EVENT_CHECKPOINT)
+            });
         }
     }
 
@@ -396,17 +463,26 @@ impl Worker {
                 self.send_audio(ws, chunk, now)?;
                 continue;
             }
-            if self.finishing && self.final_deadline.is_none() && matches!(self.pending.front(), Some(Control::Finish { .. })) {
+            if self.finishing
+                && self.final_deadline.is_none()
+                && matches!(self.pending.front(), Some(Control::Finish { .. }))
+            {
                 self.pending.pop_front();
                 let (rest, odd) = self.audio.take_rest();
                 if odd > 0 {
                     self.shared.discarded.fetch_add(odd as u64, Ordering::Release);
-                    self.shared.log(FWASR_LOG_WARN, || "dropped half a sample at the end of the audio".into());
+                    self.shared.log(FWASR_LOG_WARN, || {
+                        "dropped half a sample at the end of the audio".into()
+                    });
                 }
                 if let Some(rest) = rest {
                     self.send_audio(ws, rest, now)?;
                 }
-                send(ws, Message::text(protocol::checkpoint("final")), &mut self.out_pending)?;
+                send(
+                    ws,
+                    Message::text(protocol::checkpoint("final")),
+                    &mut self.out_pending,
+                )?;
                 self.final_deadline = Some(now + self.finish_timeout);
                 self.shared.log(FWASR_LOG_INFO, || "final checkpoint sent".into());
                 continue;

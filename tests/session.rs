@@ -26,7 +26,11 @@ fn drain(s: &Session) -> Vec<Event> {
     while let Some(e) = s.next_event(SEC) {
         out.push(e);
     }
-    assert_eq!(out.iter().filter(|e| e.kind == FWASR_EVENT_CLOSED).count(), 1, "{out:?}");
+    assert_eq!(
+        out.iter().filter(|e| e.kind == FWASR_EVENT_CLOSED).count(),
+        1,
+        "{out:?}"
+    );
     assert_eq!(out.last().unwrap().kind, FWASR_EVENT_CLOSED);
     out
 }
@@ -54,7 +58,10 @@ fn auth_refused_reports_status_and_body_without_the_key() {
     let mut c = config(&d.url);
     c.set_api_key(Some("wrong-key-SECRET")).unwrap();
     let l = logs.clone();
-    c.set_log_handler(Some(Arc::new(move |_, m: &str| l.lock().unwrap().push(m.to_string()))), FWASR_LOG_DEBUG);
+    c.set_log_handler(
+        Some(Arc::new(move |_, m: &str| l.lock().unwrap().push(m.to_string()))),
+        FWASR_LOG_DEBUG,
+    );
     let s = Session::open(&c).unwrap();
     let e = s.wait_ready(SEC).unwrap_err();
     assert_eq!(e.status, FWASR_ERR_AUTH);
@@ -79,7 +86,8 @@ fn query_parameters_are_encoded() {
     c.set_param("prompt", Some(prompt)).unwrap();
     c.set_param("language", Some("en")).unwrap();
     c.set_temperature(0.5).unwrap();
-    c.set_param("timestamp_granularities", Some("word,segment")).unwrap();
+    c.set_param("timestamp_granularities", Some("word,segment"))
+        .unwrap();
     c.set_header("X-Trace", Some("abc")).unwrap();
     let s = Session::open(&c).unwrap();
     s.wait_ready(SEC).unwrap();
@@ -112,10 +120,18 @@ fn chunking(piece: usize) {
     }
     s.finish(SEC).unwrap();
     let st = s.stats();
-    assert_eq!((st.bytes_pushed, st.bytes_sent, st.bytes_dropped), (data.len() as u64, data.len() as u64, 0));
+    assert_eq!(
+        (st.bytes_pushed, st.bytes_sent, st.bytes_dropped),
+        (data.len() as u64, data.len() as u64, 0)
+    );
     assert_eq!(st.chunks_sent, 25);
     let r = &d.reports(1)[0];
-    let sizes: Vec<u64> = r["chunks"].as_array().unwrap().iter().map(|c| c[0].as_u64().unwrap()).collect();
+    let sizes: Vec<u64> = r["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c[0].as_u64().unwrap())
+        .collect();
     assert_eq!(sizes.len(), 25);
     assert!(sizes[..24].iter().all(|&n| n == 1600), "{sizes:?}");
     assert_eq!(sizes[24], 34 * 32);
@@ -141,7 +157,12 @@ fn chunk_size_is_configurable() {
     let s = Session::open(&c).unwrap();
     s.push(&audio(450)).unwrap();
     s.finish(SEC).unwrap();
-    let sizes: Vec<u64> = d.reports(1)[0]["chunks"].as_array().unwrap().iter().map(|c| c[0].as_u64().unwrap()).collect();
+    let sizes: Vec<u64> = d.reports(1)[0]["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c[0].as_u64().unwrap())
+        .collect();
     assert_eq!(sizes, [3200, 3200, 3200, 3200, 1600]);
 }
 
@@ -173,7 +194,12 @@ fn segment_state_follows_the_protocol_rules() {
         .collect();
     let upd = |id: &str, t: &str, f: i32| (FWASR_EVENT_SEGMENT, id.to_string(), t.to_string(), f);
     let rem = |id: &str, t: &str| (FWASR_EVENT_SEGMENT_REMOVED, id.to_string(), t.to_string(), -1);
-    let mut want = vec![upd("0", "zero", -1), upd("1", "one", 0), upd("1", "one", 1), upd("2", "two", -1)];
+    let mut want = vec![
+        upd("0", "zero", -1),
+        upd("1", "one", 0),
+        upd("1", "one", 1),
+        upd("2", "two", -1),
+    ];
     for i in 3..=8 {
         want.push(upd(&i.to_string(), &i.to_string(), -1));
     }
@@ -181,7 +207,10 @@ fn segment_state_follows_the_protocol_rules() {
     want.extend([upd("9", "nine", -1), rem("10", "ten"), rem("11", "eleven")]);
     want.extend([upd("9", "nine!", -1), upd("10", "ten again", -1)]);
     assert_eq!(seg, want);
-    let times = events.iter().find(|e| e.kind == FWASR_EVENT_SEGMENT && e.text == "nine").unwrap();
+    let times = events
+        .iter()
+        .find(|e| e.kind == FWASR_EVENT_SEGMENT && e.text == "nine")
+        .unwrap();
     assert_eq!((times.start_s, times.end_s), (1.5, 2.0));
     assert!(times.json.as_deref().unwrap().contains("unknown_field"));
     let errors: Vec<&Event> = events.iter().filter(|e| e.kind == FWASR_EVENT_ERROR).collect();
@@ -193,7 +222,10 @@ fn segment_state_follows_the_protocol_rules() {
     assert!(errors[2].message.contains("audio too loud"));
     assert_eq!(s.transcript(), "zero one two 3 4 5 6 7 8 nine! ten again");
     let segs = s.segments();
-    assert_eq!(segs.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]);
+    assert_eq!(
+        segs.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
+    );
     assert_eq!(segs[1].is_final, 1);
     assert_eq!(events.last().unwrap().status, FWASR_OK);
 }
@@ -213,10 +245,17 @@ fn finish_returns_after_the_final_echo_with_the_whole_transcript() {
     assert_eq!(s.transcript(), "hello there general kenobi tail");
     assert!(s.segments().iter().all(|g| g.is_final == 1));
     let events = drain(&s);
-    let cps: Vec<&str> = events.iter().filter(|e| e.kind == FWASR_EVENT_CHECKPOINT).map(|e| e.checkpoint_id.as_str()).collect();
+    let cps: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == FWASR_EVENT_CHECKPOINT)
+        .map(|e| e.checkpoint_id.as_str())
+        .collect();
     assert_eq!(cps, ["final"]);
     let r = &d.reports(1)[0];
-    assert_eq!(r["control"].as_array().unwrap().last().unwrap()["checkpoint_id"], "final");
+    assert_eq!(
+        r["control"].as_array().unwrap().last().unwrap()["checkpoint_id"],
+        "final"
+    );
     assert_eq!(r["end"], "client close 1000");
 }
 
@@ -228,10 +267,18 @@ fn checkpoint_trace_and_clear_round_trip() {
     s.checkpoint("cp-1").unwrap();
     s.trace("tr-1").unwrap();
     s.clear("rs-1").unwrap();
-    assert_eq!(s.checkpoint("final").unwrap_err().status, FWASR_ERR_INVALID_ARGUMENT);
+    assert_eq!(
+        s.checkpoint("final").unwrap_err().status,
+        FWASR_ERR_INVALID_ARGUMENT
+    );
     s.finish(SEC).unwrap();
     let events = drain(&s);
-    let find = |k| events.iter().find(|e| e.kind == k).unwrap_or_else(|| panic!("{k:?} missing: {events:?}"));
+    let find = |k| {
+        events
+            .iter()
+            .find(|e| e.kind == k)
+            .unwrap_or_else(|| panic!("{k:?} missing: {events:?}"))
+    };
     assert_eq!(find(FWASR_EVENT_CHECKPOINT).checkpoint_id, "cp-1");
     let tr = find(FWASR_EVENT_TRACE);
     assert_eq!(tr.checkpoint_id, "tr-1");
@@ -290,11 +337,16 @@ fn callback_mode_delivers_every_event_in_order() {
     let seen = Arc::new(Mutex::new(Vec::<Event>::new()));
     let mut c = config(&d.url);
     let s2 = seen.clone();
-    c.set_event_handler(Some(Arc::new(move |e: &Event| s2.lock().unwrap().push(e.clone()))));
+    c.set_event_handler(Some(Arc::new(move |e: &Event| {
+        s2.lock().unwrap().push(e.clone())
+    })));
     let s = Session::open(&c).unwrap();
     s.push(&audio(1960)).unwrap();
     s.finish(SEC).unwrap();
-    assert!(s.next_event(Some(Duration::ZERO)).is_none(), "callback mode has no queue");
+    assert!(
+        s.next_event(Some(Duration::ZERO)).is_none(),
+        "callback mode has no queue"
+    );
     let seen = seen.lock().unwrap();
     assert_eq!(seen[0].kind, FWASR_EVENT_CONNECTED);
     assert_eq!(seen.last().unwrap().kind, FWASR_EVENT_CLOSED);
@@ -312,7 +364,12 @@ fn pacing_spreads_chunks_at_real_time() {
     let t = Instant::now();
     s.finish(SEC).unwrap();
     assert!(t.elapsed() >= Duration::from_millis(400), "{:?}", t.elapsed());
-    let times: Vec<f64> = d.reports(1)[0]["chunks"].as_array().unwrap().iter().map(|c| c[1].as_f64().unwrap()).collect();
+    let times: Vec<f64> = d.reports(1)[0]["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c[1].as_f64().unwrap())
+        .collect();
     assert_eq!(times.len(), 10);
     assert!(times[9] - times[0] >= 9.0 * 50.0 * 0.9, "{times:?}");
 }
@@ -342,13 +399,19 @@ fn full_queue_refuses_whole_push_and_raises_one_overrun() {
     let overruns: Vec<&Event> = events.iter().filter(|e| e.kind == FWASR_EVENT_OVERRUN).collect();
     assert_eq!(overruns.len(), 1, "{events:?}");
     // Raised when the overrun begins; it counts what was refused by then, stats the total.
-    assert!((100.0..=500.0).contains(&overruns[0].dropped_ms), "{}", overruns[0].dropped_ms);
+    assert!(
+        (100.0..=500.0).contains(&overruns[0].dropped_ms),
+        "{}",
+        overruns[0].dropped_ms
+    );
     assert_eq!(d.reports(1)[0]["audio_bytes"], 9600);
 }
 
 #[test]
 fn close_from_server_is_reported_with_code_and_reason() {
-    let d = DevServer::with_replay(r#"[{"at": 0.05, "json": {"segments": [{"id": 0, "text": "kept"}]}}, {"at": 0.1, "close": {"code": 1011, "reason": "model crashed"}}]"#);
+    let d = DevServer::with_replay(
+        r#"[{"at": 0.05, "json": {"segments": [{"id": 0, "text": "kept"}]}}, {"at": 0.1, "close": {"code": 1011, "reason": "model crashed"}}]"#,
+    );
     let s = Session::open(&config(&d.url)).unwrap();
     s.push(&audio(300)).unwrap();
     let events = drain(&s);

@@ -43,7 +43,8 @@ fn self_signed_certificate_is_accepted_from_a_ca_file() {
     let d = tls_server();
     let mut c = Config::new();
     c.set_url(&d.url).unwrap();
-    c.set_tls_ca_file(Some(root().join("tests/data/localhost.crt").to_str().unwrap())).unwrap();
+    c.set_tls_ca_file(Some(root().join("tests/data/localhost.crt").to_str().unwrap()))
+        .unwrap();
     assert_eq!(transcribe(&c).unwrap(), "0.60 s of audio received");
     let r = &d.reports(1)[0];
     assert_eq!(r["tls"], true);

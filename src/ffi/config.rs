@@ -53,7 +53,9 @@ unsafe impl<F> Sync for Callback<F> {}
 /// timeouts, TLS verification on, no callbacks (poll mode). NULL only if out of memory.
 #[no_mangle]
 pub extern "C" fn fwasr_config_new() -> *mut fwasr_config {
-    guard(std::ptr::null_mut(), || Box::into_raw(Box::new(fwasr_config { inner: Config::new() })))
+    guard(std::ptr::null_mut(), || {
+        Box::into_raw(Box::new(fwasr_config { inner: Config::new() }))
+    })
 }
 
 /// Frees a configuration. NULL does nothing. Sessions opened from it are not affected.
@@ -85,53 +87,88 @@ pub unsafe extern "C" fn fwasr_config_set_url(cfg: *mut fwasr_config, url: *cons
 /// FIREWORKS_API_KEY from the environment when a session opens; with neither, no header is
 /// sent. The key never appears in a log line, event or error message.
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_config_set_api_key(cfg: *mut fwasr_config, api_key: *const c_char) -> fwasr_status {
+pub unsafe extern "C" fn fwasr_config_set_api_key(
+    cfg: *mut fwasr_config,
+    api_key: *const c_char,
+) -> fwasr_status {
     // SAFETY: as above.
     unsafe { with(cfg, |c| c.set_api_key(opt_str(api_key, "api_key")?)) }
 }
 
 /// Query parameter `language` (e.g. "en"); NULL removes it (the server detects the language).
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_config_set_language(cfg: *mut fwasr_config, language: *const c_char) -> fwasr_status {
+pub unsafe extern "C" fn fwasr_config_set_language(
+    cfg: *mut fwasr_config,
+    language: *const c_char,
+) -> fwasr_status {
     // SAFETY: as above.
     unsafe { with(cfg, |c| c.set_param("language", opt_str(language, "language")?)) }
 }
 
 /// Query parameter `prompt` (custom words, style); URL-encoded for you. NULL removes it.
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_config_set_prompt(cfg: *mut fwasr_config, prompt: *const c_char) -> fwasr_status {
+pub unsafe extern "C" fn fwasr_config_set_prompt(
+    cfg: *mut fwasr_config,
+    prompt: *const c_char,
+) -> fwasr_status {
     // SAFETY: as above.
     unsafe { with(cfg, |c| c.set_param("prompt", opt_str(prompt, "prompt")?)) }
 }
 
 /// Query parameter `temperature`, 0.0 to 2.0 (the server's default is 0).
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_config_set_temperature(cfg: *mut fwasr_config, temperature: f32) -> fwasr_status {
+pub unsafe extern "C" fn fwasr_config_set_temperature(
+    cfg: *mut fwasr_config,
+    temperature: f32,
+) -> fwasr_status {
     // SAFETY: as above.
     unsafe { with(cfg, |c| c.set_temperature(temperature)) }
 }
 
 /// Query parameter `response_format`; default "verbose_json". NULL removes it.
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_config_set_response_format(cfg: *mut fwasr_config, format: *const c_char) -> fwasr_status {
+pub unsafe extern "C" fn fwasr_config_set_response_format(
+    cfg: *mut fwasr_config,
+    format: *const c_char,
+) -> fwasr_status {
     // SAFETY: as above.
-    unsafe { with(cfg, |c| c.set_param("response_format", opt_str(format, "format")?)) }
+    unsafe {
+        with(cfg, |c| {
+            c.set_param("response_format", opt_str(format, "format")?)
+        })
+    }
 }
 
 /// Any query parameter (`timestamp_granularities`, `skip_vad`, `text_timeout_seconds`, ...),
 /// passed through URL-encoded. Setting a name again replaces its value; NULL value removes it.
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_config_set_param(cfg: *mut fwasr_config, name: *const c_char, value: *const c_char) -> fwasr_status {
+pub unsafe extern "C" fn fwasr_config_set_param(
+    cfg: *mut fwasr_config,
+    name: *const c_char,
+    value: *const c_char,
+) -> fwasr_status {
     // SAFETY: as above.
-    unsafe { with(cfg, |c| c.set_param(arg_str(name, "name")?, opt_str(value, "value")?)) }
+    unsafe {
+        with(cfg, |c| {
+            c.set_param(arg_str(name, "name")?, opt_str(value, "value")?)
+        })
+    }
 }
 
 /// An extra HTTP header on the upgrade request (e.g. User-Agent). Setting a name again
 /// replaces it; NULL value removes it. Authorization and the WebSocket headers are refused.
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_config_set_header(cfg: *mut fwasr_config, name: *const c_char, value: *const c_char) -> fwasr_status {
+pub unsafe extern "C" fn fwasr_config_set_header(
+    cfg: *mut fwasr_config,
+    name: *const c_char,
+    value: *const c_char,
+) -> fwasr_status {
     // SAFETY: as above.
-    unsafe { with(cfg, |c| c.set_header(arg_str(name, "name")?, opt_str(value, "value")?)) }
+    unsafe {
+        with(cfg, |c| {
+            c.set_header(arg_str(name, "name")?, opt_str(value, "value")?)
+        })
+    }
 }
 
 /// Chunk length, 50 to 400 ms (default 50). Audio leaves in binary frames of exactly this
@@ -161,7 +198,10 @@ pub unsafe extern "C" fn fwasr_config_set_pacing(cfg: *mut fwasr_config, factor:
 /// Time allowed for name resolution, TCP, TLS and the WebSocket upgrade together
 /// (default 10,000 ms). Exceeding it fails the session with FWASR_ERR_CONNECT_TIMEOUT.
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_config_set_connect_timeout_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
+pub unsafe extern "C" fn fwasr_config_set_connect_timeout_ms(
+    cfg: *mut fwasr_config,
+    ms: u32,
+) -> fwasr_status {
     // SAFETY: as above.
     unsafe { with(cfg, |c| c.set_connect_timeout_ms(ms)) }
 }
@@ -177,7 +217,10 @@ pub unsafe extern "C" fn fwasr_config_set_finish_timeout_ms(cfg: *mut fwasr_conf
 
 /// Also trust the PEM certificate(s) in this file for wss:// (read now). NULL forgets them.
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_config_set_tls_ca_file(cfg: *mut fwasr_config, path: *const c_char) -> fwasr_status {
+pub unsafe extern "C" fn fwasr_config_set_tls_ca_file(
+    cfg: *mut fwasr_config,
+    path: *const c_char,
+) -> fwasr_status {
     // SAFETY: as above.
     unsafe { with(cfg, |c| c.set_tls_ca_file(opt_str(path, "path")?)) }
 }
@@ -242,8 +285,9 @@ pub unsafe extern "C" fn fwasr_config_set_log_callback(
     // SAFETY: as above.
     unsafe {
         with(cfg, move |c| {
-            let level = LogLevel::from_i32(level)
-                .ok_or_else(|| Error::invalid(format!("level must be 1 (error) to 4 (debug), got {level}")))?;
+            let level = LogLevel::from_i32(level).ok_or_else(|| {
+                Error::invalid(format!("level must be 1 (error) to 4 (debug), got {level}"))
+            })?;
             c.set_log_handler(handler, level);
             Ok(())
         })

@@ -51,7 +51,12 @@ pub(crate) struct OwnedEvent {
 
 impl OwnedEvent {
     pub fn new(e: &Event) -> OwnedEvent {
-        let strings = [cstring(&e.segment_id), cstring(&e.text), cstring(&e.checkpoint_id), cstring(&e.message)];
+        let strings = [
+            cstring(&e.segment_id),
+            cstring(&e.text),
+            cstring(&e.checkpoint_id),
+            cstring(&e.message),
+        ];
         let json = e.json.as_deref().map(cstring);
         OwnedEvent {
             raw: fwasr_event {
@@ -140,7 +145,10 @@ impl fwasr_segments {
             strings.push(id);
             strings.push(text);
         }
-        fwasr_segments { items, _strings: strings }
+        fwasr_segments {
+            items,
+            _strings: strings,
+        }
     }
 }
 
@@ -153,7 +161,10 @@ pub unsafe extern "C" fn fwasr_segments_len(segments: *const fwasr_segments) -> 
 
 /// The i-th segment, or NULL when out of range. Valid until fwasr_segments_free.
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_segments_get(segments: *const fwasr_segments, index: usize) -> *const fwasr_segment {
+pub unsafe extern "C" fn fwasr_segments_get(
+    segments: *const fwasr_segments,
+    index: usize,
+) -> *const fwasr_segment {
     guard(std::ptr::null(), || {
         // SAFETY: NULL or a snapshot from fwasr_session_segments.
         unsafe { segments.as_ref() }
@@ -220,7 +231,9 @@ pub(crate) unsafe fn write_stats(stats: Stats, out: *mut fwasr_stats, size: usiz
         let value = fwasr_stats::from(stats);
         let n = size.min(std::mem::size_of::<fwasr_stats>());
         // SAFETY: n bytes are readable from value and writable at out.
-        unsafe { std::ptr::copy_nonoverlapping((&value as *const fwasr_stats).cast::<u8>(), out.cast::<u8>(), n) };
+        unsafe {
+            std::ptr::copy_nonoverlapping((&value as *const fwasr_stats).cast::<u8>(), out.cast::<u8>(), n)
+        };
         Ok(())
     })
 }

@@ -34,7 +34,10 @@ pub(crate) fn guard<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            set_last_error(&Error::new(FWASR_ERR_INTERNAL, format!("internal error (caught panic): {what}")));
+            set_last_error(&Error::new(
+                FWASR_ERR_INTERNAL,
+                format!("internal error (caught panic): {what}"),
+            ));
             on_panic
         }
     }
@@ -117,7 +120,9 @@ pub(crate) fn timeout_arg(ms: i32, name: &str) -> Result<Option<std::time::Durat
     match ms {
         -1 => Ok(None),
         m if m >= 0 => Ok(Some(std::time::Duration::from_millis(m as u64))),
-        m => Err(Error::invalid(format!("{name} must be -1 (forever) or >= 0, got {m}"))),
+        m => Err(Error::invalid(format!(
+            "{name} must be -1 (forever) or >= 0, got {m}"
+        ))),
     }
 }
 

@@ -27,7 +27,10 @@ unsafe fn session<'a>(s: *const fwasr_session) -> Result<&'a Session, Error> {
 /// this returns at once. Audio pushed before the connection is up is queued, not lost. On
 /// success writes the new session to `*out` (free it with fwasr_session_free). Any thread.
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_session_open(cfg: *const fwasr_config, out: *mut *mut fwasr_session) -> fwasr_status {
+pub unsafe extern "C" fn fwasr_session_open(
+    cfg: *const fwasr_config,
+    out: *mut *mut fwasr_session,
+) -> fwasr_status {
     status(|| {
         // SAFETY: arguments are checked for NULL; cfg is a live config.
         let cfg = unsafe { arg_ref(cfg, "cfg") }?;
@@ -56,7 +59,11 @@ pub unsafe extern "C" fn fwasr_session_wait_ready(s: *const fwasr_session, timeo
 /// FWASR_ERR_BUFFER_FULL, and the session raises one OVERRUN event per overrun.
 /// FWASR_ERR_STATE after finish or once the session has ended.
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_session_push(s: *const fwasr_session, data: *const c_void, nbytes: usize) -> fwasr_status {
+pub unsafe extern "C" fn fwasr_session_push(
+    s: *const fwasr_session,
+    data: *const c_void,
+    nbytes: usize,
+) -> fwasr_status {
     status(|| {
         // SAFETY: checked by the helpers.
         let s = unsafe { session(s) }?;
@@ -67,11 +74,17 @@ pub unsafe extern "C" fn fwasr_session_push(s: *const fwasr_session, data: *cons
 
 /// fwasr_session_push for `nsamples` native-endian 16-bit samples.
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_session_push_s16(s: *const fwasr_session, samples: *const i16, nsamples: usize) -> fwasr_status {
+pub unsafe extern "C" fn fwasr_session_push_s16(
+    s: *const fwasr_session,
+    samples: *const i16,
+    nsamples: usize,
+) -> fwasr_status {
     status(|| {
         // SAFETY: checked by the helpers.
         let s = unsafe { session(s) }?;
-        let n = nsamples.checked_mul(2).ok_or_else(|| Error::invalid("nsamples is too large"))?;
+        let n = nsamples
+            .checked_mul(2)
+            .ok_or_else(|| Error::invalid("nsamples is too large"))?;
         #[cfg(target_endian = "little")]
         // SAFETY: samples points to nsamples i16 (caller's contract); on little-endian hosts
         // their bytes are already s16le.
@@ -119,7 +132,10 @@ unsafe fn bytes<'a>(data: *const c_void, n: usize) -> Result<&'a [u8], Error> {
 /// Sends `{"checkpoint_id": id}` after the complete chunks pushed so far (a partial chunk
 /// follows it). The server's echo raises CHECKPOINT. "final" is reserved for finish.
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_session_checkpoint(s: *const fwasr_session, id: *const c_char) -> fwasr_status {
+pub unsafe extern "C" fn fwasr_session_checkpoint(
+    s: *const fwasr_session,
+    id: *const c_char,
+) -> fwasr_status {
     // SAFETY: checked by the helpers.
     status(|| unsafe { session(s) }?.checkpoint(unsafe { arg_str(id, "id") }?))
 }
@@ -157,13 +173,17 @@ pub unsafe extern "C" fn fwasr_session_finish(s: *const fwasr_session, timeout_m
 /// taken. The event is yours: free it with fwasr_event_free. In callback mode returns NULL at
 /// once. Events are kept until taken; a session delivers CLOSED last, exactly once.
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_session_next_event(s: *const fwasr_session, timeout_ms: i32) -> *mut fwasr_event {
+pub unsafe extern "C" fn fwasr_session_next_event(
+    s: *const fwasr_session,
+    timeout_ms: i32,
+) -> *mut fwasr_event {
     value(std::ptr::null_mut(), || {
         // SAFETY: checked by the helpers.
         let s = unsafe { session(s) }?;
         let t = timeout_arg(timeout_ms, "timeout_ms")?;
-        Ok(s.next_event(t)
-            .map_or(std::ptr::null_mut(), |e| Box::into_raw(Box::new(OwnedEvent::new(&e))).cast()))
+        Ok(s.next_event(t).map_or(std::ptr::null_mut(), |e| {
+            Box::into_raw(Box::new(OwnedEvent::new(&e))).cast()
+        }))
     })
 }
 
@@ -172,7 +192,11 @@ pub unsafe extern "C" fn fwasr_session_next_event(s: *const fwasr_session, timeo
 /// transcript is the segment texts in id order, each trimmed, joined by one space.
 /// 0 with fwasr_last_error set when `s` is NULL.
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_session_transcript(s: *const fwasr_session, buf: *mut c_char, cap: usize) -> usize {
+pub unsafe extern "C" fn fwasr_session_transcript(
+    s: *const fwasr_session,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
     value(0, || {
         // SAFETY: checked by the helpers; buf has cap bytes (caller's contract).
         let text = unsafe { session(s) }?.transcript();
@@ -194,7 +218,11 @@ pub unsafe extern "C" fn fwasr_session_segments(s: *const fwasr_session) -> *mut
 /// Copies the session's counters into `out`. Pass `sizeof(fwasr_stats)` as `size`: later
 /// versions append fields and write only what your struct has room for.
 #[no_mangle]
-pub unsafe extern "C" fn fwasr_session_stats(s: *const fwasr_session, out: *mut fwasr_stats, size: usize) -> fwasr_status {
+pub unsafe extern "C" fn fwasr_session_stats(
+    s: *const fwasr_session,
+    out: *mut fwasr_stats,
+    size: usize,
+) -> fwasr_status {
     // SAFETY: checked by the helpers.
     match unsafe { session(s) } {
         Ok(s) => unsafe { write_stats(s.stats(), out, size) },

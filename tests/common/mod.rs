@@ -92,8 +92,19 @@ impl DevServer {
             .strip_prefix("listening ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        let port = url.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).expect("port");
-        DevServer { child, url, port, report, scratch }
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        DevServer {
+            child,
+            url,
+            port,
+            report,
+            scratch,
+        }
     }
 
     pub fn with_script(script: &str, extra: &[&str]) -> DevServer {
@@ -146,5 +157,8 @@ pub fn audio(ms: usize) -> Vec<u8> {
 
 pub fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }

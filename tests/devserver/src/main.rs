@@ -49,7 +49,15 @@ struct Options {
 
 fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
-    let mut o = Options { port: 0, api_key: None, source: Source::Count, report: None, tls: None, quiet: false, command: Vec::new() };
+    let mut o = Options {
+        port: 0,
+        api_key: None,
+        source: Source::Count,
+        report: None,
+        tls: None,
+        quiet: false,
+        command: Vec::new(),
+    };
     let (mut cert, mut key) = (None, None);
     let read = |p: &str| std::fs::read_to_string(p).map_err(|e| format!("cannot read {p}: {e}"));
     while let Some(a) = args.next() {
@@ -73,7 +81,8 @@ fn parse_args() -> Result<Options, String> {
     }
     match (cert, key) {
         (Some(c), Some(k)) => {
-            let id = native_tls::Identity::from_pkcs8(&c, &k).map_err(|e| format!("bad TLS certificate or key: {e}"))?;
+            let id = native_tls::Identity::from_pkcs8(&c, &k)
+                .map_err(|e| format!("bad TLS certificate or key: {e}"))?;
             o.tls = Some(native_tls::TlsAcceptor::new(id).map_err(|e| format!("cannot set up TLS: {e}"))?);
         }
         (None, None) => {}
@@ -109,7 +118,9 @@ fn main() -> ExitCode {
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             let o = server_opts.clone();
-            let _ = std::thread::Builder::new().stack_size(256 * 1024).spawn(move || serve(&o, conn));
+            let _ = std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || serve(&o, conn));
         }
     });
     if opts.command.is_empty() {
@@ -174,9 +185,13 @@ struct Report {
     end: String,
 }
 
+// The error type is tungstenite's handshake callback contract.
+#[allow(clippy::result_large_err)]
 fn serve(o: &Options, tcp: TcpStream) {
     let started = Instant::now();
-    let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
     let _ = tcp.set_nodelay(true);
     let stream = match &o.tls {
         None => Stream::Plain(tcp),
@@ -188,9 +203,14 @@ fn serve(o: &Options, tcp: TcpStream) {
             }
         },
     };
-    let mut rep = Report { auth: "none", ..Report::default() };
-    let accepted = tungstenite::accept_hdr(stream, |req: &Request, resp: Response| check_request(o, req, resp, &mut rep))
-        .map_err(|e| e.to_string());
+    let mut rep = Report {
+        auth: "none",
+        ..Report::default()
+    };
+    let accepted = tungstenite::accept_hdr(stream, |req: &Request, resp: Response| {
+        check_request(o, req, resp, &mut rep)
+    })
+    .map_err(|e| e.to_string());
     match accepted {
         Ok(mut ws) => {
             log(o, &format!("connection {}", rep.path));
@@ -202,12 +222,25 @@ fn serve(o: &Options, tcp: TcpStream) {
             }
         }
     }
-    log(o, &format!("connection ended: {} ({} bytes of audio)", rep.end, rep.audio.len()));
+    log(
+        o,
+        &format!(
+            "connection ended: {} ({} bytes of audio)",
+            rep.end,
+            rep.audio.len()
+        ),
+    );
     write_report(o, &rep, unix_ms);
 }
 
 /// Records the upgrade request and refuses it when the path or the key is wrong.
-fn check_request(o: &Options, req: &Request, resp: Response, rep: &mut Report) -> Result<Response, ErrorResponse> {
+#[allow(clippy::result_large_err)]
+fn check_request(
+    o: &Options,
+    req: &Request,
+    resp: Response,
+    rep: &mut Report,
+) -> Result<Response, ErrorResponse> {
     rep.path = req.uri().path().to_string();
     rep.query = req.uri().query().map(parse_query).unwrap_or_default();
     let mut auth = None;
@@ -220,7 +253,11 @@ fn check_request(o: &Options, req: &Request, resp: Response, rep: &mut Report) -
             rep.headers.insert(name.to_string(), json!(v));
         }
     }
-    let query_auth = rep.query.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.clone());
+    let query_auth = rep
+        .query
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.clone());
     for (k, v) in rep.query.iter_mut() {
         if k.eq_ignore_ascii_case("authorization") {
             *v = "<redacted>".into();
@@ -230,12 +267,16 @@ fn check_request(o: &Options, req: &Request, resp: Response, rep: &mut Report) -
         let body = json!({ "error": { "message": msg, "code": status.as_u16() } }).to_string();
         let mut r = ErrorResponse::new(Some(body));
         *r.status_mut() = status;
-        r.headers_mut().insert("content-type", "application/json".parse().expect("static header"));
+        r.headers_mut()
+            .insert("content-type", "application/json".parse().expect("static header"));
         r
     };
     if rep.path != PATH {
         rep.end = format!("refused 404: path {}", rep.path);
-        return Err(refuse(StatusCode::NOT_FOUND, &format!("no such endpoint: {}", rep.path)));
+        return Err(refuse(
+            StatusCode::NOT_FOUND,
+            &format!("no such endpoint: {}", rep.path),
+        ));
     }
     if let Some(key) = &o.api_key {
         let given = auth.or(query_auth);
@@ -256,26 +297,30 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
         let msg = match ws.read() {
             Ok(m) => m,
             Err(tungstenite::Error::ConnectionClosed) => return "closed".into(),
-            Err(tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)) => {
-                return "client closed the TCP connection without a close frame".into()
-            }
+            Err(tungstenite::Error::Protocol(
+                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+            )) => return "client closed the TCP connection without a close frame".into(),
             Err(e) => return format!("error: {e}"),
         };
         let replies = match msg {
             Message::Binary(b) => {
                 rep.audio.extend_from_slice(&b);
-                rep.chunks.push((b.len(), started.elapsed().as_secs_f64() * 1000.0));
+                rep.chunks
+                    .push((b.len(), started.elapsed().as_secs_f64() * 1000.0));
                 speaker.on_audio(clock(rep))
             }
             Message::Text(t) => {
-                let v: Value = serde_json::from_str(t.as_str()).unwrap_or_else(|_| json!({ "unparsed": t.as_str() }));
+                let v: Value =
+                    serde_json::from_str(t.as_str()).unwrap_or_else(|_| json!({ "unparsed": t.as_str() }));
                 rep.control.push(v.clone());
                 control_reply(&v, &mut speaker, clock(rep))
             }
             Message::Close(f) => {
                 let _ = ws.flush();
                 return match f {
-                    Some(f) => format!("client close {} {}", u16::from(f.code), f.reason).trim_end().to_string(),
+                    Some(f) => format!("client close {} {}", u16::from(f.code), f.reason)
+                        .trim_end()
+                        .to_string(),
                     None => "client close".into(),
                 };
             }
@@ -286,7 +331,10 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
             let msg = match r {
                 Reply::Text(t) => Message::text(t),
                 Reply::Close(code, reason) => {
-                    let _ = ws.close(Some(CloseFrame { code: code.into(), reason: reason.clone().into() }));
+                    let _ = ws.close(Some(CloseFrame {
+                        code: code.into(),
+                        reason: reason.clone().into(),
+                    }));
                     drain_close(ws);
                     return format!("server close {code} {reason}").trim_end().to_string();
                 }
@@ -311,7 +359,11 @@ fn clock(rep: &Report) -> f64 {
 /// clears. Anything else gets an error object, as a real server might send.
 fn control_reply(v: &Value, speaker: &mut Speaker, clock: f64) -> Vec<Reply> {
     if let Some(id) = v.get("checkpoint_id") {
-        let mut out = if id == "final" { speaker.on_final(clock) } else { Vec::new() };
+        let mut out = if id == "final" {
+            speaker.on_final(clock)
+        } else {
+            Vec::new()
+        };
         out.push(Reply::Text(json!({ "checkpoint_id": id }).to_string()));
         return out;
     }
@@ -339,7 +391,11 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;

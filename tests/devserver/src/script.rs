@@ -51,7 +51,11 @@ impl Source {
         let list = v.as_array().ok_or("script must be a JSON list of segments")?;
         let mut segs = Vec::new();
         for (i, s) in list.iter().enumerate() {
-            let num = |k: &str| s.get(k).and_then(Value::as_f64).ok_or(format!("segment {i}: '{k}' must be a number"));
+            let num = |k: &str| {
+                s.get(k)
+                    .and_then(Value::as_f64)
+                    .ok_or(format!("segment {i}: '{k}' must be a number"))
+            };
             let (start, end) = (num("start")?, num("end")?);
             if end < start {
                 return Err(format!("segment {i}: end before start"));
@@ -61,13 +65,29 @@ impl Source {
                     .iter()
                     .map(|w| {
                         Ok(Word {
-                            word: w.get("word").and_then(Value::as_str).ok_or(format!("segment {i}: word without 'word'"))?.to_string(),
-                            start: w.get("start").and_then(Value::as_f64).ok_or(format!("segment {i}: word without start"))?,
-                            end: w.get("end").and_then(Value::as_f64).ok_or(format!("segment {i}: word without end"))?,
+                            word: w
+                                .get("word")
+                                .and_then(Value::as_str)
+                                .ok_or(format!("segment {i}: word without 'word'"))?
+                                .to_string(),
+                            start: w
+                                .get("start")
+                                .and_then(Value::as_f64)
+                                .ok_or(format!("segment {i}: word without start"))?,
+                            end: w
+                                .get("end")
+                                .and_then(Value::as_f64)
+                                .ok_or(format!("segment {i}: word without end"))?,
                         })
                     })
                     .collect::<Result<Vec<_>, String>>()?,
-                None => spread(s.get("text").and_then(Value::as_str).ok_or(format!("segment {i}: no text"))?, start, end),
+                None => spread(
+                    s.get("text")
+                        .and_then(Value::as_str)
+                        .ok_or(format!("segment {i}: no text"))?,
+                    start,
+                    end,
+                ),
             };
             segs.push(ScriptSegment { start, end, words });
         }
@@ -82,17 +102,31 @@ impl Source {
         for (i, it) in list.iter().enumerate() {
             let at = match it.get("at") {
                 Some(Value::String(s)) if s == "final" => None,
-                Some(v) => Some(v.as_f64().ok_or(format!("item {i}: 'at' must be seconds or \"final\""))?),
+                Some(v) => Some(
+                    v.as_f64()
+                        .ok_or(format!("item {i}: 'at' must be seconds or \"final\""))?,
+                ),
                 None => Some(0.0),
             };
-            let reply = match (it.get("json"), it.get("text").and_then(Value::as_str), it.get("close")) {
+            let reply = match (
+                it.get("json"),
+                it.get("text").and_then(Value::as_str),
+                it.get("close"),
+            ) {
                 (Some(j), None, None) => Reply::Text(j.to_string()),
                 (None, Some(t), None) => Reply::Text(t.to_string()),
                 (None, None, Some(c)) => Reply::Close(
-                    c.get("code").and_then(Value::as_u64).and_then(|c| u16::try_from(c).ok()).ok_or(format!("item {i}: close needs a code"))?,
+                    c.get("code")
+                        .and_then(Value::as_u64)
+                        .and_then(|c| u16::try_from(c).ok())
+                        .ok_or(format!("item {i}: close needs a code"))?,
                     c.get("reason").and_then(Value::as_str).unwrap_or("").to_string(),
                 ),
-                _ => return Err(format!("item {i}: give exactly one of 'json', 'text' and 'close'")),
+                _ => {
+                    return Err(format!(
+                        "item {i}: give exactly one of 'json', 'text' and 'close'"
+                    ))
+                }
             };
             items.push(ReplayItem { at, reply });
         }
@@ -109,7 +143,11 @@ fn spread(text: &str, start: f64, end: f64) -> Vec<Word> {
         .iter()
         .map(|w| {
             let d = (end - start) * (w.len() + 1) as f64 / total.max(1) as f64;
-            let word = Word { word: w.to_string(), start: t, end: t + d };
+            let word = Word {
+                word: w.to_string(),
+                start: t,
+                end: t + d,
+            };
             t += d;
             word
         })
@@ -133,13 +171,22 @@ impl Speaker {
             Source::Script(s) => s.len(),
             _ => 0,
         };
-        Speaker { source, told: vec![(0, false); n], next: 0, last_count: 0 }
+        Speaker {
+            source,
+            told: vec![(0, false); n],
+            next: 0,
+            last_count: 0,
+        }
     }
 
     /// Messages to send now that `clock` seconds of audio have arrived.
     pub fn on_audio(&mut self, clock: f64) -> Vec<Reply> {
         match &self.source {
-            Source::Script(_) => self.script_update(clock, false).into_iter().map(Reply::Text).collect(),
+            Source::Script(_) => self
+                .script_update(clock, false)
+                .into_iter()
+                .map(Reply::Text)
+                .collect(),
             Source::Replay(items) => {
                 let mut out = Vec::new();
                 while let Some(it) = items.get(self.next) {
@@ -166,7 +213,11 @@ impl Speaker {
     /// Messages to send before echoing the final checkpoint.
     pub fn on_final(&mut self, clock: f64) -> Vec<Reply> {
         match &self.source {
-            Source::Script(_) => self.script_update(clock, true).into_iter().map(Reply::Text).collect(),
+            Source::Script(_) => self
+                .script_update(clock, true)
+                .into_iter()
+                .map(Reply::Text)
+                .collect(),
             Source::Replay(items) => {
                 let rest: Vec<Reply> = items[self.next.min(items.len())..]
                     .iter()
@@ -183,11 +234,17 @@ impl Speaker {
     /// The update for every segment from the first changed one to the last one with words,
     /// so that the client's retraction rule keeps what it should.
     fn script_update(&mut self, clock: f64, flush: bool) -> Option<String> {
-        let Source::Script(segs) = &self.source else { return None };
+        let Source::Script(segs) = &self.source else {
+            return None;
+        };
         let now: Vec<(usize, bool)> = segs
             .iter()
             .map(|s| {
-                let shown = s.words.iter().filter(|w| if flush { w.start < clock } else { w.end <= clock }).count();
+                let shown = s
+                    .words
+                    .iter()
+                    .filter(|w| if flush { w.start < clock } else { w.end <= clock })
+                    .count();
                 let fin = shown > 0 && (flush || clock >= s.end + FINAL_DELAY_S);
                 (shown, fin)
             })
@@ -253,7 +310,9 @@ mod tests {
 
     #[test]
     fn words_are_revealed_then_finalized() {
-        let src = Source::script(r#"[{"start":0.0,"end":1.0,"text":"aa bb"},{"start":1.5,"end":2.0,"text":"cc"}]"#).unwrap();
+        let src =
+            Source::script(r#"[{"start":0.0,"end":1.0,"text":"aa bb"},{"start":1.5,"end":2.0,"text":"cc"}]"#)
+                .unwrap();
         let mut sp = Speaker::new(src);
         assert!(sp.on_audio(0.2).is_empty());
         let m: Value = serde_json::from_str(text(&sp.on_audio(0.6)[0])).unwrap();
@@ -282,6 +341,9 @@ mod tests {
         let mut sp = Speaker::new(src);
         assert_eq!(sp.on_audio(0.2), vec![Reply::Text("x".into())]);
         assert!(sp.on_audio(0.6).is_empty());
-        assert_eq!(sp.on_final(0.6), vec![Reply::Text("{\"a\":1}".into()), Reply::Close(1011, "r".into())]);
+        assert_eq!(
+            sp.on_final(0.6),
+            vec![Reply::Text("{\"a\":1}".into()), Reply::Close(1011, "r".into())]
+        );
     }
 }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite (run by `make test` after the build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+
+cargo test --workspace
+ctest --test-dir "$build" --output-on-failure --parallel 2
+
+# build.rs regenerated include/fwasr.h during the build; it must equal the committed one.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  if ! git diff --exit-code --stat -- include/fwasr.h; then
+    echo "include/fwasr.h is stale: commit the header that the build generated" >&2
+    exit 1
+  fi
+  echo "header check: 1 passed, 0 failed"
+fi
