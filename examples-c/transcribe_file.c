@@ -76,11 +76,14 @@ static void on_log(void *userdata, fwasr_log_level level, const char *message) {
     fprintf(stderr, "[fwasr %d] %s\n", (int)level, message);
 }
 
-/* Shows the current transcript: one line rewritten in place on a terminal, else one line
- * per change. */
+/* Shows the transcript when its text changed (a segment turning final changes no text): one
+ * line rewritten in place on a terminal, else one line per change. */
 static void show(const fwasr_session *s, int tty) {
+    static char last[4096];
     char buf[4096];
     size_t n = fwasr_session_transcript(s, buf, sizeof buf);
+    if (!strcmp(buf, last)) return;
+    memcpy(last, buf, sizeof last);
     const char *text = buf;
     if (tty && n > 100) text = buf + (n < sizeof buf ? n : sizeof buf - 1) - 100; /* the tail fits one line */
     if (tty) printf("\r\033[K%s", text);
