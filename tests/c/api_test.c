@@ -8,8 +8,13 @@
  */
 #include <fwasr.h>
 
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,10 +92,22 @@ static void test_args(void) {
     CHECK(fwasr_session_open(cfg, NULL) == FWASR_ERR_INVALID_ARGUMENT);
     CHECK(fwasr_session_open(NULL, NULL) == FWASR_ERR_INVALID_ARGUMENT);
 
-    /* A session to a closed port: argument checks on a live session, then it fails. */
+    /* A server that accepts TCP but never answers the upgrade: argument checks on a live,
+     * connecting session, then it times out. */
+    int silent = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr;
+    socklen_t alen = sizeof addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(silent, (struct sockaddr *)&addr, sizeof addr) == 0 && listen(silent, 4) == 0);
+    CHECK(getsockname(silent, (struct sockaddr *)&addr, &alen) == 0);
+    char silent_url[64];
+    snprintf(silent_url, sizeof silent_url, "ws://127.0.0.1:%d/x", ntohs(addr.sin_port));
     fwasr_session *s = (fwasr_session *)0x1; /* must stay untouched on failure */
     CHECK(fwasr_session_open(NULL, &s) == FWASR_ERR_INVALID_ARGUMENT && s == (fwasr_session *)0x1);
-    CHECK(fwasr_config_set_url(cfg, "ws://127.0.0.1:9/x") == FWASR_OK);
+    CHECK(fwasr_config_set_url(cfg, silent_url) == FWASR_OK);
+    CHECK(fwasr_config_set_connect_timeout_ms(cfg, 3000) == FWASR_OK);
     CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
     fwasr_config_free(cfg); /* sessions do not need their config */
     CHECK(fwasr_session_push(s, NULL, 10) == FWASR_ERR_INVALID_ARGUMENT);
@@ -100,19 +117,22 @@ static void test_args(void) {
     CHECK(fwasr_session_checkpoint(s, "final") == FWASR_ERR_INVALID_ARGUMENT);
     CHECK(fwasr_session_wait_ready(s, -2) == FWASR_ERR_INVALID_ARGUMENT);
     CHECK(fwasr_session_stats(s, NULL, sizeof st) == FWASR_ERR_INVALID_ARGUMENT);
-    CHECK(fwasr_session_wait_ready(s, 10000) == FWASR_ERR_CONNECT);
+    CHECK(fwasr_session_state(s) == FWASR_STATE_CONNECTING);
+    CHECK(fwasr_session_wait_ready(s, 0) == FWASR_ERR_TIMEOUT);
+    CHECK(fwasr_session_wait_ready(s, 10000) == FWASR_ERR_CONNECT_TIMEOUT);
     CHECK(fwasr_session_state(s) == FWASR_STATE_FAILED);
     CHECK(fwasr_session_push(s, "ab", 2) == FWASR_ERR_STATE);
     fwasr_event *ev = fwasr_session_next_event(s, 10000);
-    CHECK(ev && ev->type == FWASR_EVENT_CLOSED && ev->status == FWASR_ERR_CONNECT && ev->message[0]);
+    CHECK(ev && ev->type == FWASR_EVENT_CLOSED && ev->status == FWASR_ERR_CONNECT_TIMEOUT && ev->message[0]);
     CHECK(ev && ev->json == NULL && ev->segment_id && ev->segment_id[0] == 0);
     fwasr_event_free(ev);
     CHECK(fwasr_session_next_event(s, 0) == NULL);
-    CHECK(fwasr_session_finish(s, 1000) == FWASR_ERR_CONNECT);
+    CHECK(fwasr_session_finish(s, 1000) == FWASR_ERR_CONNECT_TIMEOUT);
     fwasr_segments *snap = fwasr_session_segments(s);
     CHECK(snap && fwasr_segments_len(snap) == 0 && fwasr_segments_get(snap, 0) == NULL);
     fwasr_segments_free(snap);
     fwasr_session_free(s);
+    close(silent);
 }
 
 static void test_poll(void) {
