@@ -69,6 +69,8 @@ pub(crate) struct Shared {
     pub changed: Condvar,
     pub transcript: Mutex<Transcript>,
     pub stop: AtomicBool,
+    /// The session has ended (CLOSED or FAILED); read by push without taking a lock.
+    pub ended: AtomicBool,
     /// Set by free: no callback may start after this.
     pub freed: AtomicBool,
     /// Held while a callback runs, so free can wait for a running callback to return.
@@ -148,6 +150,7 @@ impl Session {
             changed: Condvar::new(),
             transcript: Mutex::new(Transcript::new()),
             stop: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
             freed: AtomicBool::new(false),
             callback_gate: Mutex::new(()),
             network_thread: Mutex::new(None),
@@ -182,6 +185,7 @@ impl Session {
             .spawn(move || {
                 // A bug must not take the host down: the session fails instead.
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run())).is_err() {
+                    sh.ended.store(true, Ordering::Release);
                     let mut p = sh.progress.lock();
                     p.state = FWASR_STATE_FAILED;
                     p.error = Some(Error::new(
@@ -262,7 +266,7 @@ impl Session {
         if sh.finish_requested.load(Ordering::Relaxed) {
             return Err(Error::new(FWASR_ERR_STATE, "push after finish"));
         }
-        if matches!(sh.state(), FWASR_STATE_CLOSED | FWASR_STATE_FAILED) {
+        if sh.ended.load(Ordering::Acquire) {
             return Err(Error::new(FWASR_ERR_STATE, "push to a session that has ended"));
         }
         match producer.push(data) {

@@ -162,6 +162,7 @@ impl Worker {
             Outcome::Finished => (FWASR_STATE_CLOSED, Some(Ok(()))),
             Outcome::Failed(e) => (FWASR_STATE_FAILED, Some(Err(e))),
         };
+        sh.ended.store(true, Ordering::Release);
         {
             let mut p = sh.progress.lock();
             p.state = state;
@@ -266,7 +267,7 @@ impl Worker {
             let ready = match sys::wait(
                 &sh.waker,
                 Some((ws.get_ref().fd(), true, self.out_pending)),
-                self.next_deadline(now).map(|d| d.saturating_duration_since(now)),
+                self.next_deadline().map(|d| d.saturating_duration_since(now)),
             ) {
                 Ok(r) => r,
                 Err(e) => {
@@ -279,7 +280,7 @@ impl Worker {
         }
     }
 
-    fn next_deadline(&self, _now: Instant) -> Option<Instant> {
+    fn next_deadline(&self) -> Option<Instant> {
         let waiting_to_send = !self.out_pending
             && (self.audio.has_chunk() || (self.finishing && self.final_deadline.is_none()));
         let pacing = self
