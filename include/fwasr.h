@@ -25,6 +25,9 @@
 #define FWASR_VERSION_MINOR 1
 #define FWASR_VERSION_PATCH 0
 
+// The service's rate.
+#define OUT_RATE 16000
+
 // The result of every fallible fwasr call. `FWASR_OK` is 0; the numbers never change.
 typedef enum fwasr_status {
   // Success.
@@ -189,6 +192,10 @@ typedef struct fwasr_stats {
   // Round-trip time of the last answered trace in milliseconds; NaN before the first.
   double last_rtt_ms;
 } fwasr_stats;
+
+
+
+
 
 #ifdef __cplusplus
 extern "C" {

@@ -2,6 +2,7 @@
 //! transcript back as it evolves. The safe Rust core lives in the top-level modules; `ffi` is
 //! the C API on top of it (see `include/fwasr.h`).
 
+pub mod audio;
 pub mod chunker;
 pub mod config;
 mod conn;
