@@ -25,6 +25,12 @@
 #define FWASR_VERSION_MINOR 1
 #define FWASR_VERSION_PATCH 0
 
+#define RATE_MIN 8000
+
+#define RATE_MAX 192000
+
+#define CHANNELS_MAX 8
+
 // The service's rate.
 #define OUT_RATE 16000
 
@@ -250,6 +256,17 @@ enum fwasr_status fwasr_config_set_param(struct fwasr_config *cfg, const char *n
 // replaces it; NULL value removes it. Authorization and the WebSocket headers are refused.
 enum fwasr_status fwasr_config_set_header(struct fwasr_config *cfg, const char *name, const char *value);
 
+// What fwasr_session_push takes: `format` (FWASR_FORMAT_S16LE, _F32, _MULAW, _ALAW),
+// `sample_rate` 8,000 to 192,000 Hz (G.711: 8,000 only), `channels` 1 to 8 (interleaved;
+// averaged into one unless fwasr_config_set_input_channel picks one). fwasr resamples to
+// 16 kHz with an anti-aliasing filter whose delay is flushed at finish, so the last word is
+// not cut. Default: S16LE, 16,000 Hz, 1 channel, sent unchanged (bit-exact).
+enum fwasr_status fwasr_config_set_input_format(struct fwasr_config *cfg, int32_t format, uint32_t sample_rate, uint32_t channels);
+
+// Multi-channel input: take only channel `channel` (counted from 0, e.g. one side of a
+// stereo call recording) instead of the average of all channels. -1 (the default) averages.
+enum fwasr_status fwasr_config_set_input_channel(struct fwasr_config *cfg, int32_t channel);
+
 // Chunk length, 50 to 400 ms (default 50). Audio leaves in binary frames of exactly this
 // length; only the last one of a session may be shorter.
 enum fwasr_status fwasr_config_set_chunk_ms(struct fwasr_config *cfg, uint32_t ms);
@@ -311,15 +328,21 @@ enum fwasr_status fwasr_session_open(const struct fwasr_config *cfg, struct fwas
 // (FWASR_ERR_TIMEOUT; -1 waits for ever). Optional: pushing does not need it.
 enum fwasr_status fwasr_session_wait_ready(const struct fwasr_session *s, int32_t timeout_ms);
 
-// Queues `nbytes` of 16 kHz mono s16le audio (any length; half a sample is kept for the next
-// push). Never blocks, never allocates, makes no syscall except one wake-up of the network
-// thread when a chunk completes. All or nothing: without room it takes nothing, returns
-// FWASR_ERR_BUFFER_FULL, and the session raises one OVERRUN event per overrun.
-// FWASR_ERR_STATE after finish or once the session has ended.
+// Queues `nbytes` of audio in the configured input format (16 kHz mono s16le by default; any
+// length: a partial frame is kept for the next push), converted to 16 kHz mono s16le on the
+// calling thread. Never blocks, never allocates, makes no syscall except one wake-up of the
+// network thread when a 16 kHz chunk completes. All or nothing: without room it takes
+// nothing, returns FWASR_ERR_BUFFER_FULL, and the session raises one OVERRUN event per
+// overrun. FWASR_ERR_STATE after finish or once the session has ended.
 enum fwasr_status fwasr_session_push(const struct fwasr_session *s, const void *data, size_t nbytes);
 
-// fwasr_session_push for `nsamples` native-endian 16-bit samples.
+// fwasr_session_push for `nsamples` native-endian 16-bit samples (frames x channels).
+// FWASR_ERR_INVALID_ARGUMENT unless the input format is FWASR_FORMAT_S16LE.
 enum fwasr_status fwasr_session_push_s16(const struct fwasr_session *s, const int16_t *samples, size_t nsamples);
+
+// fwasr_session_push for `nsamples` floats (frames x channels), nominally -1.0 to 1.0.
+// FWASR_ERR_INVALID_ARGUMENT unless the input format is FWASR_FORMAT_F32.
+enum fwasr_status fwasr_session_push_f32(const struct fwasr_session *s, const float *samples, size_t nsamples);
 
 // Like fwasr_session_push but waits up to `timeout_ms` (-1 for ever) for room instead of
 // failing with FWASR_ERR_BUFFER_FULL; FWASR_ERR_TIMEOUT if none came. For streaming files

@@ -35,15 +35,17 @@ pub fn audio_queue(capacity: usize, chunk_bytes: usize) -> (AudioProducer, Audio
 }
 
 impl AudioProducer {
-    /// Appends all of `data` or nothing. Returns whether the push completed at least one chunk,
-    /// i.e. whether the network thread has new work. No allocation, no lock, no syscall.
-    pub fn push(&mut self, data: &[u8]) -> Result<bool, Full> {
-        if self.ring.push_entire_slice(data).is_err() {
-            return Err(Full);
-        }
-        let before = self.pushed / self.chunk_bytes;
+    /// Appends all of `data` or nothing. No allocation, no lock, no syscall.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), Full> {
+        self.ring.push_entire_slice(data).map_err(|_| Full)?;
         self.pushed += data.len() as u64;
-        Ok(self.pushed / self.chunk_bytes > before)
+        Ok(())
+    }
+
+    /// Whether the bytes written since `pushed()` was `before` completed a chunk, i.e.
+    /// whether the network thread has new work.
+    pub fn completes_chunk(&self, before: u64) -> bool {
+        self.pushed / self.chunk_bytes > before / self.chunk_bytes
     }
 
     /// Bytes accepted so far.
@@ -104,7 +106,9 @@ mod tests {
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
         let mut completed = 0;
         for piece in data.chunks(333) {
-            if p.push(piece).unwrap() {
+            let before = p.pushed();
+            p.write(piece).unwrap();
+            if p.completes_chunk(before) {
                 completed += 1;
             }
         }
@@ -123,10 +127,12 @@ mod tests {
     #[test]
     fn full_queue_takes_nothing() {
         let (mut p, mut c) = audio_queue(3200, 1600);
-        assert_eq!(p.push(&[1; 3000]), Ok(true));
-        assert_eq!(p.push(&[2; 201]), Err(Full));
+        assert_eq!(p.write(&[1; 3000]), Ok(()));
+        assert!(p.completes_chunk(0));
+        assert_eq!(p.write(&[2; 201]), Err(Full));
         assert_eq!(p.pushed(), 3000);
-        assert_eq!(p.push(&[3; 200]), Ok(true));
+        assert_eq!(p.write(&[3; 200]), Ok(()));
+        assert!(p.completes_chunk(3000));
         assert!(c.take_chunk().is_some());
         assert!(c.take_chunk().is_some());
         assert!(c.take_chunk().is_none());
@@ -135,7 +141,7 @@ mod tests {
     #[test]
     fn half_sample_at_the_end_is_dropped() {
         let (mut p, mut c) = audio_queue(3200, 1600);
-        p.push(&[1; 101]).unwrap();
+        p.write(&[1; 101]).unwrap();
         let (rest, odd) = c.take_rest();
         assert_eq!((rest.unwrap().len(), odd), (100, 1));
         assert_eq!(c.queued(), 0);

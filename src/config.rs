@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audio::{Format, InputFormat};
 use crate::error::Error;
 use crate::event::{Event, LogLevel};
 
@@ -31,6 +32,7 @@ pub struct Config {
     api_key: Option<String>,
     params: Vec<(String, String)>,
     headers: Vec<(String, String)>,
+    pub(crate) input: InputFormat,
     pub(crate) chunk_ms: u32,
     pub(crate) buffer_ms: u32,
     pub(crate) pacing: f64,
@@ -49,6 +51,7 @@ impl Default for Config {
             api_key: None,
             params: vec![("response_format".into(), "verbose_json".into())],
             headers: Vec::new(),
+            input: InputFormat::default(),
             chunk_ms: 50,
             buffer_ms: 10_000,
             pacing: 0.0,
@@ -144,6 +147,23 @@ impl Config {
         }
         set_pair(&mut self.headers, name, value, |a, b| a.eq_ignore_ascii_case(b));
         Ok(())
+    }
+
+    /// What `push` takes: format, rate (8-192 kHz) and channels (1-8). Converted to 16 kHz
+    /// mono s16le inside.
+    pub fn set_input_format(&mut self, format: Format, rate: u32, channels: u32) -> Result<(), Error> {
+        self.input = self.input.with(format, rate, channels)?;
+        Ok(())
+    }
+
+    /// Takes one channel (counted from 0) of multi-channel input instead of averaging them.
+    pub fn set_input_channel(&mut self, channel: Option<u32>) -> Result<(), Error> {
+        self.input = self.input.with_channel(channel)?;
+        Ok(())
+    }
+
+    pub fn input_format(&self) -> InputFormat {
+        self.input
     }
 
     pub fn set_chunk_ms(&mut self, ms: u32) -> Result<(), Error> {

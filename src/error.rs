@@ -1,5 +1,6 @@
 //! One status enum with stable numbers, shared by the Rust core and the C API.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The result of every fallible fwasr call. `FWASR_OK` is 0; the numbers never change.
@@ -100,17 +101,18 @@ impl fwasr_status {
 pub type Status = fwasr_status;
 
 /// An error: a status, an optional numeric detail (HTTP status or WebSocket close code) and a
-/// message a person can act on. Messages never contain the API key.
+/// message a person can act on. Messages never contain the API key. Fixed messages are
+/// static, so the push path can fail without allocating.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
     pub status: Status,
     /// HTTP status of a refused upgrade, or close code of a close; 0 when not applicable.
     pub code: i32,
-    pub message: String,
+    pub message: Cow<'static, str>,
 }
 
 impl Error {
-    pub fn new(status: Status, message: impl Into<String>) -> Error {
+    pub fn new(status: Status, message: impl Into<Cow<'static, str>>) -> Error {
         Error {
             status,
             code: 0,
@@ -118,7 +120,7 @@ impl Error {
         }
     }
 
-    pub fn with_code(status: Status, code: i32, message: impl Into<String>) -> Error {
+    pub fn with_code(status: Status, code: i32, message: impl Into<Cow<'static, str>>) -> Error {
         Error {
             status,
             code,
@@ -126,7 +128,7 @@ impl Error {
         }
     }
 
-    pub fn invalid(message: impl Into<String>) -> Error {
+    pub fn invalid(message: impl Into<Cow<'static, str>>) -> Error {
         Error::new(FWASR_ERR_INVALID_ARGUMENT, message)
     }
 }

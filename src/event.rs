@@ -76,7 +76,7 @@ impl Event {
         Event {
             status: err.status,
             code: err.code,
-            message: err.message.clone(),
+            message: err.message.to_string(),
             ..Event::new(kind)
         }
     }

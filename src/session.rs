@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
+use crate::audio::{Converter, Format};
 use crate::chunker::{audio_queue, AudioProducer, Full};
 use crate::config::{Config, BYTES_PER_MS};
 use crate::conn::Connector;
 use crate::error::*;
-use crate::event::{Event, LogLevel};
+use crate::event::{Event, LogLevel, FWASR_LOG_WARN};
 use crate::sys::Waker;
 use crate::transcript::{Segment, Transcript};
 use crate::worker::{Control, Sink, Worker};
@@ -117,15 +118,78 @@ impl Shared {
     }
 }
 
+/// The pushing side: the input converter (None when the input already is 16 kHz mono s16le)
+/// and the queue it feeds.
+struct Pusher {
+    converter: Option<Converter>,
+    queue: AudioProducer,
+}
+
+/// Converted samples are staged here on the stack and copied into the queue in blocks.
+const STAGE_BYTES: usize = 512;
+
+impl Pusher {
+    /// All of `data` or nothing. Returns whether a chunk was completed.
+    fn push(&mut self, data: &[u8]) -> Result<bool, Full> {
+        let before = self.queue.pushed();
+        match &mut self.converter {
+            None => self.queue.write(data)?,
+            Some(conv) => {
+                if self.queue.room() < conv.outputs_for(data.len()) * 2 {
+                    return Err(Full);
+                }
+                let mut stage = Stage::new(&mut self.queue);
+                conv.convert(data, &mut |s| stage.put(s));
+            }
+        }
+        Ok(self.queue.completes_chunk(before))
+    }
+}
+
+/// Copies converted samples into the queue in blocks. The caller has checked that they fit.
+struct Stage<'a> {
+    queue: &'a mut AudioProducer,
+    block: [u8; STAGE_BYTES],
+    len: usize,
+}
+
+impl<'a> Stage<'a> {
+    fn new(queue: &'a mut AudioProducer) -> Stage<'a> {
+        Stage {
+            queue,
+            block: [0; STAGE_BYTES],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn put(&mut self, s: i16) {
+        self.block[self.len..self.len + 2].copy_from_slice(&s.to_le_bytes());
+        self.len += 2;
+        if self.len == STAGE_BYTES {
+            let _ = self.queue.write(&self.block);
+            self.len = 0;
+        }
+    }
+}
+
+impl Drop for Stage<'_> {
+    fn drop(&mut self) {
+        let _ = self.queue.write(&self.block[..self.len]);
+    }
+}
+
 /// One streaming transcription session.
 pub struct Session {
     shared: Arc<Shared>,
-    producer: Mutex<AudioProducer>,
+    producer: Mutex<Pusher>,
+    input_format: Format,
     control: Sender<Control>,
     events: Option<Receiver<Event>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     next_event_id: AtomicU64,
     capacity: usize,
+    finish_timeout: Duration,
 }
 
 /// How long `close` waits for the network thread before leaving it to end on its own.
@@ -208,12 +272,17 @@ impl Session {
         *shared.network_thread.lock() = Some(thread.thread().id());
         Ok(Session {
             shared,
-            producer: Mutex::new(producer),
+            producer: Mutex::new(Pusher {
+                converter: (!cfg.input.is_native()).then(|| Converter::new(cfg.input)),
+                queue: producer,
+            }),
+            input_format: cfg.input.format,
             control: control_tx,
             events,
             thread: Mutex::new(Some(thread)),
             next_event_id: AtomicU64::new(1),
             capacity,
+            finish_timeout: cfg.finish_timeout,
         })
     }
 
@@ -256,12 +325,63 @@ impl Session {
         self.push_locked(&mut producer, data, true)
     }
 
-    fn push_locked(
-        &self,
-        producer: &mut AudioProducer,
-        data: &[u8],
-        report_overrun: bool,
-    ) -> Result<(), Error> {
+    /// The error of a session that has ended, if it has.
+    fn ended_error(&self) -> Result<(), Error> {
+        let p = self.shared.progress.lock();
+        match p.state {
+            FWASR_STATE_CLOSED => Err(Error::new(FWASR_ERR_STATE, "the session has ended")),
+            FWASR_STATE_FAILED => Err(p
+                .error
+                .clone()
+                .unwrap_or_else(|| Error::new(FWASR_ERR_STATE, "the session has ended"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Pushes the resampler's tail (the filter delay) through at the end of the input,
+    /// waiting up to the finish timeout for room; a tail that finds none is dropped.
+    fn flush_input(&self, producer: &mut Pusher) {
+        let Some(conv) = producer.converter.as_mut() else {
+            return;
+        };
+        let bytes = conv.tail_len() * 2;
+        let deadline = Instant::now() + self.finish_timeout;
+        let mut room = self.shared.room.lock();
+        while producer.queue.room() < bytes && !self.shared.ended.load(Ordering::Acquire) {
+            if self
+                .shared
+                .room_changed
+                .wait_until(&mut room, deadline)
+                .timed_out()
+            {
+                break;
+            }
+        }
+        drop(room);
+        let before = producer.queue.pushed();
+        if producer.queue.room() >= bytes {
+            let mut stage = Stage::new(&mut producer.queue);
+            conv.flush(&mut |s| stage.put(s));
+        } else {
+            self.shared.dropped.fetch_add(bytes as u64, Ordering::Relaxed);
+            self.shared.log(FWASR_LOG_WARN, || {
+                "no room for the resampler's tail at finish; dropped".into()
+            });
+        }
+        self.shared
+            .pushed
+            .store(producer.queue.pushed(), Ordering::Release);
+        if producer.queue.completes_chunk(before) {
+            self.shared.waker.wake();
+        }
+    }
+
+    /// The format `push` takes, so typed pushes can check they match.
+    pub fn input_format(&self) -> Format {
+        self.input_format
+    }
+
+    fn push_locked(&self, producer: &mut Pusher, data: &[u8], report_overrun: bool) -> Result<(), Error> {
         let sh = &self.shared;
         if sh.finish_requested.load(Ordering::Relaxed) {
             return Err(Error::new(FWASR_ERR_STATE, "push after finish"));
@@ -271,7 +391,7 @@ impl Session {
         }
         match producer.push(data) {
             Ok(completed) => {
-                sh.pushed.store(producer.pushed(), Ordering::Release);
+                sh.pushed.store(producer.queue.pushed(), Ordering::Release);
                 if sh.in_overrun.load(Ordering::Relaxed) {
                     sh.in_overrun.store(false, Ordering::Relaxed);
                 }
@@ -290,11 +410,7 @@ impl Session {
                 }
                 Err(Error::new(
                     FWASR_ERR_BUFFER_FULL,
-                    format!(
-                        "audio queue full: {} bytes pushed, {} bytes free",
-                        data.len(),
-                        producer.room()
-                    ),
+                    "the audio queue is full; nothing was taken",
                 ))
             }
         }
@@ -403,23 +519,19 @@ impl Session {
     /// transcript is in (or, with a zero timeout, that finishing has started).
     pub fn finish(&self, timeout: Option<Duration>) -> Result<(), Error> {
         {
-            let producer = self.producer.lock();
-            let mut p = self.shared.progress.lock();
+            let mut producer = self.producer.lock();
             if !self.shared.finish_requested.load(Ordering::Acquire) {
-                match p.state {
-                    FWASR_STATE_CLOSED => return Err(Error::new(FWASR_ERR_STATE, "the session has ended")),
-                    FWASR_STATE_FAILED => {
-                        return Err(p
-                            .error
-                            .clone()
-                            .unwrap_or_else(|| Error::new(FWASR_ERR_STATE, "the session has ended")))
+                self.ended_error()?;
+                self.flush_input(&mut producer);
+                {
+                    let mut p = self.shared.progress.lock();
+                    if p.state == FWASR_STATE_OPEN {
+                        p.state = FWASR_STATE_FINISHING;
                     }
-                    FWASR_STATE_OPEN => p.state = FWASR_STATE_FINISHING,
-                    _ => {}
                 }
                 self.shared.finish_requested.store(true, Ordering::Release);
                 let _ = self.control.send(Control::Finish {
-                    end: producer.pushed(),
+                    end: producer.queue.pushed(),
                 });
                 self.shared.waker.wake();
             }

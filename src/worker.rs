@@ -391,7 +391,7 @@ impl Worker {
         }
         if let Some((message, code)) = &msg.error {
             let e = Error::with_code(FWASR_ERR_SERVER, *code, format!("server error: {message}"));
-            self.shared.log(FWASR_LOG_WARN, || e.message.clone());
+            self.shared.log(FWASR_LOG_WARN, || e.message.to_string());
             self.emit(Event {
                 json: json(),
                 ..Event::from_error(FWASR_EVENT_ERROR, &e)

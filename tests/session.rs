@@ -73,7 +73,7 @@ fn auth_refused_reports_status_and_body_without_the_key() {
     assert_eq!((events[0].status, events[0].code), (FWASR_ERR_AUTH, 401));
     let logs = logs.lock().unwrap();
     assert!(!logs.is_empty());
-    for line in logs.iter().chain([&e.message, &events[0].message]) {
+    for line in logs.iter().chain([&e.message.to_string(), &events[0].message]) {
         assert!(!line.contains("SECRET"), "key leaked: {line}");
     }
 }

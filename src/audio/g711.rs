@@ -46,7 +46,11 @@ mod tests {
             .unwrap()
             .lines()
             .filter(|l| !l.starts_with('#'))
-            .flat_map(|l| l.split_whitespace().map(|v| v.parse::<i16>().unwrap()).collect::<Vec<_>>())
+            .flat_map(|l| {
+                l.split_whitespace()
+                    .map(|v| v.parse::<i16>().unwrap())
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 

@@ -53,7 +53,8 @@ impl Design {
         let cutoff = (pass + stop) / 2.0;
         let width = stop - pass;
         let beta = 0.1102 * (ATTENUATION_DB - 8.7);
-        let mut taps = ((ATTENUATION_DB - 7.95) * fs / (2.285 * 2.0 * std::f64::consts::PI * width)).ceil() as usize;
+        let mut taps =
+            ((ATTENUATION_DB - 7.95) * fs / (2.285 * 2.0 * std::f64::consts::PI * width)).ceil() as usize;
         taps += taps % 2;
         let g = gcd(OUT_RATE, rate as u64);
         let l = OUT_RATE / g;
@@ -68,7 +69,11 @@ impl Design {
                 return 0.0;
             }
             let x = 2.0 * cutoff / fs * tau;
-            let sinc = if x == 0.0 { 1.0 } else { (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x) };
+            let sinc = if x == 0.0 {
+                1.0
+            } else {
+                (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
+            };
             2.0 * cutoff / fs * sinc * bessel_i0(beta * (1.0 - z * z).sqrt()) / i0b
         };
         let mut table = Vec::with_capacity((phases + 1) * taps);
@@ -76,7 +81,9 @@ impl Design {
         for q in 0..=phases {
             let frac = q as f64 / phases as f64;
             // Window position i holds input n0 - (K-1-i); its weight is g(K-1-i + frac).
-            let coefs: Vec<f64> = (0..taps).map(|i| h((taps - 1 - i) as f64 + frac - half)).collect();
+            let coefs: Vec<f64> = (0..taps)
+                .map(|i| h((taps - 1 - i) as f64 + frac - half))
+                .collect();
             let sum: f64 = coefs.iter().sum();
             let start = table.len();
             table.extend(coefs.iter().map(|c| (c / sum) as f32));
@@ -84,9 +91,20 @@ impl Design {
             let first = row.iter().position(|c| c.abs() > 1e-9).unwrap_or(0);
             let last = row.iter().rposition(|c| c.abs() > 1e-9).map_or(0, |p| p + 1);
             // Interpolated phases are blended in pairs, so they keep the full range.
-            ranges.push(if exact { (first, last.max(first)) } else { (0, taps) });
+            ranges.push(if exact {
+                (first, last.max(first))
+            } else {
+                (0, taps)
+            });
         }
-        Design { rate, taps, phases, exact, table, ranges }
+        Design {
+            rate,
+            taps,
+            phases,
+            exact,
+            table,
+            ranges,
+        }
     }
 
     /// The shared design for this input rate.
@@ -163,7 +181,18 @@ impl Resampler {
         let k = design.taps;
         let mut history = vec![0f32; k + HISTORY_SLACK];
         history[..k].fill(0.0);
-        Resampler { l, m, history, len: k, start: 0, fed: 0, real: 0, next: 0, pos: l * (k as u64 / 2), design }
+        Resampler {
+            l,
+            m,
+            history,
+            len: k,
+            start: 0,
+            fed: 0,
+            real: 0,
+            next: 0,
+            pos: l * (k as u64 / 2),
+            design,
+        }
     }
 
     pub fn delay_ms(&self) -> f64 {
@@ -253,7 +282,9 @@ mod tests {
     }
 
     fn tone(rate: u32, f: f64, secs: f64, amp: f64) -> Vec<f32> {
-        (0..(rate as f64 * secs) as usize).map(|n| (amp * (2.0 * PI * f * n as f64 / rate as f64).sin()) as f32).collect()
+        (0..(rate as f64 * secs) as usize)
+            .map(|n| (amp * (2.0 * PI * f * n as f64 / rate as f64).sin()) as f32)
+            .collect()
     }
 
     /// Least-squares amplitude of a tone at f, and the RMS of what is left, over the middle
@@ -286,10 +317,16 @@ mod tests {
 
     #[test]
     fn output_count_is_input_duration_times_16k() {
-        for rate in [8000, 11025, 16000, 22050, 44100, 48000, 96000, 192000, 12345, 191_999] {
+        for rate in [
+            8000, 11025, 16000, 22050, 44100, 48000, 96000, 192000, 12345, 191_999,
+        ] {
             for n in [0usize, 1, 7, 1000, 4410] {
                 let out = run(rate, &vec![0.1; n]);
-                assert_eq!(out.len() as u64, (n as u64 * OUT_RATE).div_ceil(rate as u64), "{rate} Hz, {n} samples");
+                assert_eq!(
+                    out.len() as u64,
+                    (n as u64 * OUT_RATE).div_ceil(rate as u64),
+                    "{rate} Hz, {n} samples"
+                );
             }
         }
     }
@@ -310,7 +347,13 @@ mod tests {
     /// Passband gain within +-0.1 dB up to 7 kHz (3.5 kHz from 8 kHz), checked with tones.
     #[test]
     fn passband_is_flat() {
-        for (rate, top) in [(48000u32, 7000.0), (44100, 7000.0), (8000, 3500.0), (22050, 7000.0), (96000, 7000.0)] {
+        for (rate, top) in [
+            (48000u32, 7000.0),
+            (44100, 7000.0),
+            (8000, 3500.0),
+            (22050, 7000.0),
+            (96000, 7000.0),
+        ] {
             let mut f = 100.0;
             while f <= top {
                 let (amp, _) = fit(&run(rate, &tone(rate, f, 0.5, 0.5)), f);
@@ -328,9 +371,19 @@ mod tests {
             let mut f = 8100.0;
             while f < rate as f64 / 2.0 {
                 let y = run(rate, &tone(rate, f, 0.3, 0.9));
-                let rms = (y.iter().skip(y.len() / 5).take(y.len() * 3 / 5).map(|v| v * v).sum::<f64>() / (y.len() * 3 / 5) as f64).sqrt();
+                let rms = (y
+                    .iter()
+                    .skip(y.len() / 5)
+                    .take(y.len() * 3 / 5)
+                    .map(|v| v * v)
+                    .sum::<f64>()
+                    / (y.len() * 3 / 5) as f64)
+                    .sqrt();
                 let level = db(rms / (0.9 / 2f64.sqrt()));
-                assert!(level <= -70.0, "{rate} Hz input, {f} Hz tone: alias at {level:.1} dB");
+                assert!(
+                    level <= -70.0,
+                    "{rate} Hz input, {f} Hz tone: alias at {level:.1} dB"
+                );
                 f += if f < 9000.0 { 150.0 } else { 1700.0 };
             }
         }

@@ -7,6 +7,7 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
+use crate::audio::Format;
 use crate::config::Config;
 use crate::error::*;
 use crate::event::{fwasr_log_level, Event, LogLevel};
@@ -167,6 +168,47 @@ pub unsafe extern "C" fn fwasr_config_set_header(
     unsafe {
         with(cfg, |c| {
             c.set_header(arg_str(name, "name")?, opt_str(value, "value")?)
+        })
+    }
+}
+
+/// What fwasr_session_push takes: `format` (FWASR_FORMAT_S16LE, _F32, _MULAW, _ALAW),
+/// `sample_rate` 8,000 to 192,000 Hz (G.711: 8,000 only), `channels` 1 to 8 (interleaved;
+/// averaged into one unless fwasr_config_set_input_channel picks one). fwasr resamples to
+/// 16 kHz with an anti-aliasing filter whose delay is flushed at finish, so the last word is
+/// not cut. Default: S16LE, 16,000 Hz, 1 channel, sent unchanged (bit-exact).
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_input_format(
+    cfg: *mut fwasr_config,
+    format: i32,
+    sample_rate: u32,
+    channels: u32,
+) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe {
+        with(cfg, |c| {
+            let f = Format::from_i32(format)
+                .ok_or_else(|| Error::invalid(format!("format {format} is not an fwasr_format")))?;
+            c.set_input_format(f, sample_rate, channels)
+        })
+    }
+}
+
+/// Multi-channel input: take only channel `channel` (counted from 0, e.g. one side of a
+/// stereo call recording) instead of the average of all channels. -1 (the default) averages.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_input_channel(
+    cfg: *mut fwasr_config,
+    channel: i32,
+) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe {
+        with(cfg, |c| match channel {
+            -1 => c.set_input_channel(None),
+            n if n >= 0 => c.set_input_channel(Some(n as u32)),
+            n => Err(Error::invalid(format!(
+                "channel must be -1 (average) or >= 0, got {n}"
+            ))),
         })
     }
 }

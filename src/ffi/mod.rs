@@ -15,13 +15,29 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::*;
 
+/// Room for the last error message, NUL included; longer messages are cut at a character
+/// boundary. A fixed buffer, so failing calls (e.g. a full queue on a media thread) do not
+/// allocate.
+const LAST_ERROR_CAP: usize = 1024;
+
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    static LAST_ERROR: RefCell<[u8; LAST_ERROR_CAP]> = const { RefCell::new([0; LAST_ERROR_CAP]) };
 }
 
 pub(crate) fn set_last_error(e: &Error) {
-    let text = cstring(&e.message);
-    LAST_ERROR.with(|l| *l.borrow_mut() = text);
+    let msg = e.message.as_ref();
+    let mut n = msg.len().min(LAST_ERROR_CAP - 1);
+    while !msg.is_char_boundary(n) {
+        n -= 1;
+    }
+    LAST_ERROR.with(|l| {
+        let mut buf = l.borrow_mut();
+        for (dst, src) in buf.iter_mut().zip(&msg.as_bytes()[..n]) {
+            // An interior NUL would end the C string early.
+            *dst = if *src == 0 { b' ' } else { *src };
+        }
+        buf[n] = 0;
+    });
 }
 
 /// Runs `f`; a panic becomes `on_panic` and FWASR_ERR_INTERNAL's message.
@@ -144,7 +160,9 @@ pub extern "C" fn fwasr_status_str(status: c_int) -> *const c_char {
 /// Owned by the library; valid until the next failing fwasr call on this thread. Never NULL.
 #[no_mangle]
 pub extern "C" fn fwasr_last_error() -> *const c_char {
-    guard(c"".as_ptr(), || LAST_ERROR.with(|l| l.borrow().as_ptr()))
+    guard(c"".as_ptr(), || {
+        LAST_ERROR.with(|l| l.as_ptr().cast::<c_char>().cast_const())
+    })
 }
 
 /// The library's version, e.g. "0.1.0". Static; never NULL.

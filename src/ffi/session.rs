@@ -7,6 +7,7 @@
 
 use std::ffi::{c_char, c_void};
 
+use crate::audio::{Format, FWASR_FORMAT_F32, FWASR_FORMAT_S16LE};
 use crate::error::*;
 use crate::ffi::config::fwasr_config;
 use crate::ffi::event::{fwasr_event, fwasr_segments, fwasr_stats, write_stats, OwnedEvent};
@@ -53,11 +54,12 @@ pub unsafe extern "C" fn fwasr_session_wait_ready(s: *const fwasr_session, timeo
     status(|| unsafe { session(s) }?.wait_ready(timeout_arg(timeout_ms, "timeout_ms")?))
 }
 
-/// Queues `nbytes` of 16 kHz mono s16le audio (any length; half a sample is kept for the next
-/// push). Never blocks, never allocates, makes no syscall except one wake-up of the network
-/// thread when a chunk completes. All or nothing: without room it takes nothing, returns
-/// FWASR_ERR_BUFFER_FULL, and the session raises one OVERRUN event per overrun.
-/// FWASR_ERR_STATE after finish or once the session has ended.
+/// Queues `nbytes` of audio in the configured input format (16 kHz mono s16le by default; any
+/// length: a partial frame is kept for the next push), converted to 16 kHz mono s16le on the
+/// calling thread. Never blocks, never allocates, makes no syscall except one wake-up of the
+/// network thread when a 16 kHz chunk completes. All or nothing: without room it takes
+/// nothing, returns FWASR_ERR_BUFFER_FULL, and the session raises one OVERRUN event per
+/// overrun. FWASR_ERR_STATE after finish or once the session has ended.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_push(
     s: *const fwasr_session,
@@ -72,7 +74,8 @@ pub unsafe extern "C" fn fwasr_session_push(
     })
 }
 
-/// fwasr_session_push for `nsamples` native-endian 16-bit samples.
+/// fwasr_session_push for `nsamples` native-endian 16-bit samples (frames x channels).
+/// FWASR_ERR_INVALID_ARGUMENT unless the input format is FWASR_FORMAT_S16LE.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_push_s16(
     s: *const fwasr_session,
@@ -82,6 +85,7 @@ pub unsafe extern "C" fn fwasr_session_push_s16(
     status(|| {
         // SAFETY: checked by the helpers.
         let s = unsafe { session(s) }?;
+        expect_format(s, FWASR_FORMAT_S16LE)?;
         let n = nsamples
             .checked_mul(2)
             .ok_or_else(|| Error::invalid("nsamples is too large"))?;
@@ -97,6 +101,38 @@ pub unsafe extern "C" fn fwasr_session_push_s16(
             s.push(&le)
         }
     })
+}
+
+/// fwasr_session_push for `nsamples` floats (frames x channels), nominally -1.0 to 1.0.
+/// FWASR_ERR_INVALID_ARGUMENT unless the input format is FWASR_FORMAT_F32.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_session_push_f32(
+    s: *const fwasr_session,
+    samples: *const f32,
+    nsamples: usize,
+) -> fwasr_status {
+    status(|| {
+        // SAFETY: checked by the helpers.
+        let s = unsafe { session(s) }?;
+        expect_format(s, FWASR_FORMAT_F32)?;
+        let n = nsamples
+            .checked_mul(4)
+            .ok_or_else(|| Error::invalid("nsamples is too large"))?;
+        // SAFETY: samples points to nsamples floats (caller's contract); F32 is host order.
+        s.push(unsafe { bytes(samples.cast(), n) }?)
+    })
+}
+
+/// Typed pushes must match the configured input format.
+fn expect_format(s: &Session, want: Format) -> Result<(), Error> {
+    if s.input_format() == want {
+        return Ok(());
+    }
+    Err(Error::invalid(if want == FWASR_FORMAT_F32 {
+        "fwasr_session_push_f32 needs the input format FWASR_FORMAT_F32; use fwasr_session_push"
+    } else {
+        "fwasr_session_push_s16 needs the input format FWASR_FORMAT_S16LE; use fwasr_session_push"
+    }))
 }
 
 /// Like fwasr_session_push but waits up to `timeout_ms` (-1 for ever) for room instead of
