@@ -139,6 +139,54 @@ impl InputFormat {
     }
 }
 
+/// Decoding of one sample of a format to [-1, 1].
+trait Sample {
+    const SIZE: usize;
+    fn decode(b: &[u8]) -> f32;
+}
+
+struct S16;
+struct F32;
+struct MuLaw;
+struct ALaw;
+
+impl Sample for S16 {
+    const SIZE: usize = 2;
+    #[inline]
+    fn decode(b: &[u8]) -> f32 {
+        i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0
+    }
+}
+
+impl Sample for F32 {
+    const SIZE: usize = 4;
+    #[inline]
+    fn decode(b: &[u8]) -> f32 {
+        let v = f32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+        if v.is_nan() {
+            0.0
+        } else {
+            v.clamp(-1.0, 1.0)
+        }
+    }
+}
+
+impl Sample for MuLaw {
+    const SIZE: usize = 1;
+    #[inline]
+    fn decode(b: &[u8]) -> f32 {
+        g711::ULAW[b[0] as usize] as f32 / 32768.0
+    }
+}
+
+impl Sample for ALaw {
+    const SIZE: usize = 1;
+    #[inline]
+    fn decode(b: &[u8]) -> f32 {
+        g711::ALAW[b[0] as usize] as f32 / 32768.0
+    }
+}
+
 /// Converts pushed bytes to 16 kHz mono samples: decode, down-mix (or pick a channel),
 /// resample. A partial frame is kept for the next call.
 pub struct Converter {
@@ -148,8 +196,12 @@ pub struct Converter {
     resampler: Option<Resampler>,
 }
 
+/// Rounds half away from zero without `f32::round`, which is a library call on baseline
+/// x86-64; `as` saturates, so out-of-range values clip.
+#[inline]
 fn to_i16(y: f32) -> i16 {
-    (y * 32768.0).round().clamp(-32768.0, 32767.0) as i16
+    let v = y * 32768.0;
+    ((if v >= 0.0 { v + 0.5 } else { v - 0.5 }) as i32).clamp(-32768, 32767) as i16
 }
 
 impl Converter {
@@ -181,37 +233,20 @@ impl Converter {
 
     /// One frame to one mono sample in [-1, 1].
     #[inline]
-    fn mono(&self, frame: &[u8]) -> f32 {
-        let size = self.input.format.sample_bytes();
-        let sample = |i: usize| -> f32 {
-            let b = &frame[i * size..(i + 1) * size];
-            match self.input.format {
-                FWASR_FORMAT_S16LE => i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0,
-                FWASR_FORMAT_F32 => {
-                    let v = f32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
-                    if v.is_nan() {
-                        0.0
-                    } else {
-                        v.clamp(-1.0, 1.0)
-                    }
-                }
-                FWASR_FORMAT_MULAW => g711::ULAW[b[0] as usize] as f32 / 32768.0,
-                FWASR_FORMAT_ALAW => g711::ALAW[b[0] as usize] as f32 / 32768.0,
-            }
-        };
+    fn mono<S: Sample>(&self, frame: &[u8]) -> f32 {
         match self.input.channel {
-            Some(c) => sample(c as usize),
-            None if self.input.channels == 1 => sample(0),
+            Some(c) => S::decode(&frame[c as usize * S::SIZE..]),
+            None if self.input.channels == 1 => S::decode(frame),
             None => {
                 let n = self.input.channels as usize;
-                (0..n).map(sample).sum::<f32>() / n as f32
+                frame.chunks_exact(S::SIZE).map(S::decode).sum::<f32>() / n as f32
             }
         }
     }
 
     #[inline]
-    fn frame(&mut self, frame: &[u8], emit: &mut impl FnMut(i16)) {
-        let x = self.mono(frame);
+    fn frame<S: Sample>(&mut self, frame: &[u8], emit: &mut impl FnMut(i16)) {
+        let x = self.mono::<S>(frame);
         match &mut self.resampler {
             Some(r) => r.push(x, &mut |y| emit(to_i16(y))),
             None => emit(to_i16(x)),
@@ -219,7 +254,17 @@ impl Converter {
     }
 
     /// Converts `data`, handing each 16 kHz sample to `emit`.
-    pub fn convert(&mut self, mut data: &[u8], emit: &mut impl FnMut(i16)) {
+    pub fn convert(&mut self, data: &[u8], emit: &mut impl FnMut(i16)) {
+        // One loop per format, so the decoding is not re-chosen for every sample.
+        match self.input.format {
+            FWASR_FORMAT_S16LE => self.convert_as::<S16>(data, emit),
+            FWASR_FORMAT_F32 => self.convert_as::<F32>(data, emit),
+            FWASR_FORMAT_MULAW => self.convert_as::<MuLaw>(data, emit),
+            FWASR_FORMAT_ALAW => self.convert_as::<ALaw>(data, emit),
+        }
+    }
+
+    fn convert_as<S: Sample>(&mut self, mut data: &[u8], emit: &mut impl FnMut(i16)) {
         let fb = self.input.frame_bytes();
         if self.carry_len > 0 {
             let take = (fb - self.carry_len).min(data.len());
@@ -230,12 +275,12 @@ impl Converter {
                 return;
             }
             let carry = self.carry;
-            self.frame(&carry[..fb], emit);
+            self.frame::<S>(&carry[..fb], emit);
             self.carry_len = 0;
         }
         let mut frames = data.chunks_exact(fb);
         for f in &mut frames {
-            self.frame(f, emit);
+            self.frame::<S>(f, emit);
         }
         let rest = frames.remainder();
         self.carry[..rest.len()].copy_from_slice(rest);

@@ -142,9 +142,9 @@ fn gcd(a: u64, b: u64) -> u64 {
 #[inline]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
+    let (ca, ra) = a.as_chunks::<8>();
+    let (cb, rb) = b[..a.len()].as_chunks::<8>();
+    for (x, y) in ca.iter().zip(cb) {
         for i in 0..8 {
             acc[i] += x[i] * y[i];
         }
@@ -168,9 +168,13 @@ pub struct Resampler {
     /// Input samples taken, real and (after flush) padding.
     fed: u64,
     real: u64,
-    /// Next output index and its position j*M + L*K/2 in units of 1/L input samples.
+    /// Next output index, and its position j*M + L*K/2 in units of 1/L input samples, kept
+    /// as whole input samples `n0` plus `r`/L (no division per output).
     next: u64,
-    pos: u64,
+    n0: u64,
+    r: u64,
+    /// M as whole input samples plus a remainder in 1/L.
+    step: (u64, u64),
 }
 
 impl Resampler {
@@ -179,8 +183,9 @@ impl Resampler {
         let g = gcd(OUT_RATE, rate as u64);
         let (l, m) = (OUT_RATE / g, rate as u64 / g);
         let k = design.taps;
-        let mut history = vec![0f32; k + HISTORY_SLACK];
-        history[..k].fill(0.0);
+        // The first K samples are the zeros before the input starts.
+        let history = vec![0f32; k + HISTORY_SLACK];
+        let pos = l * (k as u64 / 2);
         Resampler {
             l,
             m,
@@ -190,7 +195,9 @@ impl Resampler {
             fed: 0,
             real: 0,
             next: 0,
-            pos: l * (k as u64 / 2),
+            n0: pos / l,
+            r: pos % l,
+            step: (m / l, m % l),
             design,
         }
     }
@@ -202,10 +209,11 @@ impl Resampler {
     /// How many outputs `frames` more input samples would produce.
     pub fn outputs_for(&self, frames: usize) -> usize {
         let limit = (self.fed + frames as u64) * self.l;
-        if limit <= self.pos {
+        let pos = self.n0 * self.l + self.r;
+        if limit <= pos {
             0
         } else {
-            (limit - self.pos).div_ceil(self.m) as usize
+            (limit - pos).div_ceil(self.m) as usize
         }
     }
 
@@ -239,10 +247,9 @@ impl Resampler {
         self.history[self.len] = x;
         self.len += 1;
         self.fed += 1;
-        let limit = self.fed * self.l;
-        while self.pos < limit && self.next < cap {
-            let n0 = self.pos / self.l;
-            let r = self.pos % self.l;
+        // Output j needs inputs up to n0; it is ready once n0 < fed.
+        while self.n0 < self.fed && self.next < cap {
+            let (n0, r) = (self.n0, self.r);
             // The window x[n0-K+1 ..= n0] sits at absolute indices n0+1 .. n0+K+1.
             let at = (n0 + 1 - self.start) as usize;
             let window = &self.history[at..at + k];
@@ -261,7 +268,12 @@ impl Resampler {
             };
             emit(y);
             self.next += 1;
-            self.pos += self.m;
+            self.n0 += self.step.0;
+            self.r += self.step.1;
+            if self.r >= self.l {
+                self.r -= self.l;
+                self.n0 += 1;
+            }
         }
     }
 }
