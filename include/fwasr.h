@@ -117,6 +117,10 @@ typedef enum fwasr_state {
   FWASR_STATE_FAILED = 4,
 } fwasr_state;
 
+// How many outputs a number of input samples yields, in closed form, so the pushing thread
+// can tell when a 16 kHz chunk completes without running the filter.
+typedef struct Timing Timing;
+
 // A session configuration. Opaque; create with fwasr_config_new, free with fwasr_config_free.
 typedef struct fwasr_config fwasr_config;
 
@@ -198,6 +202,8 @@ typedef struct fwasr_stats {
   // Round-trip time of the last answered trace in milliseconds; NaN before the first.
   double last_rtt_ms;
 } fwasr_stats;
+
+
 
 
 

@@ -1,36 +1,67 @@
-//! The outgoing audio queue: a wait-free byte ring between the pushing thread and the network
-//! thread, cut into chunks of exactly `chunk_bytes` on the way out.
+//! The outgoing audio queue. The pushing thread copies its bytes, in the caller's input
+//! format, into a wait-free ring; the network thread converts them (audio::Converter) and cuts
+//! 16 kHz mono s16le chunks of exactly `chunk_bytes`. Keeping the conversion off the pushing
+//! thread makes `push` a bounds check and a memcpy, whatever the format.
 
 use rtrb::{Consumer, Producer, RingBuffer};
+
+use crate::audio::resample::Timing;
+use crate::audio::{Converter, InputFormat};
 
 /// The pushing side. Owned by one thread at a time (the session guards it with a try-lock).
 pub struct AudioProducer {
     ring: Producer<u8>,
-    chunk_bytes: u64,
-    pushed: u64,
+    frame_bytes: u64,
+    timing: Timing,
+    /// Input bytes accepted so far.
+    bytes_in: u64,
 }
 
 /// The network thread's side.
 pub struct AudioConsumer {
     ring: Consumer<u8>,
     chunk_bytes: usize,
+    /// None when the input already is 16 kHz mono s16le: its bytes go out unchanged.
+    converter: Option<Converter>,
+    /// Converted audio not yet sent, from `staged_at` on.
+    staged: Vec<u8>,
+    staged_at: usize,
+    input_done: bool,
 }
 
 /// The push did not fit; nothing was taken.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Full;
 
-/// A queue holding up to `capacity` bytes, cut into `chunk_bytes` chunks (an even number).
-pub fn audio_queue(capacity: usize, chunk_bytes: usize) -> (AudioProducer, AudioConsumer) {
-    debug_assert!(chunk_bytes % 2 == 0 && chunk_bytes <= capacity);
+/// Input bytes converted per step, so conversion keeps pace with sending instead of draining
+/// the whole queue at once (which would double its effective size).
+const CONVERT_STEP: usize = 4096;
+
+/// A queue holding `capacity` bytes of input, cut into chunks of `chunk_bytes` (even) of 16 kHz
+/// mono s16le.
+pub fn audio_queue(
+    input: InputFormat,
+    capacity: usize,
+    chunk_bytes: usize,
+) -> (AudioProducer, AudioConsumer) {
+    debug_assert!(chunk_bytes.is_multiple_of(2));
     let (p, c) = RingBuffer::new(capacity);
+    let converter = (!input.is_native()).then(|| Converter::new(input));
     (
         AudioProducer {
             ring: p,
-            chunk_bytes: chunk_bytes as u64,
-            pushed: 0,
+            frame_bytes: input.frame_bytes() as u64,
+            timing: input.timing(),
+            bytes_in: 0,
         },
-        AudioConsumer { ring: c, chunk_bytes },
+        AudioConsumer {
+            ring: c,
+            chunk_bytes,
+            staged: Vec::with_capacity(if converter.is_some() { 2 * chunk_bytes } else { 0 }),
+            converter,
+            staged_at: 0,
+            input_done: false,
+        },
     )
 }
 
@@ -38,101 +69,165 @@ impl AudioProducer {
     /// Appends all of `data` or nothing. No allocation, no lock, no syscall.
     pub fn write(&mut self, data: &[u8]) -> Result<(), Full> {
         self.ring.push_entire_slice(data).map_err(|_| Full)?;
-        self.pushed += data.len() as u64;
+        self.bytes_in += data.len() as u64;
         Ok(())
     }
 
-    /// Whether the bytes written since `pushed()` was `before` completed a chunk, i.e.
-    /// whether the network thread has new work.
-    pub fn completes_chunk(&self, before: u64) -> bool {
-        self.pushed / self.chunk_bytes > before / self.chunk_bytes
+    /// 16 kHz samples the input so far yields before the end (the filter holds back its delay).
+    pub fn samples(&self) -> u64 {
+        self.timing.available(self.bytes_in / self.frame_bytes)
     }
 
-    /// Bytes accepted so far.
-    pub fn pushed(&self) -> u64 {
-        self.pushed
+    /// 16 kHz samples the whole input yields once the filter's tail is flushed at the end.
+    pub fn end_samples(&self) -> u64 {
+        self.timing.total(self.bytes_in / self.frame_bytes)
     }
 
-    /// Free room in bytes.
+    /// Free room in input bytes.
     pub fn room(&self) -> usize {
         self.ring.slots()
     }
 }
 
 impl AudioConsumer {
-    /// Bytes waiting.
-    pub fn queued(&self) -> usize {
+    /// Input bytes waiting to be converted.
+    pub fn queued_input(&self) -> usize {
         self.ring.slots()
     }
 
-    pub fn has_chunk(&self) -> bool {
-        self.queued() >= self.chunk_bytes
+    fn staged_len(&self) -> usize {
+        self.staged.len() - self.staged_at
+    }
+
+    /// Converts input until `want` bytes are staged or the input runs out.
+    fn stage(&mut self, want: usize) {
+        let Some(conv) = self.converter.as_mut() else {
+            return;
+        };
+        if self.staged_at > 0 && self.staged_at == self.staged.len() {
+            self.staged.clear();
+            self.staged_at = 0;
+        }
+        while self.staged.len() - self.staged_at < want {
+            let n = self.ring.slots().min(CONVERT_STEP);
+            if n == 0 {
+                break;
+            }
+            let Ok(chunk) = self.ring.read_chunk(n) else { break };
+            let (a, b) = chunk.as_slices();
+            let staged = &mut self.staged;
+            for part in [a, b] {
+                conv.convert(part, &mut |s| staged.extend_from_slice(&s.to_le_bytes()));
+            }
+            chunk.commit_all();
+        }
+    }
+
+    /// Whether a complete chunk can be taken.
+    pub fn has_chunk(&mut self) -> bool {
+        match self.converter {
+            None => self.ring.slots() >= self.chunk_bytes,
+            Some(_) => {
+                self.stage(self.chunk_bytes);
+                self.staged_len() >= self.chunk_bytes
+            }
+        }
     }
 
     /// Takes exactly one chunk, if one is complete.
     pub fn take_chunk(&mut self) -> Option<Vec<u8>> {
-        self.take(self.chunk_bytes)
-    }
-
-    /// Takes everything left, as the session's short last chunk. A trailing odd byte (half a
-    /// sample) is dropped with it; the return says how many bytes were discarded that way.
-    pub fn take_rest(&mut self) -> (Option<Vec<u8>>, usize) {
-        let n = self.queued();
-        let odd = n % 2;
-        let chunk = self.take(n - odd);
-        if odd == 1 {
-            let _ = self.ring.pop();
-        }
-        (chunk, odd)
-    }
-
-    fn take(&mut self, n: usize) -> Option<Vec<u8>> {
-        if n == 0 || self.queued() < n {
+        if !self.has_chunk() {
             return None;
         }
-        let mut out = vec![0u8; n];
-        self.ring.pop_entire_slice(&mut out).ok()?;
-        Some(out)
+        Some(self.take(self.chunk_bytes))
+    }
+
+    /// The input has ended: convert all of it and push the filter's tail through. Returns the
+    /// bytes of an incomplete last frame (or half sample) that had to be discarded.
+    pub fn finish_input(&mut self) -> usize {
+        if std::mem::replace(&mut self.input_done, true) {
+            return 0;
+        }
+        match self.converter {
+            None => self.ring.slots() % 2,
+            Some(_) => {
+                self.stage(usize::MAX);
+                let staged = &mut self.staged;
+                self.converter.as_mut().map_or(0, |c| {
+                    c.flush(&mut |s| staged.extend_from_slice(&s.to_le_bytes()))
+                })
+            }
+        }
+    }
+
+    /// Takes everything left (after `finish_input`), as the session's short last chunk.
+    pub fn take_rest(&mut self) -> Option<Vec<u8>> {
+        let n = match self.converter {
+            None => self.ring.slots() / 2 * 2,
+            Some(_) => self.staged_len(),
+        };
+        let rest = (n > 0).then(|| self.take(n));
+        if self.converter.is_none() {
+            // A trailing half sample is not audio.
+            let _ = self.ring.pop();
+        }
+        rest
+    }
+
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        match self.converter {
+            None => {
+                let mut out = vec![0u8; n];
+                self.ring
+                    .pop_entire_slice(&mut out)
+                    .expect("caller checked the length");
+                out
+            }
+            Some(_) => {
+                let out = self.staged[self.staged_at..self.staged_at + n].to_vec();
+                self.staged_at += n;
+                out
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::{FWASR_FORMAT_MULAW, FWASR_FORMAT_S16LE};
+
+    fn native() -> InputFormat {
+        InputFormat::default()
+    }
 
     #[test]
     fn odd_pushes_come_out_as_exact_chunks() {
-        let (mut p, mut c) = audio_queue(10_000, 1600);
+        let (mut p, mut c) = audio_queue(native(), 10_000, 1600);
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
-        let mut completed = 0;
         for piece in data.chunks(333) {
-            let before = p.pushed();
             p.write(piece).unwrap();
-            if p.completes_chunk(before) {
-                completed += 1;
-            }
         }
-        assert_eq!(completed, 3);
+        assert_eq!(p.samples(), 2500);
         let mut out = Vec::new();
         while let Some(ch) = c.take_chunk() {
             assert_eq!(ch.len(), 1600);
             out.extend(ch);
         }
-        let (rest, odd) = c.take_rest();
-        assert_eq!((rest.as_ref().map(Vec::len), odd), (Some(200), 0));
-        out.extend(rest.unwrap());
+        assert_eq!(c.finish_input(), 0);
+        let rest = c.take_rest().unwrap();
+        assert_eq!(rest.len(), 200);
+        out.extend(rest);
         assert_eq!(out, data);
     }
 
     #[test]
     fn full_queue_takes_nothing() {
-        let (mut p, mut c) = audio_queue(3200, 1600);
+        let (mut p, mut c) = audio_queue(native(), 3200, 1600);
         assert_eq!(p.write(&[1; 3000]), Ok(()));
-        assert!(p.completes_chunk(0));
         assert_eq!(p.write(&[2; 201]), Err(Full));
-        assert_eq!(p.pushed(), 3000);
+        assert_eq!(p.samples(), 1500);
         assert_eq!(p.write(&[3; 200]), Ok(()));
-        assert!(p.completes_chunk(3000));
         assert!(c.take_chunk().is_some());
         assert!(c.take_chunk().is_some());
         assert!(c.take_chunk().is_none());
@@ -140,10 +235,33 @@ mod tests {
 
     #[test]
     fn half_sample_at_the_end_is_dropped() {
-        let (mut p, mut c) = audio_queue(3200, 1600);
+        let (mut p, mut c) = audio_queue(native(), 3200, 1600);
         p.write(&[1; 101]).unwrap();
-        let (rest, odd) = c.take_rest();
-        assert_eq!((rest.unwrap().len(), odd), (100, 1));
-        assert_eq!(c.queued(), 0);
+        assert_eq!(c.finish_input(), 1);
+        assert_eq!(c.take_rest().unwrap().len(), 100);
+        assert_eq!(c.queued_input(), 0);
+    }
+
+    #[test]
+    fn converted_input_is_cut_into_exact_chunks_with_the_tail() {
+        let ulaw = InputFormat::default().with(FWASR_FORMAT_MULAW, 8000, 1).unwrap();
+        let (mut p, mut c) = audio_queue(ulaw, 8000, 1600);
+        p.write(&[0xff; 4001]).unwrap();
+        assert_eq!(p.end_samples(), 8002);
+        let mut sizes = Vec::new();
+        while let Some(ch) = c.take_chunk() {
+            sizes.push(ch.len());
+        }
+        assert_eq!(c.finish_input(), 0);
+        while let Some(ch) = c.take_chunk() {
+            sizes.push(ch.len());
+        }
+        sizes.push(c.take_rest().unwrap().len());
+        assert_eq!(sizes.iter().sum::<usize>(), 8002 * 2);
+        assert!(sizes[..sizes.len() - 1].iter().all(|&n| n == 1600), "{sizes:?}");
+        let s16 = InputFormat::default().with(FWASR_FORMAT_S16LE, 16000, 2).unwrap();
+        let (mut p, _) = audio_queue(s16, 100, 1600);
+        p.write(&[0; 7]).unwrap();
+        assert_eq!(p.samples(), 1);
     }
 }

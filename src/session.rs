@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
-use crate::audio::{Converter, Format};
+use crate::audio::Format;
 use crate::chunker::{audio_queue, AudioProducer, Full};
 use crate::config::{Config, BYTES_PER_MS};
 use crate::conn::Connector;
 use crate::error::*;
-use crate::event::{Event, LogLevel, FWASR_LOG_WARN};
+use crate::event::{Event, LogLevel};
 use crate::sys::Waker;
 use crate::transcript::{Segment, Transcript};
 use crate::worker::{Control, Sink, Worker};
@@ -81,8 +81,6 @@ pub(crate) struct Shared {
     pub sent: AtomicU64,
     pub chunks_sent: AtomicU64,
     pub dropped: AtomicU64,
-    /// A trailing half sample discarded at finish.
-    pub discarded: AtomicU64,
     pub messages: AtomicU64,
     pub last_rtt_bits: AtomicU64,
     /// An overrun began; the network thread raises the OVERRUN event.
@@ -118,78 +116,16 @@ impl Shared {
     }
 }
 
-/// The pushing side: the input converter (None when the input already is 16 kHz mono s16le)
-/// and the queue it feeds.
-struct Pusher {
-    converter: Option<Converter>,
-    queue: AudioProducer,
-}
-
-/// Converted samples are staged here on the stack and copied into the queue in blocks.
-const STAGE_BYTES: usize = 512;
-
-impl Pusher {
-    /// All of `data` or nothing. Returns whether a chunk was completed.
-    fn push(&mut self, data: &[u8]) -> Result<bool, Full> {
-        let before = self.queue.pushed();
-        match &mut self.converter {
-            None => self.queue.write(data)?,
-            Some(conv) => {
-                if self.queue.room() < conv.outputs_for(data.len()) * 2 {
-                    return Err(Full);
-                }
-                let mut stage = Stage::new(&mut self.queue);
-                conv.convert(data, &mut |s| stage.put(s));
-            }
-        }
-        Ok(self.queue.completes_chunk(before))
-    }
-}
-
-/// Copies converted samples into the queue in blocks. The caller has checked that they fit.
-struct Stage<'a> {
-    queue: &'a mut AudioProducer,
-    block: [u8; STAGE_BYTES],
-    len: usize,
-}
-
-impl<'a> Stage<'a> {
-    fn new(queue: &'a mut AudioProducer) -> Stage<'a> {
-        Stage {
-            queue,
-            block: [0; STAGE_BYTES],
-            len: 0,
-        }
-    }
-
-    #[inline]
-    fn put(&mut self, s: i16) {
-        self.block[self.len..self.len + 2].copy_from_slice(&s.to_le_bytes());
-        self.len += 2;
-        if self.len == STAGE_BYTES {
-            let _ = self.queue.write(&self.block);
-            self.len = 0;
-        }
-    }
-}
-
-impl Drop for Stage<'_> {
-    fn drop(&mut self) {
-        let _ = self.queue.write(&self.block[..self.len]);
-    }
-}
-
 /// One streaming transcription session.
 pub struct Session {
     shared: Arc<Shared>,
-    producer: Mutex<Pusher>,
+    producer: Mutex<AudioProducer>,
     input_format: Format,
     control: Sender<Control>,
     events: Option<Receiver<Event>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     next_event_id: AtomicU64,
     capacity: usize,
-    finish_timeout: Duration,
 }
 
 /// How long `close` waits for the network thread before leaving it to end on its own.
@@ -200,8 +136,11 @@ impl Session {
     pub fn open(cfg: &Config) -> Result<Session, Error> {
         let connector = Connector::new(cfg)?;
         let chunk_bytes = cfg.chunk_ms as usize * BYTES_PER_MS;
-        let capacity = (cfg.buffer_ms as usize * BYTES_PER_MS).max(chunk_bytes);
-        let (producer, consumer) = audio_queue(capacity, chunk_bytes);
+        // buffer_ms of the caller's input, whatever its format.
+        let input = cfg.input;
+        let capacity =
+            (cfg.buffer_ms as u64 * input.rate as u64 * input.frame_bytes() as u64).div_ceil(1000) as usize;
+        let (producer, consumer) = audio_queue(input, capacity.max(input.frame_bytes()), chunk_bytes);
         let waker = Waker::new()
             .map_err(|e| Error::new(FWASR_ERR_INTERNAL, format!("cannot create eventfd: {e}")))?;
         let shared = Arc::new(Shared {
@@ -222,7 +161,6 @@ impl Session {
             sent: AtomicU64::new(0),
             chunks_sent: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            discarded: AtomicU64::new(0),
             messages: AtomicU64::new(0),
             last_rtt_bits: AtomicU64::new(f64::NAN.to_bits()),
             overrun_signal: AtomicBool::new(false),
@@ -272,17 +210,13 @@ impl Session {
         *shared.network_thread.lock() = Some(thread.thread().id());
         Ok(Session {
             shared,
-            producer: Mutex::new(Pusher {
-                converter: (!cfg.input.is_native()).then(|| Converter::new(cfg.input)),
-                queue: producer,
-            }),
+            producer: Mutex::new(producer),
             input_format: cfg.input.format,
             control: control_tx,
             events,
             thread: Mutex::new(Some(thread)),
             next_event_id: AtomicU64::new(1),
             capacity,
-            finish_timeout: cfg.finish_timeout,
         })
     }
 
@@ -338,50 +272,17 @@ impl Session {
         }
     }
 
-    /// Pushes the resampler's tail (the filter delay) through at the end of the input,
-    /// waiting up to the finish timeout for room; a tail that finds none is dropped.
-    fn flush_input(&self, producer: &mut Pusher) {
-        let Some(conv) = producer.converter.as_mut() else {
-            return;
-        };
-        let bytes = conv.tail_len() * 2;
-        let deadline = Instant::now() + self.finish_timeout;
-        let mut room = self.shared.room.lock();
-        while producer.queue.room() < bytes && !self.shared.ended.load(Ordering::Acquire) {
-            if self
-                .shared
-                .room_changed
-                .wait_until(&mut room, deadline)
-                .timed_out()
-            {
-                break;
-            }
-        }
-        drop(room);
-        let before = producer.queue.pushed();
-        if producer.queue.room() >= bytes {
-            let mut stage = Stage::new(&mut producer.queue);
-            conv.flush(&mut |s| stage.put(s));
-        } else {
-            self.shared.dropped.fetch_add(bytes as u64, Ordering::Relaxed);
-            self.shared.log(FWASR_LOG_WARN, || {
-                "no room for the resampler's tail at finish; dropped".into()
-            });
-        }
-        self.shared
-            .pushed
-            .store(producer.queue.pushed(), Ordering::Release);
-        if producer.queue.completes_chunk(before) {
-            self.shared.waker.wake();
-        }
-    }
-
     /// The format `push` takes, so typed pushes can check they match.
     pub fn input_format(&self) -> Format {
         self.input_format
     }
 
-    fn push_locked(&self, producer: &mut Pusher, data: &[u8], report_overrun: bool) -> Result<(), Error> {
+    fn push_locked(
+        &self,
+        producer: &mut AudioProducer,
+        data: &[u8],
+        report_overrun: bool,
+    ) -> Result<(), Error> {
         let sh = &self.shared;
         if sh.finish_requested.load(Ordering::Relaxed) {
             return Err(Error::new(FWASR_ERR_STATE, "push after finish"));
@@ -389,13 +290,16 @@ impl Session {
         if sh.ended.load(Ordering::Acquire) {
             return Err(Error::new(FWASR_ERR_STATE, "push to a session that has ended"));
         }
-        match producer.push(data) {
-            Ok(completed) => {
-                sh.pushed.store(producer.queue.pushed(), Ordering::Release);
+        let before = producer.samples();
+        match producer.write(data) {
+            Ok(()) => {
+                let after = producer.samples();
+                sh.pushed.store(after * 2, Ordering::Release);
                 if sh.in_overrun.load(Ordering::Relaxed) {
                     sh.in_overrun.store(false, Ordering::Relaxed);
                 }
-                if completed {
+                let chunk = sh.chunk_bytes as u64 / 2;
+                if after / chunk > before / chunk {
                     sh.waker.wake();
                 }
                 Ok(())
@@ -519,10 +423,12 @@ impl Session {
     /// transcript is in (or, with a zero timeout, that finishing has started).
     pub fn finish(&self, timeout: Option<Duration>) -> Result<(), Error> {
         {
-            let mut producer = self.producer.lock();
+            let producer = self.producer.lock();
             if !self.shared.finish_requested.load(Ordering::Acquire) {
                 self.ended_error()?;
-                self.flush_input(&mut producer);
+                // The network thread converts the rest and flushes the resampler's tail.
+                let end = producer.end_samples() * 2;
+                self.shared.pushed.store(end, Ordering::Release);
                 {
                     let mut p = self.shared.progress.lock();
                     if p.state == FWASR_STATE_OPEN {
@@ -530,9 +436,7 @@ impl Session {
                     }
                 }
                 self.shared.finish_requested.store(true, Ordering::Release);
-                let _ = self.control.send(Control::Finish {
-                    end: producer.queue.pushed(),
-                });
+                let _ = self.control.send(Control::Finish { end });
                 self.shared.waker.wake();
             }
         }
@@ -590,13 +494,11 @@ impl Session {
         let sh = &self.shared;
         let pushed = sh.pushed.load(Ordering::Acquire);
         let sent = sh.sent.load(Ordering::Acquire);
-        // Refused pushes never entered `pushed`; a trailing half sample did, and is not sent.
-        let discarded = sh.discarded.load(Ordering::Acquire);
         Stats {
             bytes_pushed: pushed,
             bytes_sent: sent,
-            bytes_dropped: sh.dropped.load(Ordering::Relaxed) + discarded,
-            bytes_queued: pushed.saturating_sub(sent + discarded),
+            bytes_dropped: sh.dropped.load(Ordering::Relaxed),
+            bytes_queued: pushed.saturating_sub(sent),
             chunks_sent: sh.chunks_sent.load(Ordering::Relaxed),
             messages_received: sh.messages.load(Ordering::Relaxed),
             last_rtt_ms: f64::from_bits(sh.last_rtt_bits.load(Ordering::Relaxed)),

@@ -86,6 +86,8 @@ pub(crate) struct Worker {
     /// Audio bytes taken from the queue and written.
     consumed: u64,
     finishing: bool,
+    /// The last input has been converted and the resampler flushed.
+    input_finished: bool,
     final_deadline: Option<Instant>,
     final_received: bool,
     next_due: Option<Instant>,
@@ -118,6 +120,7 @@ impl Worker {
             pending: VecDeque::new(),
             consumed: 0,
             finishing: false,
+            input_finished: false,
             final_deadline: None,
             final_received: false,
             next_due: None,
@@ -280,7 +283,7 @@ impl Worker {
         }
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
+    fn next_deadline(&mut self) -> Option<Instant> {
         let waiting_to_send = !self.out_pending
             && (self.audio.has_chunk() || (self.finishing && self.final_deadline.is_none()));
         let pacing = self
@@ -439,7 +442,7 @@ impl Worker {
         if self.final_received {
             return flush(ws, &mut self.out_pending);
         }
-        let taken_before = self.consumed;
+        let input_before = self.audio.queued_input();
         loop {
             if self.out_pending {
                 flush(ws, &mut self.out_pending)?;
@@ -468,15 +471,19 @@ impl Worker {
                 && self.final_deadline.is_none()
                 && matches!(self.pending.front(), Some(Control::Finish { .. }))
             {
-                self.pending.pop_front();
-                let (rest, odd) = self.audio.take_rest();
-                if odd > 0 {
-                    self.shared.discarded.fetch_add(odd as u64, Ordering::Release);
-                    self.shared.log(FWASR_LOG_WARN, || {
-                        "dropped half a sample at the end of the audio".into()
-                    });
+                if !self.input_finished {
+                    // Convert what is left and flush the resampler; full chunks go out first.
+                    self.input_finished = true;
+                    let discarded = self.audio.finish_input();
+                    if discarded > 0 {
+                        self.shared.log(FWASR_LOG_WARN, || {
+                            format!("dropped {discarded} bytes of an incomplete last frame")
+                        });
+                    }
+                    continue;
                 }
-                if let Some(rest) = rest {
+                self.pending.pop_front();
+                if let Some(rest) = self.audio.take_rest() {
                     self.send_audio(ws, rest, now)?;
                 }
                 send(
@@ -491,7 +498,7 @@ impl Worker {
             break;
         }
         flush(ws, &mut self.out_pending)?;
-        if self.consumed != taken_before {
+        if self.audio.queued_input() != input_before {
             let _room = self.shared.room.lock();
             self.shared.room_changed.notify_all();
         }

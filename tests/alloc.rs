@@ -87,7 +87,10 @@ fn pushing_allocates_nothing() {
                 }
             }
         });
-        assert_eq!(n, 0, "{format:?} {rate} Hz x{channels}: {n} allocations in 150 pushes");
+        assert_eq!(
+            n, 0,
+            "{format:?} {rate} Hz x{channels}: {n} allocations in 150 pushes"
+        );
         assert!(refused > 0, "the full-queue path was not exercised");
     }
 

@@ -41,25 +41,43 @@ struct Case {
 fn every_format_and_rate_arrives_as_exact_16k_chunks() {
     let d = DevServer::start(&[]);
     let mut cases = Vec::new();
-    for rate in [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 96000, 192000, 12345] {
+    for rate in [
+        8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 96000, 192000, 12345,
+    ] {
         for format in [FWASR_FORMAT_S16LE, FWASR_FORMAT_F32] {
             for channels in [1, 2] {
-                cases.push(Case { format, rate, channels });
+                cases.push(Case {
+                    format,
+                    rate,
+                    channels,
+                });
             }
         }
     }
     for format in [FWASR_FORMAT_MULAW, FWASR_FORMAT_ALAW] {
         for channels in [1, 2] {
-            cases.push(Case { format, rate: 8000, channels });
+            cases.push(Case {
+                format,
+                rate: 8000,
+                channels,
+            });
         }
     }
-    cases.push(Case { format: FWASR_FORMAT_F32, rate: 44100, channels: 6 });
+    cases.push(Case {
+        format: FWASR_FORMAT_F32,
+        rate: 44100,
+        channels: 6,
+    });
     let mut sessions = Vec::new();
     for case in &cases {
         let mut c = Config::new();
         c.set_url(&d.url).unwrap();
         c.set_input_format(case.format, case.rate, case.channels).unwrap();
-        c.set_header("X-Case", Some(&format!("{:?}/{}/{}", case.format, case.rate, case.channels))).unwrap();
+        c.set_header(
+            "X-Case",
+            Some(&format!("{:?}/{}/{}", case.format, case.rate, case.channels)),
+        )
+        .unwrap();
         // 1.3 s plus an odd number of frames, in odd-sized pieces that split frames.
         let frames = case.rate as usize * 13 / 10 + 3;
         let data = signal(case.format, case.rate, case.channels, frames);
@@ -73,7 +91,10 @@ fn every_format_and_rate_arrives_as_exact_16k_chunks() {
     for (s, frames, case) in &sessions {
         s.finish(SEC).unwrap();
         let samples = (*frames as u64 * 16000).div_ceil(case.rate as u64);
-        want.insert(format!("{:?}/{}/{}", case.format, case.rate, case.channels), samples);
+        want.insert(
+            format!("{:?}/{}/{}", case.format, case.rate, case.channels),
+            samples,
+        );
         assert_eq!(s.stats().bytes_sent, samples * 2);
     }
     let reports: Vec<Value> = d.reports(cases.len());
@@ -81,7 +102,12 @@ fn every_format_and_rate_arrives_as_exact_16k_chunks() {
         let case = r["headers"]["x-case"].as_str().unwrap().to_string();
         let samples = want[&case];
         assert_eq!(r["audio_bytes"].as_u64().unwrap(), samples * 2, "{case}");
-        let sizes: Vec<u64> = r["chunks"].as_array().unwrap().iter().map(|c| c[0].as_u64().unwrap()).collect();
+        let sizes: Vec<u64> = r["chunks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c[0].as_u64().unwrap())
+            .collect();
         let (last, full) = sizes.split_last().unwrap();
         assert!(full.iter().all(|&n| n == 1600), "{case}: {sizes:?}");
         assert!(*last > 0 && *last <= 1600, "{case}: {sizes:?}");
@@ -120,7 +146,7 @@ fn one_channel_of_a_stereo_call_can_be_taken() {
 }
 
 #[test]
-fn a_push_that_would_not_fit_after_conversion_is_refused_whole() {
+fn the_queue_holds_buffer_ms_of_the_input_format() {
     let d = DevServer::start(&[]);
     let mut c = Config::new();
     c.set_url(&d.url).unwrap();
@@ -128,8 +154,7 @@ fn a_push_that_would_not_fit_after_conversion_is_refused_whole() {
     c.set_buffer_ms(100).unwrap();
     c.set_pacing(1.0).unwrap();
     let s = Session::open(&c).unwrap();
-    // The queue holds 100 ms (3200 bytes at 16 kHz). 112.5 ms of 8 kHz mu-law becomes
-    // more than that even after the resampler holds back its delay (2.6 ms).
+    // 100 ms of 8 kHz mu-law is 800 bytes: a 900-byte push is refused whole.
     let e = s.push(&[0xff; 900]).unwrap_err();
     assert_eq!(e.status, fwasr::error::FWASR_ERR_BUFFER_FULL);
     assert_eq!(s.stats().bytes_pushed, 0);

@@ -5,7 +5,7 @@ pub mod g711;
 pub mod resample;
 
 use crate::error::Error;
-use resample::{Resampler, OUT_RATE};
+use resample::{Resampler, Timing, OUT_RATE};
 
 /// Sample formats `push` accepts.
 #[allow(non_camel_case_types)]
@@ -133,6 +133,11 @@ impl InputFormat {
         self.format.sample_bytes() * self.channels as usize
     }
 
+    /// How many 16 kHz samples a number of input frames yields.
+    pub fn timing(&self) -> Timing {
+        Timing::for_rate(self.rate)
+    }
+
     /// Already what the service takes: pushed bytes go to the wire unchanged.
     pub fn is_native(&self) -> bool {
         self.format == FWASR_FORMAT_S16LE && self.rate == OUT_RATE as u32 && self.channels == 1
@@ -215,22 +220,6 @@ impl Converter {
         }
     }
 
-    /// The resampler's delay (what `flush` pushes through at the end), in ms.
-    pub fn delay_ms(&self) -> f64 {
-        self.resampler.as_ref().map_or(0.0, Resampler::delay_ms)
-    }
-
-    /// How many 16 kHz samples `nbytes` more input would produce.
-    pub fn outputs_for(&self, nbytes: usize) -> usize {
-        let frames = (self.carry_len + nbytes) / self.input.frame_bytes();
-        self.resampler.as_ref().map_or(frames, |r| r.outputs_for(frames))
-    }
-
-    /// Samples `flush` will produce.
-    pub fn tail_len(&self) -> usize {
-        self.resampler.as_ref().map_or(0, Resampler::tail_len)
-    }
-
     /// One frame to one mono sample in [-1, 1].
     #[inline]
     fn mono<S: Sample>(&self, frame: &[u8]) -> f32 {
@@ -304,20 +293,22 @@ mod tests {
     fn convert_all(input: InputFormat, data: &[u8], piece: usize) -> Vec<i16> {
         let mut c = Converter::new(input);
         let mut out = Vec::new();
+        let mut bytes = 0;
         for p in data.chunks(piece.max(1)) {
-            let want = c.outputs_for(p.len());
-            let before = out.len();
             c.convert(p, &mut |s| out.push(s));
-            assert_eq!(out.len() - before, want, "outputs_for must predict convert");
+            bytes += p.len();
+            let frames = (bytes / input.frame_bytes()) as u64;
+            assert_eq!(
+                out.len() as u64,
+                input.timing().available(frames),
+                "timing must predict convert"
+            );
         }
-        assert_eq!(c.tail_len(), {
-            let mut n = 0;
-            let mut c2 = Converter::new(input);
-            c2.convert(data, &mut |_| {});
-            c2.flush(&mut |_| n += 1);
-            n
-        });
         c.flush(&mut |s| out.push(s));
+        assert_eq!(
+            out.len() as u64,
+            input.timing().total((data.len() / input.frame_bytes()) as u64)
+        );
         out
     }
 

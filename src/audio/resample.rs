@@ -156,6 +156,44 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// How many outputs a number of input samples yields, in closed form, so the pushing thread
+/// can tell when a 16 kHz chunk completes without running the filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    l: u64,
+    m: u64,
+    /// L * K/2: the filter's look-ahead, in units of 1/L input samples.
+    lead: u64,
+}
+
+impl Timing {
+    /// No resampling: one output per input.
+    pub const IDENTITY: Timing = Timing { l: 1, m: 1, lead: 0 };
+
+    pub fn for_rate(rate: u32) -> Timing {
+        if rate as u64 == OUT_RATE {
+            return Timing::IDENTITY;
+        }
+        let g = gcd(OUT_RATE, rate as u64);
+        let l = OUT_RATE / g;
+        Timing {
+            l,
+            m: rate as u64 / g,
+            lead: l * (Design::for_rate(rate).taps as u64 / 2),
+        }
+    }
+
+    /// Outputs ready after `n` inputs (output j needs input up to (j*M + lead) / L).
+    pub fn available(&self, n: u64) -> u64 {
+        (n * self.l).saturating_sub(self.lead).div_ceil(self.m)
+    }
+
+    /// Outputs in all for `n` inputs once the tail is flushed: ceil(n * L / M).
+    pub fn total(&self, n: u64) -> u64 {
+        (n * self.l).div_ceil(self.m)
+    }
+}
+
 /// One stream's resampling state.
 pub struct Resampler {
     design: Arc<Design>,
@@ -200,26 +238,6 @@ impl Resampler {
             step: (m / l, m % l),
             design,
         }
-    }
-
-    pub fn delay_ms(&self) -> f64 {
-        self.design.delay_ms()
-    }
-
-    /// How many outputs `frames` more input samples would produce.
-    pub fn outputs_for(&self, frames: usize) -> usize {
-        let limit = (self.fed + frames as u64) * self.l;
-        let pos = self.n0 * self.l + self.r;
-        if limit <= pos {
-            0
-        } else {
-            (limit - pos).div_ceil(self.m) as usize
-        }
-    }
-
-    /// Outputs still owed at the end: ceil(real * L / M) in all.
-    pub fn tail_len(&self) -> usize {
-        ((self.real * self.l).div_ceil(self.m) - self.next) as usize
     }
 
     /// Takes one input sample and hands every output it completes to `emit`.
@@ -344,15 +362,20 @@ mod tests {
     }
 
     #[test]
-    fn outputs_for_predicts_push() {
-        let mut r = Resampler::new(44100);
-        for n in [1usize, 5, 441, 1000, 3] {
-            let want = r.outputs_for(n);
-            let mut got = 0;
-            for _ in 0..n {
-                r.push(0.5, &mut |_| got += 1);
+    fn timing_predicts_the_filter() {
+        for rate in [8000, 11025, 44100, 48000, 192000, 12345] {
+            let t = Timing::for_rate(rate);
+            let mut r = Resampler::new(rate);
+            let (mut n, mut got) = (0u64, 0u64);
+            for step in [1u64, 5, 441, 1000, 3, 4000] {
+                for _ in 0..step {
+                    r.push(0.5, &mut |_| got += 1);
+                }
+                n += step;
+                assert_eq!(got, t.available(n), "{rate} Hz after {n}");
             }
-            assert_eq!(got, want);
+            r.flush(&mut |_| got += 1);
+            assert_eq!(got, t.total(n), "{rate} Hz flushed");
         }
     }
 
