@@ -117,6 +117,18 @@ typedef enum fwasr_state {
   FWASR_STATE_FAILED = 4,
 } fwasr_state;
 
+// Sample formats `push` accepts.
+typedef enum fwasr_format {
+  // Signed 16-bit little-endian PCM (the service's own format).
+  FWASR_FORMAT_S16LE = 0,
+  // 32-bit float in the host's byte order, nominally -1.0 to 1.0 (values outside are clipped).
+  FWASR_FORMAT_F32 = 1,
+  // ITU-T G.711 mu-law, one byte per sample, 8,000 Hz.
+  FWASR_FORMAT_MULAW = 2,
+  // ITU-T G.711 A-law, one byte per sample, 8,000 Hz.
+  FWASR_FORMAT_ALAW = 3,
+} fwasr_format;
+
 // How many outputs a number of input samples yields, in closed form, so the pushing thread
 // can tell when a 16 kHz chunk completes without running the filter.
 typedef struct Timing Timing;
@@ -184,12 +196,13 @@ typedef struct fwasr_segment {
 // Counters of a session. Written by fwasr_session_stats, which takes sizeof(fwasr_stats) so
 // fields can be appended in later versions without breaking older callers.
 typedef struct fwasr_stats {
-  // Audio accepted by push, in milliseconds of 16 kHz mono audio.
+  // Audio accepted by push, in milliseconds (what it becomes at 16 kHz; the resampler's
+  // tail is added at finish).
   double audio_ms_pushed;
   // Audio written to the socket.
   double audio_ms_sent;
-  // Audio refused because the queue was full (FWASR_ERR_BUFFER_FULL), plus a trailing half
-  // sample discarded at finish.
+  // Audio refused because the queue was full (FWASR_ERR_BUFFER_FULL), in the input's own
+  // duration.
   double audio_ms_dropped;
   // Audio accepted but not yet sent.
   double audio_ms_queued;

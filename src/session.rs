@@ -126,6 +126,7 @@ pub struct Session {
     thread: Mutex<Option<JoinHandle<()>>>,
     next_event_id: AtomicU64,
     capacity: usize,
+    input_bytes_per_s: u64,
 }
 
 /// How long `close` waits for the network thread before leaving it to end on its own.
@@ -217,6 +218,7 @@ impl Session {
             thread: Mutex::new(Some(thread)),
             next_event_id: AtomicU64::new(1),
             capacity,
+            input_bytes_per_s: input.rate as u64 * input.frame_bytes() as u64,
         })
     }
 
@@ -306,7 +308,10 @@ impl Session {
             }
             Err(Full) => {
                 if report_overrun {
-                    sh.dropped.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    // Counted as what it would have been at 16 kHz mono s16le.
+                    let equivalent =
+                        data.len() as u64 * (BYTES_PER_MS as u64 * 1000) / self.input_bytes_per_s;
+                    sh.dropped.fetch_add(equivalent, Ordering::Relaxed);
                     if !sh.in_overrun.swap(true, Ordering::Relaxed) {
                         sh.overrun_signal.store(true, Ordering::Release);
                         sh.waker.wake();

@@ -189,12 +189,13 @@ pub unsafe extern "C" fn fwasr_segments_free(segments: *mut fwasr_segments) {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct fwasr_stats {
-    /// Audio accepted by push, in milliseconds of 16 kHz mono audio.
+    /// Audio accepted by push, in milliseconds (what it becomes at 16 kHz; the resampler's
+    /// tail is added at finish).
     pub audio_ms_pushed: f64,
     /// Audio written to the socket.
     pub audio_ms_sent: f64,
-    /// Audio refused because the queue was full (FWASR_ERR_BUFFER_FULL), plus a trailing half
-    /// sample discarded at finish.
+    /// Audio refused because the queue was full (FWASR_ERR_BUFFER_FULL), in the input's own
+    /// duration.
     pub audio_ms_dropped: f64,
     /// Audio accepted but not yet sent.
     pub audio_ms_queued: f64,

@@ -4,6 +4,7 @@
  *   api_test poll      a poll-mode session: events in order, controls, finish, stats
  *   api_test callback  a callback-mode session freed from inside its own callback
  *   api_test auth      a refused API key (the server runs with --api-key)
+ *   api_test formats   input formats: typed pushes checked, float and mu-law converted
  * Prints "N passed, N failed"; exits non-zero on any failure.
  */
 #include <fwasr.h>
@@ -88,6 +89,21 @@ static void test_args(void) {
     CHECK(fwasr_config_set_api_key(cfg, "bad\nkey") == FWASR_ERR_INVALID_ARGUMENT);
     CHECK(strstr(fwasr_last_error(), "bad") == NULL); /* the key is never echoed */
     CHECK(fwasr_config_set_language(cfg, NULL) == FWASR_OK);
+
+    /* Input formats: bad combinations are refused when set. */
+    CHECK(fwasr_config_set_input_format(cfg, 7, 16000, 1) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_input_format(cfg, FWASR_FORMAT_S16LE, 7999, 1) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_input_format(cfg, FWASR_FORMAT_F32, 48000, 0) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_input_format(cfg, FWASR_FORMAT_F32, 48000, 9) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_input_format(cfg, FWASR_FORMAT_MULAW, 16000, 1) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(fwasr_last_error(), "8000 Hz") != NULL);
+    CHECK(fwasr_config_set_input_channel(cfg, 1) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_input_channel(cfg, -2) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_input_format(cfg, FWASR_FORMAT_S16LE, 44100, 2) == FWASR_OK);
+    CHECK(fwasr_config_set_input_channel(cfg, 1) == FWASR_OK);
+    CHECK(fwasr_config_set_input_format(cfg, FWASR_FORMAT_S16LE, 44100, 1) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_input_channel(cfg, -1) == FWASR_OK);
+    CHECK(fwasr_config_set_input_format(cfg, FWASR_FORMAT_S16LE, 16000, 1) == FWASR_OK);
     CHECK(fwasr_config_set_tls_verify(cfg, false) == FWASR_OK);
     CHECK(fwasr_session_open(cfg, NULL) == FWASR_ERR_INVALID_ARGUMENT);
     CHECK(fwasr_session_open(NULL, NULL) == FWASR_ERR_INVALID_ARGUMENT);
@@ -188,9 +204,9 @@ static void test_poll(void) {
     fwasr_stats st;
     memset(&st, 0xff, sizeof st);
     CHECK(fwasr_session_stats(s, &st, sizeof st) == FWASR_OK);
-    /* 32,333 bytes pushed; the trailing half sample is discarded, not sent. */
-    CHECK(st.audio_ms_pushed == 32333.0 / 32 && st.audio_ms_sent == 32332.0 / 32);
-    CHECK(st.chunks_sent == 21 && st.bytes_sent == 32332 && st.audio_ms_dropped == 1.0 / 32 && st.audio_ms_queued == 0);
+    /* 32,333 bytes pushed: 16,166 samples and a trailing half sample, which is not audio. */
+    CHECK(st.audio_ms_pushed == 32332.0 / 32 && st.audio_ms_sent == 32332.0 / 32);
+    CHECK(st.chunks_sent == 21 && st.bytes_sent == 32332 && st.audio_ms_dropped == 0 && st.audio_ms_queued == 0);
     CHECK(st.messages_received >= 5 && st.last_rtt_ms >= 0);
     /* A caller built against an older, smaller struct gets only what it has room for. */
     double first[2] = {-1, -1};
@@ -250,6 +266,44 @@ static void test_callback(void) {
     pthread_mutex_unlock(&sh.mu);
 }
 
+/* Typed pushes must match the configured format; 48 kHz stereo float arrives as 16 kHz. */
+static void test_formats(void) {
+    fwasr_config *cfg = fwasr_config_new();
+    CHECK(fwasr_config_set_url(cfg, url()) == FWASR_OK);
+    CHECK(fwasr_config_set_input_format(cfg, FWASR_FORMAT_F32, 48000, 2) == FWASR_OK);
+    fwasr_session *s = NULL;
+    CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
+    fwasr_config_free(cfg);
+    static float stereo[2 * 960]; /* 20 ms */
+    for (int i = 0; i < 960; i++) stereo[2 * i] = stereo[2 * i + 1] = (float)((i % 48) - 24) / 48.0f;
+    int16_t pcm[320] = {0};
+    CHECK(fwasr_session_push_s16(s, pcm, 320) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(fwasr_last_error(), "FWASR_FORMAT_S16LE") != NULL);
+    for (int i = 0; i < 25; i++) CHECK(fwasr_session_push_f32(s, stereo, 2 * 960) == FWASR_OK);
+    CHECK(fwasr_session_finish(s, 10000) == FWASR_OK);
+    char text[64];
+    fwasr_session_transcript(s, text, sizeof text);
+    CHECK(strcmp(text, "0.50 s of audio received") == 0);
+    fwasr_stats st;
+    CHECK(fwasr_session_stats(s, &st, sizeof st) == FWASR_OK && st.bytes_sent == 16000);
+    fwasr_session_free(s);
+
+    /* mu-law through the raw push. */
+    cfg = fwasr_config_new();
+    CHECK(fwasr_config_set_url(cfg, url()) == FWASR_OK);
+    CHECK(fwasr_config_set_input_format(cfg, FWASR_FORMAT_MULAW, 8000, 1) == FWASR_OK);
+    CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
+    fwasr_config_free(cfg);
+    unsigned char ulaw[160];
+    memset(ulaw, 0xff, sizeof ulaw);
+    CHECK(fwasr_session_push_f32(s, stereo, 10) == FWASR_ERR_INVALID_ARGUMENT);
+    for (int i = 0; i < 50; i++) CHECK(fwasr_session_push(s, ulaw, sizeof ulaw) == FWASR_OK);
+    CHECK(fwasr_session_finish(s, 10000) == FWASR_OK);
+    fwasr_session_transcript(s, text, sizeof text);
+    CHECK(strcmp(text, "1.00 s of audio received") == 0);
+    fwasr_session_free(s);
+}
+
 static void test_auth(void) {
     fwasr_config *cfg = fwasr_config_new();
     CHECK(fwasr_config_set_url(cfg, url()) == FWASR_OK);
@@ -279,6 +333,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "poll")) test_poll();
     else if (!strcmp(mode, "callback")) test_callback();
     else if (!strcmp(mode, "auth")) test_auth();
+    else if (!strcmp(mode, "formats")) test_formats();
     else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
