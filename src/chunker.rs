@@ -65,6 +65,40 @@ pub fn audio_queue(
     )
 }
 
+/// Appends samples to the staged bytes through a small block, instead of growing the vector
+/// two bytes at a time.
+struct Staging<'a> {
+    staged: &'a mut Vec<u8>,
+    block: [u8; 512],
+    len: usize,
+}
+
+impl<'a> Staging<'a> {
+    fn new(staged: &'a mut Vec<u8>) -> Staging<'a> {
+        Staging {
+            staged,
+            block: [0; 512],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn put(&mut self, s: i16) {
+        self.block[self.len..self.len + 2].copy_from_slice(&s.to_le_bytes());
+        self.len += 2;
+        if self.len == self.block.len() {
+            self.staged.extend_from_slice(&self.block);
+            self.len = 0;
+        }
+    }
+}
+
+impl Drop for Staging<'_> {
+    fn drop(&mut self) {
+        self.staged.extend_from_slice(&self.block[..self.len]);
+    }
+}
+
 impl AudioProducer {
     /// Appends all of `data` or nothing. No allocation, no lock, no syscall.
     pub fn write(&mut self, data: &[u8]) -> Result<(), Full> {
@@ -115,9 +149,9 @@ impl AudioConsumer {
             }
             let Ok(chunk) = self.ring.read_chunk(n) else { break };
             let (a, b) = chunk.as_slices();
-            let staged = &mut self.staged;
+            let mut out = Staging::new(&mut self.staged);
             for part in [a, b] {
-                conv.convert(part, &mut |s| staged.extend_from_slice(&s.to_le_bytes()));
+                conv.convert(part, &mut |s| out.put(s));
             }
             chunk.commit_all();
         }
@@ -152,10 +186,10 @@ impl AudioConsumer {
             None => self.ring.slots() % 2,
             Some(_) => {
                 self.stage(usize::MAX);
-                let staged = &mut self.staged;
-                self.converter.as_mut().map_or(0, |c| {
-                    c.flush(&mut |s| staged.extend_from_slice(&s.to_le_bytes()))
-                })
+                let mut out = Staging::new(&mut self.staged);
+                self.converter
+                    .as_mut()
+                    .map_or(0, |c| c.flush(&mut |s| out.put(s)))
             }
         }
     }
