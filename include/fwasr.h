@@ -290,8 +290,8 @@ enum fwasr_status fwasr_config_set_input_channel(struct fwasr_config *cfg, int32
 // length; only the last one of a session may be shorter.
 enum fwasr_status fwasr_config_set_chunk_ms(struct fwasr_config *cfg, uint32_t ms);
 
-// Capacity of the outgoing audio queue in ms, 50 to 600,000 (default 10,000). A push that
-// does not fit is refused whole with FWASR_ERR_BUFFER_FULL.
+// Capacity of the outgoing audio queue in ms of the input format, 50 to 600,000 (default
+// 10,000). A push that does not fit is refused whole with FWASR_ERR_BUFFER_FULL.
 enum fwasr_status fwasr_config_set_buffer_ms(struct fwasr_config *cfg, uint32_t ms);
 
 // Pacing of chunks: 0 (default) sends each chunk as soon as it is complete (live sources);
@@ -348,11 +348,12 @@ enum fwasr_status fwasr_session_open(const struct fwasr_config *cfg, struct fwas
 enum fwasr_status fwasr_session_wait_ready(const struct fwasr_session *s, int32_t timeout_ms);
 
 // Queues `nbytes` of audio in the configured input format (16 kHz mono s16le by default; any
-// length: a partial frame is kept for the next push), converted to 16 kHz mono s16le on the
-// calling thread. Never blocks, never allocates, makes no syscall except one wake-up of the
-// network thread when a 16 kHz chunk completes. All or nothing: without room it takes
-// nothing, returns FWASR_ERR_BUFFER_FULL, and the session raises one OVERRUN event per
-// overrun. FWASR_ERR_STATE after finish or once the session has ended.
+// length: a partial frame waits for the rest in the next push). The bytes are copied; the
+// network thread converts them to 16 kHz mono s16le. Never blocks, never allocates (also on
+// failure), makes no syscall except one wake-up of the network thread when a 16 kHz chunk
+// completes. All or nothing: without room it takes nothing, returns FWASR_ERR_BUFFER_FULL,
+// and the session raises one OVERRUN event per overrun. FWASR_ERR_STATE after finish or once
+// the session has ended.
 enum fwasr_status fwasr_session_push(const struct fwasr_session *s, const void *data, size_t nbytes);
 
 // fwasr_session_push for `nsamples` native-endian 16-bit samples (frames x channels).

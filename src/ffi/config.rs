@@ -221,8 +221,8 @@ pub unsafe extern "C" fn fwasr_config_set_chunk_ms(cfg: *mut fwasr_config, ms: u
     unsafe { with(cfg, |c| c.set_chunk_ms(ms)) }
 }
 
-/// Capacity of the outgoing audio queue in ms, 50 to 600,000 (default 10,000). A push that
-/// does not fit is refused whole with FWASR_ERR_BUFFER_FULL.
+/// Capacity of the outgoing audio queue in ms of the input format, 50 to 600,000 (default
+/// 10,000). A push that does not fit is refused whole with FWASR_ERR_BUFFER_FULL.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_buffer_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
     // SAFETY: as above.

@@ -55,11 +55,12 @@ pub unsafe extern "C" fn fwasr_session_wait_ready(s: *const fwasr_session, timeo
 }
 
 /// Queues `nbytes` of audio in the configured input format (16 kHz mono s16le by default; any
-/// length: a partial frame is kept for the next push), converted to 16 kHz mono s16le on the
-/// calling thread. Never blocks, never allocates, makes no syscall except one wake-up of the
-/// network thread when a 16 kHz chunk completes. All or nothing: without room it takes
-/// nothing, returns FWASR_ERR_BUFFER_FULL, and the session raises one OVERRUN event per
-/// overrun. FWASR_ERR_STATE after finish or once the session has ended.
+/// length: a partial frame waits for the rest in the next push). The bytes are copied; the
+/// network thread converts them to 16 kHz mono s16le. Never blocks, never allocates (also on
+/// failure), makes no syscall except one wake-up of the network thread when a 16 kHz chunk
+/// completes. All or nothing: without room it takes nothing, returns FWASR_ERR_BUFFER_FULL,
+/// and the session raises one OVERRUN event per overrun. FWASR_ERR_STATE after finish or once
+/// the session has ended.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_push(
     s: *const fwasr_session,
