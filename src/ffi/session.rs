@@ -58,7 +58,7 @@ pub unsafe extern "C" fn fwasr_session_wait_ready(s: *const fwasr_session, timeo
 /// length: a partial frame waits for the rest in the next push). The bytes are copied; the
 /// network thread converts them to 16 kHz mono s16le. Never blocks, never allocates (also on
 /// failure), makes no syscall except one wake-up of the network thread when a 16 kHz chunk
-/// completes. All or nothing: without room it takes nothing, returns FWASR_ERR_BUFFER_FULL,
+/// completes (or when an overrun begins, so the OVERRUN event is raised). All or nothing: without room it takes nothing, returns FWASR_ERR_BUFFER_FULL,
 /// and the session raises one OVERRUN event per overrun. FWASR_ERR_STATE after finish or once
 /// the session has ended.
 #[no_mangle]
