@@ -22,4 +22,11 @@ fn main() {
         .generate()
         .expect("generate include/fwasr.h");
     bindings.write_to_file(format!("{dir}/include/fwasr.h"));
+
+    // The shared library's SONAME carries the major version, so an incompatible release can
+    // be installed beside this one.
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if os == "linux" || os == "android" {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libfwasr.so.{}", version("MAJOR"));
+    }
 }
