@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds and runs the consumer projects against fwasr as users get it:
+#   run.sh find_package|subdirectory|pkgconfig SOURCE_DIR BUILD_DIR DEVSERVER
+# find_package and pkgconfig install BUILD_DIR into a scratch prefix first.
+set -euo pipefail
+mode=$1 src=$2 build=$3 devserver=$4
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+here="$src/tests/consumers"
+serve() { "$devserver" --quiet -- "$@"; }
+
+install_prefix() {
+  cmake --install "$build" --prefix "$work/prefix" >/dev/null
+}
+
+case "$mode" in
+  find_package)
+    install_prefix
+    cmake -S "$here/find_package" -B "$work/b" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+    cmake --build "$work/b" >/dev/null
+    serve "$work/b/consumer_shared"
+    serve "$work/b/consumer_static"
+    # The installed library is found through its SONAME link, from the build's RUNPATH.
+    readelf -d "$work/b/consumer_shared" | grep -q "NEEDED.*libfwasr.so.0"
+    if readelf -d "$work/b/consumer_static" | grep -q "libfwasr"; then
+      echo "consumer_static depends on a shared libfwasr" >&2; exit 1
+    fi
+    ;;
+  subdirectory)
+    cmake -S "$here/subdirectory" -B "$work/b" -DFWASR_SOURCE_DIR="$src" >/dev/null
+    cmake --build "$work/b" >/dev/null
+    serve "$work/b/consumer"
+    ;;
+  pkgconfig)
+    install_prefix
+    export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
+    # shellcheck disable=SC2046
+    cc -o "$work/shared" "$here/main.c" $(pkg-config --cflags --libs fwasr) -Wl,-rpath,"$(pkg-config --variable=libdir fwasr)"
+    serve "$work/shared"
+    # shellcheck disable=SC2046
+    cc -o "$work/static" "$here/main.c" $(pkg-config --cflags --libs fwasr-static)
+    if readelf -d "$work/static" | grep -q "libfwasr"; then
+      echo "the static build depends on a shared libfwasr" >&2; exit 1
+    fi
+    serve "$work/static"
+    # The README's list of system libraries for a static link is the one that was just used.
+    libs=$(pkg-config --libs fwasr-static | sed 's|^.*libfwasr\.a *||; s| *$||')
+    if ! grep -qF -- "$libs" "$src/README.md"; then
+      echo "README does not list the static link libraries: $libs" >&2; exit 1
+    fi
+    ;;
+  *)
+    echo "unknown mode $mode" >&2; exit 2 ;;
+esac
