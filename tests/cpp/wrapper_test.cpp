@@ -1,0 +1,85 @@
+// fwasr.hpp against fwasr-devserver ($FWASR_URL): ownership, errors as exceptions with their
+// status, non-throwing pushes, callbacks as std::function, string_view in, string out.
+#include <fwasr.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+static int passed, failed;
+#define CHECK(cond)                                                         \
+    do {                                                                    \
+        if (cond) passed++;                                                 \
+        else { failed++; std::fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond); } \
+    } while (0)
+
+static_assert(!std::is_copy_constructible_v<fwasr::Session>, "sessions are move-only");
+static_assert(std::is_nothrow_move_constructible_v<fwasr::Session>, "sessions move without throwing");
+static_assert(!std::is_copy_constructible_v<fwasr::Config>, "configs are move-only");
+
+int main() {
+    const char *url = std::getenv("FWASR_URL");
+    CHECK(url != nullptr);
+
+    // A bad value throws fwasr::Error with the status and the library's message.
+    try {
+        fwasr::Config c;
+        c.chunk_ms(5);
+        CHECK(false);
+    } catch (const fwasr::Error &e) {
+        CHECK(e.status() == FWASR_ERR_INVALID_ARGUMENT);
+        CHECK(std::string(e.what()).find("chunk_ms") != std::string::npos);
+    }
+
+    // string_view arguments need not be NUL-terminated.
+    std::string long_url = std::string(url) + "?ignored";
+    std::string_view view(long_url.data(), std::string(url).size());
+
+    std::atomic<int> segments{0}, closed{0};
+    fwasr::Config cfg;
+    cfg.url(view).prompt(std::string_view("a b&c")).on_event([&](const fwasr::Event &e) {
+        if (e.type == FWASR_EVENT_SEGMENT) segments++;
+        if (e.type == FWASR_EVENT_CLOSED) closed++;
+        throw std::runtime_error("must not reach C");  // caught by the wrapper
+    });
+    fwasr::Session first(cfg);
+    fwasr::Session s(std::move(first));  // the moved-from session frees nothing
+    std::vector<int16_t> pcm(8000, 0);
+    CHECK(s.try_push_s16(pcm.data(), pcm.size()) == FWASR_OK);
+    CHECK(s.try_push_f32(nullptr, 0) == FWASR_ERR_INVALID_ARGUMENT);  // wrong format, no throw
+    s.checkpoint("cp");
+    s.finish(10000);
+    CHECK(s.state() == FWASR_STATE_CLOSED);
+    CHECK(s.transcript() == "0.50 s of audio received");
+    auto segs = s.segments();
+    CHECK(segs.size() == 1 && segs[0].id == "0" && segs[0].is_final == 1);
+    CHECK(s.stats().bytes_sent == 16000);
+    CHECK(segments >= 1 && closed == 1);
+    try {
+        s.push_s16(pcm.data(), pcm.size());
+        CHECK(false);
+    } catch (const fwasr::Error &e) {
+        CHECK(e.status() == FWASR_ERR_STATE);
+    }
+
+    // Poll mode with owned events.
+    fwasr::Config poll;
+    poll.url(url);
+    fwasr::Session p(poll);
+    p.push_s16(pcm.data(), 1600);
+    p.finish(10000);
+    int n = 0;
+    bool first_connected = false, last_closed = false;
+    while (auto e = p.next_event(1000)) {
+        if (n++ == 0) first_connected = e->type == FWASR_EVENT_CONNECTED;
+        last_closed = e->type == FWASR_EVENT_CLOSED;
+        if (e->type == FWASR_EVENT_SEGMENT) CHECK(e->json.has_value());
+    }
+    CHECK(first_connected && last_closed);
+
+    std::printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
