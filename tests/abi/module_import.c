@@ -1,0 +1,8 @@
+/* Imports the C API through include/module.modulemap, as Swift's Clang importer does.
+ * `@import` is module syntax of Objective-C mode; check.sh compiles this with
+ * clang -x objective-c -fmodules (syntax only: no Objective-C runtime is involved). */
+@import fwasr;
+
+int main(void) {
+    return fwasr_status_str(FWASR_OK)[0] == 'F' ? 0 : 1;
+}
