@@ -1,0 +1,53 @@
+// Streams a 16 kHz mono WAV to fwasr-devserver ($FWASR_URL) through Fwasr.cs the way a Unity
+// game would: 20 ms pushes and NextEvent(0) polls in one loop, then checks the transcript.
+using System;
+using System.IO;
+using Fwasr;
+
+static class StreamSample
+{
+    static int passed, failed;
+
+    static void Check(bool ok, string what)
+    {
+        if (ok) passed++; else { failed++; Console.Error.WriteLine("FAILED: " + what); }
+    }
+
+    static int Main(string[] args)
+    {
+        byte[] wav = File.ReadAllBytes(args[0]);
+        string expected = args[1];
+        using (var cfg = new Config().Url(Environment.GetEnvironmentVariable("FWASR_URL")).Language("en"))
+        using (var s = new Session(cfg))
+        {
+            try { new Config().BufferMs(1); Check(false, "BufferMs(1) throws"); }
+            catch (FwasrException e) { Check(e.Status == Status.InvalidArgument, "status of a bad value"); }
+            Check(s.TryPush(new float[4], 4) == Status.InvalidArgument, "push of the wrong format");
+
+            var frame = new byte[640];
+            int segments = 0, closed = 0;
+            Status end = Status.Internal;
+            for (int off = 44; off < wav.Length; off += frame.Length)
+            {
+                int n = Math.Min(frame.Length, wav.Length - off);
+                Array.Copy(wav, off, frame, 0, n);
+                Check(s.TryPush(frame, n) == Status.Ok, "push");
+                for (Event e; (e = s.NextEvent(0)) != null;) if (e.Type == EventType.Segment) segments++;
+            }
+            s.Finish(0);
+            for (Event e; (e = s.NextEvent(10000)) != null;)
+            {
+                if (e.Type == EventType.Segment) segments++;
+                if (e.Type == EventType.Closed) { closed++; end = e.Status; }
+            }
+            Check(closed == 1 && end == Status.Ok, "one Closed event, status Ok");
+            Check(segments >= 3, "segment events");
+            Check(s.State == SessionState.Closed, "state Closed");
+            Check(s.Transcript == expected, "transcript: " + s.Transcript);
+            Check(s.Stats.BytesSent == (ulong)((wav.Length - 44) / 2 * 2), "bytes sent");
+            Check(Session.Version.StartsWith("0."), "version");
+        }
+        Console.WriteLine(passed + " passed, " + failed + " failed");
+        return failed == 0 ? 0 : 1;
+    }
+}
