@@ -27,6 +27,9 @@ fn main() {
     // be installed beside this one.
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if os == "linux" || os == "android" {
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libfwasr.so.{}", version("MAJOR"));
+        println!(
+            "cargo:rustc-cdylib-link-arg=-Wl,-soname,libfwasr.so.{}",
+            version("MAJOR")
+        );
     }
 }
