@@ -86,7 +86,8 @@ typedef enum fwasr_event_type {
   FWASR_EVENT_TRACE = 4,
   // The server forgot the session's context (`checkpoint_id` holds the reset id).
   FWASR_EVENT_CLEARED = 5,
-  // A push found the audio queue full; `dropped_ms` is the audio refused since the last one.
+  // A push found the audio queue full: an overrun began. One per overrun, which ends when the
+  // queue has drained to half. `dropped_ms` is the audio refused since the previous one.
   FWASR_EVENT_OVERRUN = 6,
   // Something went wrong that did not end the session by itself (`status`, `code`, `message`).
   FWASR_EVENT_ERROR = 7,

@@ -297,7 +297,9 @@ impl Session {
             Ok(()) => {
                 let after = producer.samples();
                 sh.pushed.store(after * 2, Ordering::Release);
-                if sh.in_overrun.load(Ordering::Relaxed) {
+                // The overrun ends once the queue has drained to half, so a queue hovering at
+                // full (a stalled server) raises one OVERRUN, not one per push.
+                if sh.in_overrun.load(Ordering::Relaxed) && producer.room() * 2 >= self.capacity {
                     sh.in_overrun.store(false, Ordering::Relaxed);
                 }
                 let chunk = sh.chunk_bytes as u64 / 2;

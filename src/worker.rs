@@ -79,8 +79,9 @@ pub(crate) struct Worker {
     audio: AudioConsumer,
     control: Receiver<Control>,
     sink: Option<Sink>,
-    /// Time between chunks when paced.
+    /// Time between chunks when paced, and the pacing factor.
     interval: Option<Duration>,
+    pacing: f64,
     finish_timeout: Duration,
     pending: VecDeque<Control>,
     /// Audio bytes taken from the queue and written.
@@ -88,7 +89,10 @@ pub(crate) struct Worker {
     finishing: bool,
     /// The last input has been converted and the resampler flushed.
     input_finished: bool,
-    final_deadline: Option<Instant>,
+    /// The final checkpoint has been written.
+    final_sent: bool,
+    /// When finishing gives up waiting for the final echo.
+    finish_deadline: Option<Instant>,
     final_received: bool,
     next_due: Option<Instant>,
     traces: HashMap<String, Instant>,
@@ -116,12 +120,14 @@ impl Worker {
             control,
             sink: Some(sink),
             interval,
+            pacing: cfg.pacing,
             finish_timeout: cfg.finish_timeout,
             pending: VecDeque::new(),
             consumed: 0,
             finishing: false,
             input_finished: false,
-            final_deadline: None,
+            final_sent: false,
+            finish_deadline: None,
             final_received: false,
             next_due: None,
             traces: HashMap::new(),
@@ -224,8 +230,15 @@ impl Worker {
                 return Outcome::Stopped;
             }
             while let Ok(c) = self.control.try_recv() {
-                if let Control::Finish { .. } = c {
+                if let Control::Finish { end } = c {
                     self.finishing = true;
+                    // Paced audio still to send is not the server's delay; nothing else may
+                    // hold finish up beyond the timeout (e.g. a server that stopped reading).
+                    let unsent = Duration::from_secs_f64(end.saturating_sub(self.consumed) as f64 / 32_000.0);
+                    let paced = self
+                        .interval
+                        .map_or(Duration::ZERO, |_| unsent.div_f64(self.pacing));
+                    self.finish_deadline = Some(Instant::now() + self.finish_timeout + paced);
                 }
                 self.pending.push_back(c);
             }
@@ -248,7 +261,7 @@ impl Worker {
                 return self.broken(e);
             }
             let now = Instant::now();
-            if let Some(d) = self.final_deadline {
+            if let Some(d) = self.finish_deadline {
                 if !self.final_received && now >= d {
                     let _ = ws.close(Some(CloseFrame {
                         code: CloseCode::Normal,
@@ -258,7 +271,7 @@ impl Worker {
                     return Outcome::Failed(Error::new(
                         FWASR_ERR_TIMEOUT,
                         format!(
-                            "the final transcript did not arrive within {} ms after the last audio",
+                            "the final transcript did not arrive within the finish timeout ({} ms)",
                             self.finish_timeout.as_millis()
                         ),
                     ));
@@ -284,12 +297,12 @@ impl Worker {
     }
 
     fn next_deadline(&mut self) -> Option<Instant> {
-        let waiting_to_send = !self.out_pending
-            && (self.audio.has_chunk() || (self.finishing && self.final_deadline.is_none()));
+        let waiting_to_send =
+            !self.out_pending && (self.audio.has_chunk() || (self.finishing && !self.final_sent));
         let pacing = self
             .next_due
             .filter(|_| waiting_to_send && self.interval.is_some());
-        let fin = self.final_deadline.filter(|_| !self.final_received);
+        let fin = self.finish_deadline.filter(|_| !self.final_received);
         [pacing, fin, self.close_deadline].into_iter().flatten().min()
     }
 
@@ -423,7 +436,7 @@ impl Worker {
             });
         }
         if let Some(id) = msg.checkpoint_id {
-            if id == "final" && self.final_deadline.is_some() {
+            if id == "final" && self.final_sent {
                 self.final_received = true;
             }
             self.emit(Event {
@@ -468,7 +481,7 @@ impl Worker {
                 continue;
             }
             if self.finishing
-                && self.final_deadline.is_none()
+                && !self.final_sent
                 && matches!(self.pending.front(), Some(Control::Finish { .. }))
             {
                 if !self.input_finished {
@@ -491,7 +504,9 @@ impl Worker {
                     Message::text(protocol::checkpoint("final")),
                     &mut self.out_pending,
                 )?;
-                self.final_deadline = Some(now + self.finish_timeout);
+                self.final_sent = true;
+                let echo_by = now + self.finish_timeout;
+                self.finish_deadline = Some(self.finish_deadline.map_or(echo_by, |d| d.max(echo_by)));
                 self.shared.log(FWASR_LOG_INFO, || "final checkpoint sent".into());
                 continue;
             }

@@ -1,6 +1,7 @@
 //! fwasr-devserver: a local WebSocket server speaking the Fireworks streaming transcription
 //! protocol, for fwasr's tests and demos and for users' own CI. Listens on 127.0.0.1 only.
 
+mod faults;
 mod script;
 
 use std::io::{self, Read, Write};
@@ -16,6 +17,7 @@ use tungstenite::http::StatusCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
+use faults::{Faults, Fired};
 use script::{Reply, Source, Speaker};
 
 const PATH: &str = "/v1/audio/transcriptions/streaming";
@@ -44,6 +46,7 @@ struct Options {
     report: Option<String>,
     tls: Option<native_tls::TlsAcceptor>,
     quiet: bool,
+    faults: Faults,
     command: Vec<String>,
 }
 
@@ -56,6 +59,7 @@ fn parse_args() -> Result<Options, String> {
         report: None,
         tls: None,
         quiet: false,
+        faults: Faults::default(),
         command: Vec::new(),
     };
     let (mut cert, mut key) = (None, None);
@@ -76,7 +80,11 @@ fn parse_args() -> Result<Options, String> {
                 o.command = args.by_ref().collect();
                 break;
             }
-            other => return Err(format!("unknown option {other}")),
+            other => {
+                if !o.faults.parse(other, &mut value)? {
+                    return Err(format!("unknown option {other}"));
+                }
+            }
         }
     }
     match (cert, key) {
@@ -98,7 +106,7 @@ fn main() -> ExitCode {
             if !e.is_empty() {
                 eprintln!("fwasr-devserver: {e}");
             }
-            eprintln!("{USAGE}");
+            eprintln!("{USAGE}\n\n{}", faults::USAGE);
             return ExitCode::from(2);
         }
     };
@@ -271,6 +279,15 @@ fn check_request(
             .insert("content-type", "application/json".parse().expect("static header"));
         r
     };
+    if let Some(d) = o.faults.handshake_delay {
+        std::thread::sleep(d);
+    }
+    if let Some((status, body)) = &o.faults.refuse {
+        rep.end = format!("refused {status} (fault mode)");
+        let mut r = ErrorResponse::new(Some(body.clone()));
+        *r.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return Err(r);
+    }
     if rep.path != PATH {
         rep.end = format!("refused 404: path {}", rep.path);
         return Err(refuse(
@@ -292,7 +309,10 @@ fn check_request(
 
 /// Talks to one client until it goes; returns how the connection ended.
 fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: Instant) -> String {
+    let f = &o.faults;
     let mut speaker = Speaker::new(o.source.clone());
+    let mut fired = Fired::default();
+    let mut audio_messages = 0u32;
     loop {
         let msg = match ws.read() {
             Ok(m) => m,
@@ -302,11 +322,12 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
             )) => return "client closed the TCP connection without a close frame".into(),
             Err(e) => return format!("error: {e}"),
         };
-        let replies = match msg {
+        let mut replies = match msg {
             Message::Binary(b) => {
                 rep.audio.extend_from_slice(&b);
                 rep.chunks
                     .push((b.len(), started.elapsed().as_secs_f64() * 1000.0));
+                audio_messages += 1;
                 speaker.on_audio(clock(rep))
             }
             Message::Text(t) => {
@@ -324,12 +345,54 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
                     None => "client close".into(),
                 };
             }
-            _ => Vec::new(),
+            _ => continue,
         };
+        let t = clock(rep);
+        let past = |at: Option<f64>| at.is_some_and(|at| t >= at);
+        if past(f.abort_after) {
+            abort(ws);
+            return format!("aborted after {t:.2} s of audio (fault mode)");
+        }
+        if past(f.stall_after) {
+            // Stop reading: the client's writes back up into the socket buffers.
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            return format!("stalled after {t:.2} s of audio (fault mode)");
+        }
+        if f.huge_message && !std::mem::replace(&mut fired.huge, true) {
+            let text = "x".repeat(8 << 20);
+            replies.insert(
+                0,
+                Reply::Text(json!({ "segments": [{ "id": "huge", "text": text }] }).to_string()),
+            );
+        }
+        if past(f.garbage_after) && !std::mem::replace(&mut fired.garbage, true) {
+            replies.push(Reply::Text("this is not JSON {".into()));
+        }
+        if past(f.error_after) && !std::mem::replace(&mut fired.error, true) {
+            replies.push(Reply::Text(
+                json!({ "error": { "message": "fault mode error", "code": 500 } }).to_string(),
+            ));
+        }
+        if let Some((at, code, reason)) = &f.close_after {
+            if t >= *at {
+                replies.push(Reply::Close(*code, reason.clone()));
+            }
+        }
+        if f.ping_every.is_some_and(|n| audio_messages % n == 0) {
+            if let Err(e) = ws.send(Message::Ping(b"fwasr-devserver".to_vec().into())) {
+                return format!("error while sending a ping: {e}");
+            }
+        }
         for r in replies {
+            if let Some(d) = f.reply_delay {
+                std::thread::sleep(d);
+            }
             rep.sent += 1;
-            let msg = match r {
-                Reply::Text(t) => Message::text(t),
+            let sent = match r {
+                Reply::Text(t) => match f.fragment {
+                    Some(n) => send_fragmented(ws, t.as_bytes(), n),
+                    None => ws.send(Message::text(t)),
+                },
                 Reply::Close(code, reason) => {
                     let _ = ws.close(Some(CloseFrame {
                         code: code.into(),
@@ -339,11 +402,34 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
                     return format!("server close {code} {reason}").trim_end().to_string();
                 }
             };
-            if let Err(e) = ws.send(msg) {
+            if let Err(e) = sent {
                 return format!("error while sending: {e}");
             }
         }
     }
+}
+
+/// Sends a text message as a first frame and continuation frames of `n` bytes each.
+fn send_fragmented(ws: &mut WebSocket<Stream>, text: &[u8], n: usize) -> tungstenite::Result<()> {
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tungstenite::protocol::frame::Frame;
+    let parts: Vec<&[u8]> = text.chunks(n).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let op = if i == 0 { Data::Text } else { Data::Continue };
+        let frame = Frame::message(part.to_vec(), OpCode::Data(op), i + 1 == parts.len());
+        ws.write(Message::Frame(frame))?;
+    }
+    ws.flush()
+}
+
+/// Drops the TCP connection under the WebSocket: the client sees the stream end with no close
+/// frame.
+fn abort(ws: &mut WebSocket<Stream>) {
+    let tcp = match ws.get_mut() {
+        Stream::Plain(s) => &*s,
+        Stream::Tls(s) => s.get_ref(),
+    };
+    let _ = tcp.shutdown(std::net::Shutdown::Both);
 }
 
 /// Completes a close the server started: reads until the client's close frame arrives.

@@ -1,0 +1,115 @@
+//! Fault modes, chosen by flags, for testing clients against a misbehaving server. Times are
+//! seconds of the connection's audio clock, so a test says "after 0.5 s of audio" and gets it
+//! whatever the machine's speed.
+
+use std::time::Duration;
+
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Refuse the upgrade with this HTTP status and body.
+    pub refuse: Option<(u16, String)>,
+    pub handshake_delay: Option<Duration>,
+    /// Close with (code, reason) after this much audio.
+    pub close_after: Option<(f64, u16, String)>,
+    /// Drop the TCP connection, no close frame, after this much audio.
+    pub abort_after: Option<f64>,
+    pub garbage_after: Option<f64>,
+    pub error_after: Option<f64>,
+    /// Stop reading from the socket after this much audio (the client's sends back up).
+    pub stall_after: Option<f64>,
+    pub reply_delay: Option<Duration>,
+    /// Send one message of 8 MiB after the first audio.
+    pub huge_message: bool,
+    /// Send a ping frame after every N audio messages.
+    pub ping_every: Option<u32>,
+    /// Split every message into continuation frames of this many bytes.
+    pub fragment: Option<usize>,
+}
+
+pub const USAGE: &str = "fault modes (T: seconds of audio received on the connection):
+  --refuse STATUS[:BODY]      refuse the upgrade with this HTTP status (401, 403, 429, 500, 503...)
+  --handshake-delay MS        wait before answering the upgrade
+  --close-after T:CODE[:REASON]  close with this code and reason
+  --abort-after T             drop the TCP connection without a close frame
+  --garbage-after T           send a text message that is not JSON
+  --error-after T             send {\"error\": {...}}
+  --stall-after T             stop reading from the socket
+  --reply-delay MS            delay every reply
+  --huge-message              send one 8 MiB transcript message after the first audio
+  --ping-every N              send a ping frame after every N audio messages
+  --fragment BYTES            split messages into continuation frames of BYTES";
+
+impl Faults {
+    /// Takes one fault flag and its value; false if `flag` is not a fault flag.
+    pub fn parse(
+        &mut self,
+        flag: &str,
+        value: &mut dyn FnMut() -> Result<String, String>,
+    ) -> Result<bool, String> {
+        let secs = |v: String| {
+            v.parse::<f64>()
+                .map_err(|_| format!("{flag} needs seconds, got {v}"))
+        };
+        let ms = |v: String| {
+            v.parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| format!("{flag} needs milliseconds, got {v}"))
+        };
+        match flag {
+            "--refuse" => {
+                let v = value()?;
+                let (status, body) = v.split_once(':').unwrap_or((&v, ""));
+                let status: u16 = status
+                    .parse()
+                    .map_err(|_| format!("--refuse needs an HTTP status, got {status}"))?;
+                let body = if body.is_empty() {
+                    format!(r#"{{"error":{{"message":"refused by fault mode","code":{status}}}}}"#)
+                } else {
+                    body.to_string()
+                };
+                self.refuse = Some((status, body));
+            }
+            "--handshake-delay" => self.handshake_delay = Some(ms(value()?)?),
+            "--close-after" => {
+                let v = value()?;
+                let mut parts = v.splitn(3, ':');
+                let t = secs(parts.next().unwrap_or_default().to_string())?;
+                let code = parts
+                    .next()
+                    .and_then(|c| c.parse().ok())
+                    .ok_or("--close-after needs T:CODE[:REASON]")?;
+                self.close_after = Some((t, code, parts.next().unwrap_or("").to_string()));
+            }
+            "--abort-after" => self.abort_after = Some(secs(value()?)?),
+            "--garbage-after" => self.garbage_after = Some(secs(value()?)?),
+            "--error-after" => self.error_after = Some(secs(value()?)?),
+            "--stall-after" => self.stall_after = Some(secs(value()?)?),
+            "--reply-delay" => self.reply_delay = Some(ms(value()?)?),
+            "--huge-message" => self.huge_message = true,
+            "--ping-every" => {
+                let v = value()?;
+                self.ping_every = Some(
+                    v.parse()
+                        .map_err(|_| format!("--ping-every needs a count, got {v}"))?,
+                );
+            }
+            "--fragment" => {
+                let v = value()?;
+                let n: usize = v
+                    .parse()
+                    .map_err(|_| format!("--fragment needs a byte count, got {v}"))?;
+                self.fragment = Some(n.max(1));
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// One-shot triggers of a connection.
+#[derive(Default)]
+pub struct Fired {
+    pub garbage: bool,
+    pub error: bool,
+    pub huge: bool,
+}

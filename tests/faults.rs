@@ -1,0 +1,288 @@
+//! The fault matrix: the session against each of fwasr-devserver's fault modes, over real
+//! loopback sockets. For each: the status, code and message the caller sees; CLOSED exactly
+//! once and last; the transcript received so far kept; stats accounting for audio sent and
+//! not sent; push never blocking; finish and free returning in bounded time.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use fwasr::error::*;
+use fwasr::event::*;
+use fwasr::session::*;
+use fwasr::{Config, Event, Session};
+
+const SEC10: Option<Duration> = Some(Duration::from_secs(10));
+/// The documented bound for free is about a second; the margin absorbs a loaded machine.
+const FREE_BOUND: Duration = Duration::from_millis(2000);
+
+fn config(url: &str) -> Config {
+    let mut c = Config::new();
+    c.set_url(url).unwrap();
+    c
+}
+
+/// Every event until CLOSED, which must come once and last.
+fn drain(s: &Session) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Some(e) = s.next_event(SEC10) {
+        out.push(e);
+    }
+    assert_eq!(
+        out.iter().filter(|e| e.kind == FWASR_EVENT_CLOSED).count(),
+        1,
+        "{out:?}"
+    );
+    assert_eq!(out.last().map(|e| e.kind), Some(FWASR_EVENT_CLOSED));
+    out
+}
+
+fn free_promptly(s: Session) {
+    let t = Instant::now();
+    drop(s);
+    assert!(t.elapsed() < FREE_BOUND, "free took {:?}", t.elapsed());
+}
+
+#[test]
+fn refused_handshakes_report_status_and_body() {
+    for (status, want) in [
+        (401, FWASR_ERR_AUTH),
+        (403, FWASR_ERR_AUTH),
+        (429, FWASR_ERR_HANDSHAKE),
+        (500, FWASR_ERR_HANDSHAKE),
+        (503, FWASR_ERR_HANDSHAKE),
+    ] {
+        let body = format!(r#"{{"error":"busy {status}"}}"#);
+        let d = DevServer::start(&["--refuse", &format!("{status}:{body}")]);
+        let s = Session::open(&config(&d.url)).unwrap();
+        s.push(&audio(200)).unwrap();
+        let e = s.wait_ready(SEC10).unwrap_err();
+        assert_eq!((e.status, e.code), (want, status), "{e}");
+        assert!(e.message.contains(&format!("busy {status}")), "{}", e.message);
+        let events = drain(&s);
+        assert_eq!(events.len(), 1);
+        assert_eq!((events[0].status, events[0].code), (want, status));
+        let st = s.stats();
+        assert_eq!((st.bytes_pushed, st.bytes_sent, st.bytes_queued), (6400, 0, 6400));
+        assert_eq!(s.push(&audio(10)).unwrap_err().status, FWASR_ERR_STATE);
+        assert_eq!(s.finish(SEC10).unwrap_err().status, want);
+        free_promptly(s);
+    }
+}
+
+#[test]
+fn a_slow_handshake_times_out_or_succeeds_by_the_connect_timeout() {
+    let d = DevServer::start(&["--handshake-delay", "800"]);
+    let mut c = config(&d.url);
+    c.set_connect_timeout_ms(200).unwrap();
+    let s = Session::open(&c).unwrap();
+    assert_eq!(s.wait_ready(SEC10).unwrap_err().status, FWASR_ERR_CONNECT_TIMEOUT);
+    c.set_connect_timeout_ms(5000).unwrap();
+    let s = Session::open(&c).unwrap();
+    s.push(&audio(100)).unwrap();
+    s.finish(SEC10).unwrap();
+    // Free while the upgrade is still pending returns at once.
+    let s = Session::open(&c).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    free_promptly(s);
+}
+
+#[test]
+fn server_close_mid_stream_keeps_the_transcript() {
+    let d = DevServer::start(&["--close-after", "1.0:1011:model restarting"]);
+    // Paced, so audio is still queued when the server closes.
+    let mut c = config(&d.url);
+    c.set_pacing(2.0).unwrap();
+    let s = Session::open(&c).unwrap();
+    s.push(&audio(3000)).unwrap();
+    let events = drain(&s);
+    let closed = events.last().unwrap();
+    assert_eq!((closed.status, closed.code), (FWASR_ERR_CLOSED, 1011));
+    assert!(closed.message.contains("model restarting"), "{}", closed.message);
+    assert_eq!(s.transcript(), "1.00 s of audio received");
+    let st = s.stats();
+    assert_eq!(st.bytes_pushed, 3000 * 32);
+    assert!(st.bytes_sent >= 32_000 && st.bytes_sent < 3000 * 32, "{st:?}");
+    assert_eq!(
+        st.bytes_queued,
+        st.bytes_pushed - st.bytes_sent,
+        "what was not sent is accounted for"
+    );
+    assert_eq!(s.finish(SEC10).unwrap_err().code, 1011);
+    free_promptly(s);
+}
+
+#[test]
+fn aborted_connection_is_an_io_error_and_keeps_the_transcript() {
+    let d = DevServer::start(&["--abort-after", "1.0"]);
+    let s = Session::open(&config(&d.url)).unwrap();
+    s.push(&audio(3000)).unwrap();
+    let events = drain(&s);
+    let closed = events.last().unwrap();
+    assert_eq!(closed.status, FWASR_ERR_IO, "{closed:?}");
+    assert!(
+        closed.message.contains("without a close frame") || closed.message.contains("connection"),
+        "{}",
+        closed.message
+    );
+    assert_eq!(s.transcript(), "0.50 s of audio received");
+    assert_eq!(s.state(), FWASR_STATE_FAILED);
+    free_promptly(s);
+}
+
+#[test]
+fn garbage_and_error_messages_are_reported_and_the_session_goes_on() {
+    let d = DevServer::start(&["--garbage-after", "0.1", "--error-after", "0.2"]);
+    let s = Session::open(&config(&d.url)).unwrap();
+    s.push(&audio(600)).unwrap();
+    s.finish(SEC10).unwrap();
+    let events = drain(&s);
+    let errors: Vec<&Event> = events.iter().filter(|e| e.kind == FWASR_EVENT_ERROR).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0].status, FWASR_ERR_PROTOCOL);
+    assert_eq!(errors[0].json.as_deref(), Some("this is not JSON {"));
+    assert_eq!((errors[1].status, errors[1].code), (FWASR_ERR_SERVER, 500));
+    assert_eq!(events.last().unwrap().status, FWASR_OK);
+    assert_eq!(s.transcript(), "0.60 s of audio received");
+}
+
+#[test]
+fn a_stalled_server_fills_the_queue_without_blocking_push() {
+    let d = DevServer::start(&["--stall-after", "0.1"]);
+    let mut c = config(&d.url);
+    c.set_buffer_ms(1000).unwrap();
+    c.set_finish_timeout_ms(300).unwrap();
+    let s = Session::open(&c).unwrap();
+    s.wait_ready(SEC10).unwrap();
+    // Push 20 ms frames until the socket buffers and the queue are full for good (the
+    // kernel's buffers grow for a while, so early refusals can be followed by room again):
+    // 25 refusals in a row, 2 ms apart. Never more than 20 minutes of audio.
+    let frame = audio(20);
+    let (mut accepted, mut in_a_row, mut refused) = (0u64, 0u64, 0u64);
+    let mut slowest = Duration::ZERO;
+    let mut events = Vec::new();
+    for _ in 0..60_000 {
+        let t = Instant::now();
+        let r = s.push(&frame);
+        slowest = slowest.max(t.elapsed());
+        match r {
+            Ok(()) => {
+                accepted += 1;
+                in_a_row = 0;
+            }
+            Err(e) => {
+                assert_eq!(e.status, FWASR_ERR_BUFFER_FULL);
+                refused += 1;
+                in_a_row += 1;
+                if in_a_row == 25 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        while let Some(e) = s.next_event(Some(Duration::ZERO)) {
+            events.push(e);
+        }
+    }
+    assert_eq!(
+        in_a_row, 25,
+        "the queue never stayed full ({accepted} frames accepted)"
+    );
+    assert!(
+        slowest < Duration::from_millis(500),
+        "a push blocked for {slowest:?}"
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    while let Some(e) = s.next_event(Some(Duration::ZERO)) {
+        events.push(e);
+    }
+    let overruns = events.iter().filter(|e| e.kind == FWASR_EVENT_OVERRUN).count();
+    assert!(overruns >= 1, "no OVERRUN event");
+    // While the server stays stalled, more refused pushes are the same overrun: no new event.
+    for _ in 0..100 {
+        assert_eq!(s.push(&frame).unwrap_err().status, FWASR_ERR_BUFFER_FULL);
+        refused += 1;
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    while let Some(e) = s.next_event(Some(Duration::ZERO)) {
+        assert_ne!(e.kind, FWASR_EVENT_OVERRUN, "a second OVERRUN during one stall");
+    }
+    let st = s.stats();
+    assert_eq!(st.bytes_dropped, refused * 640);
+    assert!(
+        st.bytes_queued > 0 && st.bytes_sent + st.bytes_queued == st.bytes_pushed,
+        "{st:?}"
+    );
+    // finish gives up after the finish timeout, though nothing can be sent.
+    let t = Instant::now();
+    assert_eq!(s.finish(SEC10).unwrap_err().status, FWASR_ERR_TIMEOUT);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let rest = drain(&s);
+    assert_eq!(rest.last().unwrap().status, FWASR_ERR_TIMEOUT);
+    free_promptly(s);
+}
+
+#[test]
+fn free_returns_promptly_while_the_server_stalls() {
+    let d = DevServer::start(&["--stall-after", "0.0"]);
+    let s = Session::open(&config(&d.url)).unwrap();
+    s.wait_ready(SEC10).unwrap();
+    for _ in 0..200 {
+        let _ = s.push(&audio(100));
+    }
+    free_promptly(s);
+}
+
+#[test]
+fn delayed_replies_still_finish() {
+    let d = DevServer::start(&["--reply-delay", "300"]);
+    let s = Session::open(&config(&d.url)).unwrap();
+    s.push(&audio(200)).unwrap();
+    s.trace("t").unwrap();
+    s.finish(SEC10).unwrap();
+    let events = drain(&s);
+    let trace = events.iter().find(|e| e.kind == FWASR_EVENT_TRACE).unwrap();
+    assert!(trace.rtt_ms >= 300.0, "{}", trace.rtt_ms);
+    // The same server with a finish timeout shorter than its delay: FWASR_ERR_TIMEOUT.
+    let mut c = config(&d.url);
+    c.set_finish_timeout_ms(100).unwrap();
+    let s = Session::open(&c).unwrap();
+    s.push(&audio(100)).unwrap();
+    assert_eq!(s.finish(SEC10).unwrap_err().status, FWASR_ERR_TIMEOUT);
+    assert_eq!(drain(&s).last().unwrap().status, FWASR_ERR_TIMEOUT);
+}
+
+#[test]
+fn an_8_mib_message_is_taken() {
+    let d = DevServer::start(&["--huge-message"]);
+    let s = Session::open(&config(&d.url)).unwrap();
+    s.push(&audio(600)).unwrap();
+    s.finish(SEC10).unwrap();
+    let events = drain(&s);
+    let huge = events
+        .iter()
+        .find(|e| e.segment_id == "huge")
+        .expect("the huge segment");
+    assert_eq!(huge.text.len(), 8 << 20);
+    // The next update (id 0) retracted it, as the protocol's rule says.
+    assert!(events
+        .iter()
+        .any(|e| e.kind == FWASR_EVENT_SEGMENT_REMOVED && e.segment_id == "huge"));
+    assert_eq!(s.transcript(), "0.60 s of audio received");
+}
+
+#[test]
+fn pings_and_fragmented_messages_are_handled() {
+    let d = DevServer::start(&["--ping-every", "2", "--fragment", "7"]);
+    let s = Session::open(&config(&d.url)).unwrap();
+    s.push(&audio(1000)).unwrap();
+    s.checkpoint("cp").unwrap();
+    s.finish(SEC10).unwrap();
+    let events = drain(&s);
+    assert!(events
+        .iter()
+        .any(|e| e.kind == FWASR_EVENT_CHECKPOINT && e.checkpoint_id == "cp"));
+    assert!(!events.iter().any(|e| e.kind == FWASR_EVENT_ERROR), "{events:?}");
+    assert_eq!(s.transcript(), "1.00 s of audio received");
+}
