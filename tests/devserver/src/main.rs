@@ -378,7 +378,7 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
                 replies.push(Reply::Close(*code, reason.clone()));
             }
         }
-        if f.ping_every.is_some_and(|n| audio_messages % n == 0) {
+        if f.ping_every.is_some_and(|n| audio_messages.is_multiple_of(n)) {
             if let Err(e) = ws.send(Message::Ping(b"fwasr-devserver".to_vec().into())) {
                 return format!("error while sending a ping: {e}");
             }
