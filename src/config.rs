@@ -347,7 +347,14 @@ pub fn parse_endpoint(url: &str) -> Result<Endpoint, Error> {
         let (h, after) = v6
             .split_once(']')
             .ok_or_else(|| bad("has an unclosed IPv6 bracket"))?;
-        (h, after.strip_prefix(':'))
+        let port = match after {
+            "" => None,
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or_else(|| bad("has text after the IPv6 address"))?,
+            ),
+        };
+        (h, port)
     } else {
         match authority.rsplit_once(':') {
             Some((h, p)) => (h, Some(p)),
@@ -356,6 +363,16 @@ pub fn parse_endpoint(url: &str) -> Result<Endpoint, Error> {
     };
     if host.is_empty() {
         return Err(bad("has no host"));
+    }
+    // What an HTTP authority takes; the rest of the URL is checked by the request parser.
+    let host_char = |b: u8| b.is_ascii_alphanumeric() || b"-._~%:!$&'()*+,;=".contains(&b);
+    if !host.bytes().all(host_char) {
+        return Err(bad("has a host with characters a URL does not allow"));
+    }
+    {
+        use tungstenite::client::IntoClientRequest;
+        url.into_client_request()
+            .map_err(|e| bad(&format!("is not a valid request URL ({e})")))?;
     }
     let port = match port {
         Some(p) => p
@@ -436,6 +453,8 @@ mod tests {
             "ws://u:p@h",
             "ws://h/ x",
             "ws://h/é",
+            "wss://[::1]<",
+            "ws://a<b/",
         ] {
             assert!(parse_endpoint(bad).is_err(), "{bad}");
         }
