@@ -6,6 +6,7 @@
 //! session, except that it may be called from inside the session's own event callback.
 
 use std::ffi::{c_char, c_void};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::audio::{Format, FWASR_FORMAT_F32, FWASR_FORMAT_S16LE};
 use crate::error::*;
@@ -17,11 +18,50 @@ use crate::session::{fwasr_state, Session, FWASR_STATE_FAILED};
 /// A streaming session. Opaque; open with fwasr_session_open, free with fwasr_session_free.
 pub struct fwasr_session {
     inner: Session,
+    /// The caller's reference plus one per call in progress: the memory goes when the last
+    /// of them does, so fwasr_session_free may run while other threads are inside calls.
+    refs: AtomicUsize,
+    freeing: AtomicBool,
 }
 
-unsafe fn session<'a>(s: *const fwasr_session) -> Result<&'a Session, Error> {
+/// A call in progress on a session.
+pub(crate) struct Entered(*const fwasr_session);
+
+impl std::ops::Deref for Entered {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        // SAFETY: our reference keeps the session allocated until this guard drops.
+        unsafe { &(*self.0).inner }
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        // SAFETY: this guard holds one reference, given back here.
+        unsafe { release(self.0) }
+    }
+}
+
+/// Gives back one reference; the last one frees the session.
+unsafe fn release(s: *const fwasr_session) {
+    // SAFETY: s is live while the caller holds a reference (raw pointers only, so no Rust
+    // reference outlives the memory).
+    if unsafe { (*s).refs.fetch_sub(1, Ordering::AcqRel) } == 1 {
+        // SAFETY: sessions are handed out as Box<fwasr_session>; nobody holds a reference now.
+        drop(unsafe { Box::from_raw(s.cast_mut()) });
+    }
+}
+
+/// Enters a call on `s`, or fails if it is NULL or being freed.
+unsafe fn session(s: *const fwasr_session) -> Result<Entered, Error> {
     // SAFETY: NULL or a live session from fwasr_session_open.
-    Ok(&unsafe { arg_ref(s, "session") }?.inner)
+    let h = unsafe { arg_ref(s, "session") }?;
+    h.refs.fetch_add(1, Ordering::Acquire);
+    let entered = Entered(s);
+    if h.freeing.load(Ordering::Acquire) {
+        return Err(Error::new(FWASR_ERR_STATE, "the session is being freed"));
+    }
+    Ok(entered)
 }
 
 /// Checks `cfg` and starts a session: the connection is made on the session's own thread, so
@@ -40,7 +80,12 @@ pub unsafe extern "C" fn fwasr_session_open(
         }
         let s = Session::open(&cfg.inner)?;
         // SAFETY: out is non-NULL and points to writable storage (caller's contract).
-        unsafe { *out = Box::into_raw(Box::new(fwasr_session { inner: s })) };
+        let handle = fwasr_session {
+            inner: s,
+            refs: AtomicUsize::new(1),
+            freeing: AtomicBool::new(false),
+        };
+        unsafe { *out = Box::into_raw(Box::new(handle)) };
         Ok(())
     })
 }
@@ -86,7 +131,7 @@ pub unsafe extern "C" fn fwasr_session_push_s16(
     status(|| {
         // SAFETY: checked by the helpers.
         let s = unsafe { session(s) }?;
-        expect_format(s, FWASR_FORMAT_S16LE)?;
+        expect_format(&s, FWASR_FORMAT_S16LE)?;
         let n = nsamples
             .checked_mul(2)
             .ok_or_else(|| Error::invalid("nsamples is too large"))?;
@@ -115,7 +160,7 @@ pub unsafe extern "C" fn fwasr_session_push_f32(
     status(|| {
         // SAFETY: checked by the helpers.
         let s = unsafe { session(s) }?;
-        expect_format(s, FWASR_FORMAT_F32)?;
+        expect_format(&s, FWASR_FORMAT_F32)?;
         let n = nsamples
             .checked_mul(4)
             .ok_or_else(|| Error::invalid("nsamples is too large"))?;
@@ -277,13 +322,23 @@ pub unsafe extern "C" fn fwasr_session_state(s: *const fwasr_session) -> fwasr_s
 /// Stops the session if it is still running (no flush: use fwasr_session_finish first to get
 /// the whole transcript), joins its thread and frees it. Returns within about a second
 /// whatever the server does. No callback runs after it returns; called from inside the
-/// session's own callback, no further callback runs after that one returns. NULL does nothing.
+/// session's own callback, no further callback runs after that one returns. Calls already in
+/// progress on other threads (a push, a blocking next_event or finish) return promptly with
+/// FWASR_ERR_STATE or their result, and the memory is released when the last of them does;
+/// calls that start after free returns are invalid. NULL does nothing.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_free(s: *mut fwasr_session) {
     guard((), || {
-        if !s.is_null() {
-            // SAFETY: sessions are handed out as Box<fwasr_session>; the caller gives it up.
-            drop(unsafe { Box::from_raw(s) });
+        if s.is_null() {
+            return;
         }
+        // SAFETY: s is a live session (the caller's reference is still held).
+        if unsafe { (*s).freeing.swap(true, Ordering::AcqRel) } {
+            return;
+        }
+        // SAFETY: as above; close wakes every waiting call.
+        unsafe { (*s).inner.close() };
+        // SAFETY: gives back the caller's reference.
+        unsafe { release(s) }
     })
 }

@@ -5,6 +5,8 @@
  *   api_test callback  a callback-mode session freed from inside its own callback
  *   api_test auth      a refused API key (the server runs with --api-key)
  *   api_test formats   input formats: typed pushes checked, float and mu-law converted
+ *   api_test misuse    NULLs, invalid UTF-8, out-of-range numbers, wrong states
+ *   api_test free_race free while other threads are blocked in push_wait and next_event
  * Prints "N passed, N failed"; exits non-zero on any failure.
  */
 #include <fwasr.h>
@@ -304,6 +306,170 @@ static void test_formats(void) {
     fwasr_session_free(s);
 }
 
+/* Every pointer argument of every function as NULL, invalid UTF-8 for every string, numbers
+ * out of range, calls in the wrong state: each gives its documented status, nothing crashes. */
+static void test_misuse(void) {
+    const char bad_utf8[] = {'a', (char)0xff, (char)0xfe, 0};
+    fwasr_config *cfg = fwasr_config_new();
+    fwasr_stats st;
+    const fwasr_status E = FWASR_ERR_INVALID_ARGUMENT;
+
+    /* NULL config. */
+    CHECK(fwasr_config_set_url(NULL, "ws://h/") == E);
+    CHECK(fwasr_config_set_api_key(NULL, "k") == E);
+    CHECK(fwasr_config_set_language(NULL, "en") == E);
+    CHECK(fwasr_config_set_prompt(NULL, "p") == E);
+    CHECK(fwasr_config_set_temperature(NULL, 0) == E);
+    CHECK(fwasr_config_set_response_format(NULL, "f") == E);
+    CHECK(fwasr_config_set_param(NULL, "n", "v") == E);
+    CHECK(fwasr_config_set_header(NULL, "n", "v") == E);
+    CHECK(fwasr_config_set_input_format(NULL, FWASR_FORMAT_S16LE, 16000, 1) == E);
+    CHECK(fwasr_config_set_input_channel(NULL, -1) == E);
+    CHECK(fwasr_config_set_chunk_ms(NULL, 50) == E);
+    CHECK(fwasr_config_set_buffer_ms(NULL, 1000) == E);
+    CHECK(fwasr_config_set_pacing(NULL, 1) == E);
+    CHECK(fwasr_config_set_connect_timeout_ms(NULL, 1) == E);
+    CHECK(fwasr_config_set_finish_timeout_ms(NULL, 1) == E);
+    CHECK(fwasr_config_set_tls_ca_file(NULL, NULL) == E);
+    CHECK(fwasr_config_set_tls_verify(NULL, true) == E);
+    CHECK(fwasr_config_set_event_callback(NULL, NULL, NULL) == E);
+    CHECK(fwasr_config_set_log_callback(NULL, NULL, NULL, FWASR_LOG_INFO) == E);
+    /* NULL where a value is required (NULL "unsets" only where documented). */
+    CHECK(fwasr_config_set_url(cfg, NULL) == E);
+    CHECK(fwasr_config_set_param(cfg, NULL, "v") == E);
+    CHECK(fwasr_config_set_header(cfg, NULL, "v") == E);
+    CHECK(fwasr_config_set_param(cfg, "n", NULL) == FWASR_OK);
+    CHECK(fwasr_config_set_header(cfg, "X-N", NULL) == FWASR_OK);
+    CHECK(fwasr_config_set_prompt(cfg, NULL) == FWASR_OK);
+    /* Invalid UTF-8 in every string argument. */
+    CHECK(fwasr_config_set_url(cfg, bad_utf8) == E);
+    CHECK(fwasr_config_set_api_key(cfg, bad_utf8) == E);
+    CHECK(fwasr_config_set_language(cfg, bad_utf8) == E);
+    CHECK(fwasr_config_set_prompt(cfg, bad_utf8) == E);
+    CHECK(fwasr_config_set_response_format(cfg, bad_utf8) == E);
+    CHECK(fwasr_config_set_param(cfg, bad_utf8, "v") == E);
+    CHECK(fwasr_config_set_param(cfg, "n", bad_utf8) == E);
+    CHECK(fwasr_config_set_header(cfg, bad_utf8, "v") == E);
+    CHECK(fwasr_config_set_header(cfg, "X-N", bad_utf8) == E);
+    CHECK(fwasr_config_set_tls_ca_file(cfg, bad_utf8) == E);
+    /* Out-of-range numbers. */
+    CHECK(fwasr_config_set_chunk_ms(cfg, 0) == E && fwasr_config_set_chunk_ms(cfg, 401) == E);
+    CHECK(fwasr_config_set_buffer_ms(cfg, 49) == E && fwasr_config_set_buffer_ms(cfg, 600001) == E);
+    CHECK(fwasr_config_set_pacing(cfg, -1) == E && fwasr_config_set_pacing(cfg, 1e9) == E);
+    CHECK(fwasr_config_set_pacing(cfg, INFINITY) == E && fwasr_config_set_pacing(cfg, 0.01) == E);
+    CHECK(fwasr_config_set_temperature(cfg, -0.5f) == E && fwasr_config_set_temperature(cfg, NAN) == E);
+    CHECK(fwasr_config_set_connect_timeout_ms(cfg, 0) == E && fwasr_config_set_finish_timeout_ms(cfg, 0) == E);
+    CHECK(fwasr_config_set_input_format(cfg, -1, 16000, 1) == E && fwasr_config_set_input_format(cfg, 4, 16000, 1) == E);
+    CHECK(fwasr_config_set_input_format(cfg, FWASR_FORMAT_F32, 0, 1) == E);
+    CHECK(fwasr_config_set_input_format(cfg, FWASR_FORMAT_F32, 16000, 200) == E);
+    CHECK(fwasr_config_set_input_channel(cfg, -5) == E);
+    CHECK(fwasr_config_set_log_callback(cfg, NULL, NULL, 0) == E && fwasr_config_set_log_callback(cfg, NULL, NULL, 5) == E);
+
+    /* NULL session. */
+    fwasr_session *s = NULL;
+    CHECK(fwasr_session_open(NULL, &s) == E && s == NULL);
+    CHECK(fwasr_session_open(cfg, NULL) == E);
+    CHECK(fwasr_session_wait_ready(NULL, 0) == E);
+    CHECK(fwasr_session_push(NULL, "ab", 2) == E);
+    CHECK(fwasr_session_push_s16(NULL, NULL, 0) == E);
+    CHECK(fwasr_session_push_f32(NULL, NULL, 0) == E);
+    CHECK(fwasr_session_push_wait(NULL, "ab", 2, 0) == E);
+    CHECK(fwasr_session_checkpoint(NULL, "c") == E);
+    CHECK(fwasr_session_trace(NULL, "t") == E);
+    CHECK(fwasr_session_clear(NULL, "r") == E);
+    CHECK(fwasr_session_finish(NULL, 0) == E);
+    CHECK(fwasr_session_next_event(NULL, 0) == NULL);
+    CHECK(fwasr_session_transcript(NULL, NULL, 0) == 0);
+    CHECK(fwasr_session_segments(NULL) == NULL);
+    CHECK(fwasr_session_stats(NULL, &st, sizeof st) == E);
+    CHECK(fwasr_session_state(NULL) == FWASR_STATE_FAILED);
+    CHECK(fwasr_status_str(-1) != NULL && fwasr_last_error() != NULL && fwasr_version() != NULL);
+    CHECK(fwasr_event_type_str(99) != NULL);
+
+    /* A live session: NULL and bad arguments, then the wrong state. */
+    CHECK(fwasr_config_set_url(cfg, url()) == FWASR_OK);
+    CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
+    CHECK(fwasr_session_push(s, NULL, 2) == E);
+    CHECK(fwasr_session_push_s16(s, NULL, 2) == E);
+    CHECK(fwasr_session_push_wait(s, NULL, 2, 0) == E);
+    CHECK(fwasr_session_checkpoint(s, NULL) == E && fwasr_session_checkpoint(s, bad_utf8) == E);
+    CHECK(fwasr_session_trace(s, NULL) == E && fwasr_session_trace(s, bad_utf8) == E);
+    CHECK(fwasr_session_clear(s, NULL) == E && fwasr_session_clear(s, bad_utf8) == E);
+    CHECK(fwasr_session_stats(s, NULL, sizeof st) == E);
+    CHECK(fwasr_session_wait_ready(s, -2) == E && fwasr_session_finish(s, -9) == E);
+    CHECK(fwasr_session_next_event(s, -7) == NULL && strstr(fwasr_last_error(), "timeout_ms"));
+    CHECK(fwasr_session_wait_ready(s, 10000) == FWASR_OK);
+    CHECK(fwasr_session_finish(s, 10000) == FWASR_OK);
+    CHECK(fwasr_session_finish(s, 10000) == FWASR_OK); /* finish twice: same result */
+    CHECK(fwasr_session_push(s, "ab", 2) == FWASR_ERR_STATE);
+    CHECK(fwasr_session_checkpoint(s, "late") == FWASR_ERR_STATE);
+    CHECK(fwasr_session_wait_ready(s, 1000) == FWASR_ERR_STATE); /* wait on a closed session */
+    fwasr_session_free(s);
+    fwasr_config_free(cfg);
+}
+
+/* Free from one thread while another is blocked in push_wait (the queue is full) and a third
+ * in next_event: both return, nothing is used after it is freed (valgrind and ASan check). */
+struct racer {
+    fwasr_session *s;
+    fwasr_status push_status;
+    int event_returned;
+    int ready;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static void *blocked_push(void *arg) {
+    struct racer *r = arg;
+    static unsigned char big[32000];
+    pthread_mutex_lock(&r->mu);
+    r->ready++;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    r->push_status = fwasr_session_push_wait(r->s, big, sizeof big, -1);
+    return NULL;
+}
+
+static void *blocked_poll(void *arg) {
+    struct racer *r = arg;
+    pthread_mutex_lock(&r->mu);
+    r->ready++;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    fwasr_event *ev;
+    while ((ev = fwasr_session_next_event(r->s, -1)) != NULL) fwasr_event_free(ev);
+    r->event_returned = 1;
+    return NULL;
+}
+
+static void test_free_race(void) {
+    fwasr_config *cfg = fwasr_config_new();
+    CHECK(fwasr_config_set_url(cfg, url()) == FWASR_OK);
+    CHECK(fwasr_config_set_buffer_ms(cfg, 1000) == FWASR_OK);
+    CHECK(fwasr_config_set_pacing(cfg, 1.0) == FWASR_OK);
+    struct racer r;
+    memset(&r, 0, sizeof r);
+    pthread_mutex_init(&r.mu, NULL);
+    pthread_cond_init(&r.cv, NULL);
+    CHECK(fwasr_session_open(cfg, &r.s) == FWASR_OK);
+    fwasr_config_free(cfg);
+    static unsigned char fill[32000];
+    CHECK(fwasr_session_push(r.s, fill, sizeof fill) == FWASR_OK); /* 1 s: the queue is full */
+    pthread_t a, b;
+    pthread_create(&a, NULL, blocked_push, &r);
+    pthread_create(&b, NULL, blocked_poll, &r);
+    pthread_mutex_lock(&r.mu);
+    while (r.ready < 2) pthread_cond_wait(&r.cv, &r.mu);
+    pthread_mutex_unlock(&r.mu);
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* let both block */
+    fwasr_session_free(r.s);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    CHECK(r.push_status == FWASR_ERR_STATE);
+    CHECK(r.event_returned == 1);
+}
+
 static void test_auth(void) {
     fwasr_config *cfg = fwasr_config_new();
     CHECK(fwasr_config_set_url(cfg, url()) == FWASR_OK);
@@ -334,6 +500,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "callback")) test_callback();
     else if (!strcmp(mode, "auth")) test_auth();
     else if (!strcmp(mode, "formats")) test_formats();
+    else if (!strcmp(mode, "misuse")) test_misuse();
+    else if (!strcmp(mode, "free_race")) test_free_race();
     else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
