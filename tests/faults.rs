@@ -286,3 +286,21 @@ fn pings_and_fragmented_messages_are_handled() {
     assert!(!events.iter().any(|e| e.kind == FWASR_EVENT_ERROR), "{events:?}");
     assert_eq!(s.transcript(), "1.00 s of audio received");
 }
+
+#[test]
+fn a_panic_on_the_session_thread_fails_the_session_instead_of_the_host() {
+    let d = DevServer::start(&[]);
+    let mut c = config(&d.url);
+    c.set_event_handler(Some(std::sync::Arc::new(|e: &Event| {
+        if e.kind == FWASR_EVENT_CONNECTED {
+            panic!("injected panic in an event handler");
+        }
+    })));
+    let s = Session::open(&c).unwrap();
+    s.push(&audio(100)).unwrap();
+    let e = s.finish(SEC10).unwrap_err();
+    assert_eq!(e.status, FWASR_ERR_INTERNAL, "{e}");
+    assert_eq!(s.state(), FWASR_STATE_FAILED);
+    assert_eq!(s.push(&audio(10)).unwrap_err().status, FWASR_ERR_STATE);
+    free_promptly(s);
+}

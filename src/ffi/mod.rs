@@ -170,3 +170,33 @@ pub extern "C" fn fwasr_last_error() -> *const c_char {
 pub extern "C" fn fwasr_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_error() -> String {
+        // SAFETY: fwasr_last_error returns a live NUL-terminated string.
+        unsafe { CStr::from_ptr(fwasr_last_error()) }.to_str().unwrap().to_string()
+    }
+
+    /// The boundary every export goes through: a panic inside becomes FWASR_ERR_INTERNAL (or
+    /// the call's default value) with a message, and does not unwind into the caller.
+    #[test]
+    fn panics_become_internal_errors() {
+        assert_eq!(status(|| panic!("injected")), FWASR_ERR_INTERNAL);
+        assert!(last_error().contains("injected"), "{}", last_error());
+        assert_eq!(value(7usize, || -> Result<usize, Error> { panic!("again") }), 7);
+        assert!(last_error().contains("again"));
+        assert!(guard(std::ptr::null::<u8>(), || panic!("third")).is_null());
+    }
+
+    #[test]
+    fn last_error_is_cut_at_a_character_boundary() {
+        set_last_error(&Error::invalid("é".repeat(1000)));
+        let e = last_error();
+        assert!(e.len() < LAST_ERROR_CAP && e.chars().all(|c| c == 'é'));
+        set_last_error(&Error::invalid("a\0b"));
+        assert_eq!(last_error(), "a b");
+    }
+}
