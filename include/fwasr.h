@@ -416,7 +416,10 @@ enum fwasr_state fwasr_session_state(const struct fwasr_session *s);
 // Stops the session if it is still running (no flush: use fwasr_session_finish first to get
 // the whole transcript), joins its thread and frees it. Returns within about a second
 // whatever the server does. No callback runs after it returns; called from inside the
-// session's own callback, no further callback runs after that one returns. NULL does nothing.
+// session's own callback, no further callback runs after that one returns. Calls already in
+// progress on other threads (a push, a blocking next_event or finish) return promptly with
+// FWASR_ERR_STATE or their result, and the memory is released when the last of them does;
+// calls that start after free returns are invalid. NULL does nothing.
 void fwasr_session_free(struct fwasr_session *s);
 
 #ifdef __cplusplus

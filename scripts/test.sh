@@ -7,6 +7,12 @@ build=${1:-build}
 cargo test --workspace
 ctest --test-dir "$build" --output-on-failure --parallel 2
 
+# The C and C++ programs again, built by clang with AddressSanitizer and UBSan.
+cmake -S . -B "$build-sanitize" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DFWASR_SANITIZE=ON >/dev/null
+cmake --build "$build-sanitize" --parallel 2
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir "$build-sanitize" --output-on-failure --parallel 2
+
 # build.rs regenerated include/fwasr.h during the build; it must equal the committed one.
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   if ! git diff --exit-code --stat -- include/fwasr.h; then
