@@ -363,10 +363,11 @@ impl Worker {
         }
     }
 
+    /// A read or write failed. Once the server has closed, that close is the reason.
     fn broken(&self, e: Error) -> Outcome {
         if self.final_received {
             Outcome::Finished
-        } else if e.status == FWASR_ERR_IO && self.close_frame.is_some() {
+        } else if self.close_frame.is_some() {
             self.peer_ended()
         } else {
             Outcome::Failed(e)
@@ -452,7 +453,8 @@ impl Worker {
     /// taking audio while the socket has unsent bytes, so a stalled server backs up into the
     /// queue (and `push` reports BUFFER_FULL) instead of into memory.
     fn write_due(&mut self, ws: &mut Ws) -> Result<(), Error> {
-        if self.final_received {
+        // After the final echo or the server's close, only the close handshake is written.
+        if self.final_received || self.close_frame.is_some() {
             return flush(ws, &mut self.out_pending);
         }
         let input_before = self.audio.queued_input();

@@ -177,7 +177,10 @@ mod tests {
 
     fn last_error() -> String {
         // SAFETY: fwasr_last_error returns a live NUL-terminated string.
-        unsafe { CStr::from_ptr(fwasr_last_error()) }.to_str().unwrap().to_string()
+        unsafe { CStr::from_ptr(fwasr_last_error()) }
+            .to_str()
+            .unwrap()
+            .to_string()
     }
 
     /// The boundary every export goes through: a panic inside becomes FWASR_ERR_INTERNAL (or
