@@ -215,6 +215,8 @@ typedef struct fwasr_stats {
   uint64_t messages_received;
   // Round-trip time of the last answered trace in milliseconds; NaN before the first.
   double last_rtt_ms;
+  // Idle silence sent (fwasr_config_set_idle_silence_ms), not counted in audio_ms_sent.
+  double audio_ms_silence;
 } fwasr_stats;
 
 
@@ -307,6 +309,16 @@ enum fwasr_status fwasr_config_set_connect_timeout_ms(struct fwasr_config *cfg, 
 // the final checkpoint are sent (default 10,000 ms). Exceeding it ends the session with
 // FWASR_ERR_TIMEOUT.
 enum fwasr_status fwasr_config_set_finish_timeout_ms(struct fwasr_config *cfg, uint32_t ms);
+
+// Keep-alive: a WebSocket ping every `ms` while the session is open (default 15,000; 0 = off;
+// else 50 or more). When nothing at all comes back from the server for a whole interval
+// after a ping, the server is taken as gone and the session ends with FWASR_ERR_IO.
+enum fwasr_status fwasr_config_set_keepalive_ms(struct fwasr_config *cfg, uint32_t ms);
+
+// Sends one chunk of silence after `ms` without audio while open, for servers that close idle
+// streams (default 0 = off, since silence is billed audio; else 50 or more). Counted in
+// fwasr_stats.audio_ms_silence, not in audio_ms_sent.
+enum fwasr_status fwasr_config_set_idle_silence_ms(struct fwasr_config *cfg, uint32_t ms);
 
 // Also trust the PEM certificate(s) in this file for wss:// (read now). NULL forgets them.
 enum fwasr_status fwasr_config_set_tls_ca_file(struct fwasr_config *cfg, const char *path);

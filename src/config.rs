@@ -38,6 +38,10 @@ pub struct Config {
     pub(crate) pacing: f64,
     pub(crate) connect_timeout: Duration,
     pub(crate) finish_timeout: Duration,
+    /// Ping interval; None = no keep-alive.
+    pub(crate) keepalive: Option<Duration>,
+    /// Silence sent after this long without audio; None = never.
+    pub(crate) idle_silence: Option<Duration>,
     pub(crate) tls_ca_pem: Option<Vec<u8>>,
     pub(crate) tls_verify: bool,
     pub(crate) on_event: Option<EventHandler>,
@@ -57,6 +61,8 @@ impl Default for Config {
             pacing: 0.0,
             connect_timeout: Duration::from_millis(10_000),
             finish_timeout: Duration::from_millis(10_000),
+            keepalive: Some(Duration::from_millis(15_000)),
+            idle_silence: None,
             tls_ca_pem: None,
             tls_verify: true,
             on_event: None,
@@ -206,6 +212,20 @@ impl Config {
         Ok(())
     }
 
+    /// WebSocket pings every `ms` while open (0 = off). A peer that sends nothing back within
+    /// one interval is treated as gone.
+    pub fn set_keepalive_ms(&mut self, ms: u32) -> Result<(), Error> {
+        self.keepalive = optional_interval("keepalive_ms", ms)?;
+        Ok(())
+    }
+
+    /// One chunk of silence after `ms` without audio while open (0 = off, the default:
+    /// silence is billed audio).
+    pub fn set_idle_silence_ms(&mut self, ms: u32) -> Result<(), Error> {
+        self.idle_silence = optional_interval("idle_silence_ms", ms)?;
+        Ok(())
+    }
+
     /// Trusts the PEM certificates in this file (in addition to the system's roots).
     pub fn set_tls_ca_file(&mut self, path: Option<&str>) -> Result<(), Error> {
         let Some(path) = path else {
@@ -292,6 +312,16 @@ fn timeout(name: &str, ms: u32) -> Result<Duration, Error> {
         )));
     }
     Ok(Duration::from_millis(ms.into()))
+}
+
+fn optional_interval(name: &str, ms: u32) -> Result<Option<Duration>, Error> {
+    match ms {
+        0 => Ok(None),
+        50..=TIMEOUT_MS_MAX => Ok(Some(Duration::from_millis(ms.into()))),
+        _ => Err(Error::invalid(format!(
+            "{name} must be 0 (off) or within 50..={TIMEOUT_MS_MAX}, got {ms}"
+        ))),
+    }
 }
 
 fn set_pair(

@@ -48,6 +48,7 @@ pub struct Stats {
     pub chunks_sent: u64,
     pub messages_received: u64,
     pub last_rtt_ms: f64,
+    pub bytes_silence: u64,
 }
 
 impl Stats {
@@ -81,6 +82,8 @@ pub(crate) struct Shared {
     pub sent: AtomicU64,
     pub chunks_sent: AtomicU64,
     pub dropped: AtomicU64,
+    /// Bytes of idle silence sent (not pushed audio).
+    pub silence: AtomicU64,
     pub messages: AtomicU64,
     pub last_rtt_bits: AtomicU64,
     /// An overrun began; the network thread raises the OVERRUN event.
@@ -162,6 +165,7 @@ impl Session {
             sent: AtomicU64::new(0),
             chunks_sent: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            silence: AtomicU64::new(0),
             messages: AtomicU64::new(0),
             last_rtt_bits: AtomicU64::new(f64::NAN.to_bits()),
             overrun_signal: AtomicBool::new(false),
@@ -509,6 +513,7 @@ impl Session {
             chunks_sent: sh.chunks_sent.load(Ordering::Relaxed),
             messages_received: sh.messages.load(Ordering::Relaxed),
             last_rtt_ms: f64::from_bits(sh.last_rtt_bits.load(Ordering::Relaxed)),
+            bytes_silence: sh.silence.load(Ordering::Relaxed),
         }
     }
 

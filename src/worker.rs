@@ -100,6 +100,12 @@ pub(crate) struct Worker {
     close_frame: Option<(u16, String)>,
     out_pending: bool,
     dropped_reported: u64,
+    keepalive: Option<Duration>,
+    /// When the next ping goes out, and whether the last one is still unanswered.
+    next_ping: Option<Instant>,
+    awaiting_pong: bool,
+    idle_silence: Option<Duration>,
+    last_audio: Instant,
 }
 
 impl Worker {
@@ -135,6 +141,11 @@ impl Worker {
             close_frame: None,
             out_pending: false,
             dropped_reported: 0,
+            keepalive: cfg.keepalive,
+            next_ping: None,
+            awaiting_pong: false,
+            idle_silence: cfg.idle_silence,
+            last_audio: Instant::now(),
         }
     }
 
@@ -220,6 +231,8 @@ impl Worker {
 
     fn stream(&mut self, ws: &mut Ws) -> Outcome {
         let sh = self.shared.clone();
+        self.next_ping = self.keepalive.map(|k| Instant::now() + k);
+        self.last_audio = Instant::now();
         loop {
             if sh.stop.load(Ordering::Acquire) {
                 let _ = ws.close(Some(CloseFrame {
@@ -280,6 +293,9 @@ impl Worker {
             if self.close_deadline.is_some_and(|d| now >= d) {
                 return self.peer_ended();
             }
+            if let Err(e) = self.keep_alive(ws, now) {
+                return self.broken(e);
+            }
             let ready = match sys::wait(
                 &sh.waker,
                 Some((ws.get_ref().fd(), true, self.out_pending)),
@@ -303,13 +319,62 @@ impl Worker {
             .next_due
             .filter(|_| waiting_to_send && self.interval.is_some());
         let fin = self.finish_deadline.filter(|_| !self.final_received);
-        [pacing, fin, self.close_deadline].into_iter().flatten().min()
+        let silence = self.silence_due();
+        [pacing, fin, self.close_deadline, self.next_ping, silence]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// When a chunk of silence is due (idle silence on, connection open, not finishing).
+    fn silence_due(&self) -> Option<Instant> {
+        let idle = self
+            .idle_silence
+            .filter(|_| !self.finishing && self.close_frame.is_none())?;
+        Some(self.last_audio + idle)
+    }
+
+    /// Pings on schedule; a ping unanswered for a whole interval means the peer is gone. Sends
+    /// idle silence when due.
+    fn keep_alive(&mut self, ws: &mut Ws, now: Instant) -> Result<(), Error> {
+        if let (Some(due), Some(interval)) = (self.next_ping, self.keepalive) {
+            if now >= due {
+                if self.awaiting_pong {
+                    return Err(Error::new(
+                        FWASR_ERR_IO,
+                        format!(
+                            "the server did not answer a ping within {} ms",
+                            interval.as_millis()
+                        ),
+                    ));
+                }
+                send(ws, Message::Ping(b"fwasr".to_vec().into()), &mut self.out_pending)?;
+                flush(ws, &mut self.out_pending)?;
+                self.awaiting_pong = true;
+                self.next_ping = Some(now + interval);
+            }
+        }
+        if self.silence_due().is_some_and(|due| now >= due) && !self.out_pending {
+            let chunk = vec![0u8; self.shared.chunk_bytes];
+            send(ws, Message::binary(chunk), &mut self.out_pending)?;
+            flush(ws, &mut self.out_pending)?;
+            self.shared
+                .silence
+                .fetch_add(self.shared.chunk_bytes as u64, Ordering::Relaxed);
+            self.last_audio = now;
+        }
+        Ok(())
     }
 
     /// Reads every message the socket has. Some(outcome) when the connection is over.
     fn read_all(&mut self, ws: &mut Ws) -> Option<Outcome> {
         loop {
-            match ws.read() {
+            let msg = ws.read();
+            if msg.is_ok() {
+                // Anything from the server, a pong or not, shows it is alive.
+                self.awaiting_pong = false;
+            }
+            match msg {
                 Ok(Message::Text(t)) => {
                     self.shared.messages.fetch_add(1, Ordering::Relaxed);
                     self.handle_text(t.as_str());
@@ -526,6 +591,7 @@ impl Worker {
         let n = chunk.len() as u64;
         send(ws, Message::binary(chunk), &mut self.out_pending)?;
         self.consumed += n;
+        self.last_audio = now;
         self.shared.sent.fetch_add(n, Ordering::Release);
         self.shared.chunks_sent.fetch_add(1, Ordering::Relaxed);
         if let Some(iv) = self.interval {

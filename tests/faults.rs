@@ -304,3 +304,63 @@ fn a_panic_on_the_session_thread_fails_the_session_instead_of_the_host() {
     assert_eq!(s.push(&audio(10)).unwrap_err().status, FWASR_ERR_STATE);
     free_promptly(s);
 }
+
+#[test]
+fn keepalive_pings_and_detects_a_dead_server() {
+    // Pings go out while idle and the server's automatic pongs keep the session open.
+    let d = DevServer::start(&[]);
+    let mut c = config(&d.url);
+    c.set_keepalive_ms(100).unwrap();
+    let s = Session::open(&c).unwrap();
+    s.push(&audio(100)).unwrap();
+    std::thread::sleep(Duration::from_millis(650));
+    assert_eq!(s.state(), FWASR_STATE_OPEN);
+    s.finish(SEC10).unwrap();
+    let pings = d.reports(1)[0]["pings_received"].as_u64().unwrap();
+    assert!(pings >= 3, "{pings} pings");
+
+    // A server that stops reading (and so never answers) is detected within two intervals.
+    let d = DevServer::start(&["--stall-after", "0.0"]);
+    let mut c = config(&d.url);
+    c.set_keepalive_ms(200).unwrap();
+    let s = Session::open(&c).unwrap();
+    s.push(&audio(100)).unwrap();
+    let events = drain(&s);
+    let closed = events.last().unwrap();
+    assert_eq!(closed.status, FWASR_ERR_IO, "{closed:?}");
+    assert!(closed.message.contains("ping"), "{}", closed.message);
+
+    // With keep-alive off, the same silent server leaves the session open.
+    let mut c = config(&d.url);
+    c.set_keepalive_ms(0).unwrap();
+    let s = Session::open(&c).unwrap();
+    s.push(&audio(100)).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(s.state(), FWASR_STATE_OPEN);
+    free_promptly(s);
+}
+
+#[test]
+fn idle_silence_is_sent_only_when_asked() {
+    let d = DevServer::start(&[]);
+    let mut c = config(&d.url);
+    c.set_idle_silence_ms(150).unwrap();
+    let s = Session::open(&c).unwrap();
+    s.push(&audio(100)).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    s.finish(SEC10).unwrap();
+    let st = s.stats();
+    assert_eq!(st.bytes_sent, 3200, "pushed audio sent");
+    assert!(st.bytes_silence >= 3 * 1600, "{st:?}");
+    let r = &d.reports(1)[0];
+    assert_eq!(
+        r["audio_bytes"].as_u64().unwrap(),
+        st.bytes_sent + st.bytes_silence
+    );
+    // Off by default.
+    let s = Session::open(&config(&d.url)).unwrap();
+    s.push(&audio(100)).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    s.finish(SEC10).unwrap();
+    assert_eq!(s.stats().bytes_silence, 0);
+}

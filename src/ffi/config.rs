@@ -257,6 +257,24 @@ pub unsafe extern "C" fn fwasr_config_set_finish_timeout_ms(cfg: *mut fwasr_conf
     unsafe { with(cfg, |c| c.set_finish_timeout_ms(ms)) }
 }
 
+/// Keep-alive: a WebSocket ping every `ms` while the session is open (default 15,000; 0 = off;
+/// else 50 or more). When nothing at all comes back from the server for a whole interval
+/// after a ping, the server is taken as gone and the session ends with FWASR_ERR_IO.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_keepalive_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe { with(cfg, |c| c.set_keepalive_ms(ms)) }
+}
+
+/// Sends one chunk of silence after `ms` without audio while open, for servers that close idle
+/// streams (default 0 = off, since silence is billed audio; else 50 or more). Counted in
+/// fwasr_stats.audio_ms_silence, not in audio_ms_sent.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_idle_silence_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe { with(cfg, |c| c.set_idle_silence_ms(ms)) }
+}
+
 /// Also trust the PEM certificate(s) in this file for wss:// (read now). NULL forgets them.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_tls_ca_file(

@@ -207,6 +207,8 @@ pub struct fwasr_stats {
     pub messages_received: u64,
     /// Round-trip time of the last answered trace in milliseconds; NaN before the first.
     pub last_rtt_ms: f64,
+    /// Idle silence sent (fwasr_config_set_idle_silence_ms), not counted in audio_ms_sent.
+    pub audio_ms_silence: f64,
 }
 
 impl From<Stats> for fwasr_stats {
@@ -220,6 +222,7 @@ impl From<Stats> for fwasr_stats {
             chunks_sent: s.chunks_sent,
             messages_received: s.messages_received,
             last_rtt_ms: s.last_rtt_ms,
+            audio_ms_silence: Stats::ms(s.bytes_silence),
         }
     }
 }

@@ -330,6 +330,8 @@ static void test_misuse(void) {
     CHECK(fwasr_config_set_pacing(NULL, 1) == E);
     CHECK(fwasr_config_set_connect_timeout_ms(NULL, 1) == E);
     CHECK(fwasr_config_set_finish_timeout_ms(NULL, 1) == E);
+    CHECK(fwasr_config_set_keepalive_ms(NULL, 0) == E);
+    CHECK(fwasr_config_set_idle_silence_ms(NULL, 0) == E);
     CHECK(fwasr_config_set_tls_ca_file(NULL, NULL) == E);
     CHECK(fwasr_config_set_tls_verify(NULL, true) == E);
     CHECK(fwasr_config_set_event_callback(NULL, NULL, NULL) == E);
@@ -359,6 +361,8 @@ static void test_misuse(void) {
     CHECK(fwasr_config_set_pacing(cfg, INFINITY) == E && fwasr_config_set_pacing(cfg, 0.01) == E);
     CHECK(fwasr_config_set_temperature(cfg, -0.5f) == E && fwasr_config_set_temperature(cfg, NAN) == E);
     CHECK(fwasr_config_set_connect_timeout_ms(cfg, 0) == E && fwasr_config_set_finish_timeout_ms(cfg, 0) == E);
+    CHECK(fwasr_config_set_keepalive_ms(cfg, 10) == E && fwasr_config_set_idle_silence_ms(cfg, 49) == E);
+    CHECK(fwasr_config_set_keepalive_ms(cfg, 0) == FWASR_OK && fwasr_config_set_idle_silence_ms(cfg, 0) == FWASR_OK);
     CHECK(fwasr_config_set_input_format(cfg, -1, 16000, 1) == E && fwasr_config_set_input_format(cfg, 4, 16000, 1) == E);
     CHECK(fwasr_config_set_input_format(cfg, FWASR_FORMAT_F32, 0, 1) == E);
     CHECK(fwasr_config_set_input_format(cfg, FWASR_FORMAT_F32, 16000, 200) == E);

@@ -190,6 +190,7 @@ struct Report {
     chunks: Vec<(usize, f64)>,
     control: Vec<Value>,
     sent: usize,
+    pings: usize,
     end: String,
 }
 
@@ -344,6 +345,10 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
                         .to_string(),
                     None => "client close".into(),
                 };
+            }
+            Message::Ping(_) => {
+                rep.pings += 1;
+                continue;
             }
             _ => continue,
         };
@@ -515,6 +520,7 @@ fn write_report(o: &Options, rep: &Report, unix_ms: f64) {
         "chunks": rep.chunks.iter().map(|(n, t)| json!([n, (t * 1000.0).round() / 1000.0])).collect::<Vec<_>>(),
         "control": rep.control,
         "messages_sent": rep.sent,
+        "pings_received": rep.pings,
         "end": rep.end,
     });
     let _guard = REPORT_LOCK.lock();
