@@ -119,6 +119,8 @@ public:
     Config &pacing(double factor) { return set(fwasr_config_set_pacing(p_, factor)); }
     Config &connect_timeout_ms(uint32_t ms) { return set(fwasr_config_set_connect_timeout_ms(p_, ms)); }
     Config &finish_timeout_ms(uint32_t ms) { return set(fwasr_config_set_finish_timeout_ms(p_, ms)); }
+    Config &keepalive_ms(uint32_t ms) { return set(fwasr_config_set_keepalive_ms(p_, ms)); }
+    Config &idle_silence_ms(uint32_t ms) { return set(fwasr_config_set_idle_silence_ms(p_, ms)); }
     Config &tls_ca_file(std::string_view path) {
         return set(fwasr_config_set_tls_ca_file(p_, detail::z(path).c_str()));
     }

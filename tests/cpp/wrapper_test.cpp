@@ -40,7 +40,7 @@ int main() {
 
     std::atomic<int> segments{0}, closed{0};
     fwasr::Config cfg;
-    cfg.url(view).prompt(std::string_view("a b&c")).on_event([&](const fwasr::Event &e) {
+    cfg.url(view).prompt(std::string_view("a b&c")).keepalive_ms(5000).on_event([&](const fwasr::Event &e) {
         if (e.type == FWASR_EVENT_SEGMENT) segments++;
         if (e.type == FWASR_EVENT_CLOSED) closed++;
         throw std::runtime_error("must not reach C");  // caught by the wrapper
