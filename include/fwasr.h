@@ -94,6 +94,13 @@ typedef enum fwasr_event_type {
   // The session ended. Always the last event, exactly once. `status` is `FWASR_OK` when the
   // whole transcript is in; otherwise the error that ended the session.
   FWASR_EVENT_CLOSED = 8,
+  // The connection broke (`status`, `code`, `message` say how) and the session will try
+  // again: `attempt` is the attempt about to be made, after `rtt_ms` milliseconds of backoff.
+  FWASR_EVENT_RECONNECTING = 9,
+  // A new connection is up. Its audio starts `start_s` seconds into the stream;
+  // `replayed_ms` of audio the old connection had not confirmed is sent again, `dropped_ms`
+  // could not be (it was older than the replay buffer).
+  FWASR_EVENT_RECONNECTED = 10,
 } fwasr_event_type;
 
 // Severity of a log line; a log callback receives lines at or above its level.
@@ -172,6 +179,10 @@ typedef struct fwasr_event {
   const char *message;
   // The raw server message this event came from, or NULL.
   const char *json;
+  // RECONNECTING, RECONNECTED: the connection attempt (1 for the first reconnect).
+  int32_t attempt;
+  // RECONNECTED: milliseconds of audio sent again on the new connection.
+  double replayed_ms;
 } fwasr_event;
 
 // Receives events. `event` and its strings are valid only during the call. Runs on the
@@ -217,6 +228,10 @@ typedef struct fwasr_stats {
   double last_rtt_ms;
   // Idle silence sent (fwasr_config_set_idle_silence_ms), not counted in audio_ms_sent.
   double audio_ms_silence;
+  // Connections made after the first.
+  uint64_t reconnects;
+  // Audio sent again after reconnects (counted once in audio_ms_sent).
+  double audio_ms_replayed;
 } fwasr_stats;
 
 
@@ -319,6 +334,18 @@ enum fwasr_status fwasr_config_set_keepalive_ms(struct fwasr_config *cfg, uint32
 // streams (default 0 = off, since silence is billed audio; else 50 or more). Counted in
 // fwasr_stats.audio_ms_silence, not in audio_ms_sent.
 enum fwasr_status fwasr_config_set_idle_silence_ms(struct fwasr_config *cfg, uint32_t ms);
+
+// Automatic reconnection (default off; the examples turn it on). When an established
+// connection drops, closes unexpectedly or stops answering pings, the session raises
+// RECONNECTING, waits (exponential backoff from `initial_backoff_ms` to `max_backoff_ms`,
+// with jitter), connects again (up to `max_attempts` tries per outage; a 401/403, TLS or
+// configuration error is not retried), raises RECONNECTED and sends again the audio after
+// the end of the last final segment; segments not yet final are removed first (the server
+// transcribes that audio again). New segments get ids after the old ones and times offset to
+// the stream. Audio pushed meanwhile is queued within buffer_ms. Asks the server for segment
+// times (`timestamp_granularities=segment`) unless that parameter is set. The first
+// connection is not retried: fwasr_session_wait_ready reports its failure.
+enum fwasr_status fwasr_config_set_reconnect(struct fwasr_config *cfg, uint32_t max_attempts, uint32_t initial_backoff_ms, uint32_t max_backoff_ms);
 
 // Also trust the PEM certificate(s) in this file for wss:// (read now). NULL forgets them.
 enum fwasr_status fwasr_config_set_tls_ca_file(struct fwasr_config *cfg, const char *path);

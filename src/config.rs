@@ -42,6 +42,7 @@ pub struct Config {
     pub(crate) keepalive: Option<Duration>,
     /// Silence sent after this long without audio; None = never.
     pub(crate) idle_silence: Option<Duration>,
+    pub(crate) reconnect: Option<Reconnect>,
     pub(crate) tls_ca_pem: Option<Vec<u8>>,
     pub(crate) tls_verify: bool,
     pub(crate) on_event: Option<EventHandler>,
@@ -63,12 +64,21 @@ impl Default for Config {
             finish_timeout: Duration::from_millis(10_000),
             keepalive: Some(Duration::from_millis(15_000)),
             idle_silence: None,
+            reconnect: None,
             tls_ca_pem: None,
             tls_verify: true,
             on_event: None,
             log: None,
         }
     }
+}
+
+/// Automatic reconnection: attempts per outage and the exponential backoff's bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reconnect {
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
 }
 
 /// Where to connect, taken apart from the URL once.
@@ -226,6 +236,32 @@ impl Config {
         Ok(())
     }
 
+    /// Reconnects after a dropped connection (0 attempts = off, the default). Segment times are
+    /// asked of the server (`timestamp_granularities=segment`, unless set) because the resume
+    /// point is the end of the last final segment.
+    pub fn set_reconnect(
+        &mut self,
+        max_attempts: u32,
+        initial_backoff_ms: u32,
+        max_backoff_ms: u32,
+    ) -> Result<(), Error> {
+        if max_attempts == 0 {
+            self.reconnect = None;
+            return Ok(());
+        }
+        if initial_backoff_ms == 0 || max_backoff_ms < initial_backoff_ms || max_backoff_ms > TIMEOUT_MS_MAX {
+            return Err(Error::invalid(format!(
+                "backoff must satisfy 0 < initial_backoff_ms <= max_backoff_ms <= {TIMEOUT_MS_MAX}, got {initial_backoff_ms} and {max_backoff_ms}"
+            )));
+        }
+        self.reconnect = Some(Reconnect {
+            max_attempts,
+            initial_backoff: Duration::from_millis(initial_backoff_ms.into()),
+            max_backoff: Duration::from_millis(max_backoff_ms.into()),
+        });
+        Ok(())
+    }
+
     /// Trusts the PEM certificates in this file (in addition to the system's roots).
     pub fn set_tls_ca_file(&mut self, path: Option<&str>) -> Result<(), Error> {
         let Some(path) = path else {
@@ -273,7 +309,11 @@ impl Config {
     pub fn request_url(&self) -> String {
         let mut url = self.url.clone();
         let mut sep = if url.contains('?') { '&' } else { '?' };
-        for (name, value) in &self.params {
+        let mut params = self.params.clone();
+        if self.reconnect.is_some() && !params.iter().any(|(n, _)| n == "timestamp_granularities") {
+            params.push(("timestamp_granularities".into(), "segment".into()));
+        }
+        for (name, value) in &params {
             url.push(sep);
             url.push_str(&percent_encode(name));
             url.push('=');

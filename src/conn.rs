@@ -128,7 +128,9 @@ impl Connector {
     /// `stop` is set and the waker fires.
     // The handshake step results are tungstenite's own types, moved along a loop.
     #[allow(clippy::result_large_err)]
-    pub fn connect(&self, waker: &Waker, stop: &AtomicBool) -> Result<Ws, Error> {
+    /// `resume_ms`: on a reconnect, where in the stream the new connection's audio starts; sent
+    /// as the `X-Fwasr-Resume-Ms` header (servers that do not know it ignore it).
+    pub fn connect(&self, waker: &Waker, stop: &AtomicBool, resume_ms: Option<u64>) -> Result<Ws, Error> {
         let deadline = Instant::now() + self.timeout;
         let ep = &self.endpoint;
         let timed_out = |stage: &str| {
@@ -207,7 +209,13 @@ impl Connector {
         };
         let fd = stream.fd();
         let ws_config = WebSocketConfig::default();
-        let mut step = ClientHandshake::start(stream, self.request.clone(), Some(ws_config))
+        let mut request = self.request.clone();
+        if let Some(ms) = resume_ms {
+            request
+                .headers_mut()
+                .insert("x-fwasr-resume-ms", HeaderValue::from(ms));
+        }
+        let mut step = ClientHandshake::start(stream, request, Some(ws_config))
             .map_err(|e| handshake_error(e, &self.display_url))
             .map(|mid| mid.handshake())?;
         loop {

@@ -27,6 +27,13 @@ pub enum fwasr_event_type {
     /// The session ended. Always the last event, exactly once. `status` is `FWASR_OK` when the
     /// whole transcript is in; otherwise the error that ended the session.
     FWASR_EVENT_CLOSED = 8,
+    /// The connection broke (`status`, `code`, `message` say how) and the session will try
+    /// again: `attempt` is the attempt about to be made, after `rtt_ms` milliseconds of backoff.
+    FWASR_EVENT_RECONNECTING = 9,
+    /// A new connection is up. Its audio starts `start_s` seconds into the stream;
+    /// `replayed_ms` of audio the old connection had not confirmed is sent again, `dropped_ms`
+    /// could not be (it was older than the replay buffer).
+    FWASR_EVENT_RECONNECTED = 10,
 }
 
 pub use fwasr_event_type::*;
@@ -52,6 +59,8 @@ pub struct Event {
     pub message: String,
     /// The raw server message this event came from.
     pub json: Option<String>,
+    pub attempt: i32,
+    pub replayed_ms: f64,
 }
 
 impl Event {
@@ -70,6 +79,8 @@ impl Event {
             code: 0,
             message: String::new(),
             json: None,
+            attempt: 0,
+            replayed_ms: 0.0,
         }
     }
 

@@ -49,6 +49,8 @@ pub struct Stats {
     pub messages_received: u64,
     pub last_rtt_ms: f64,
     pub bytes_silence: u64,
+    pub reconnects: u64,
+    pub bytes_replayed: u64,
 }
 
 impl Stats {
@@ -84,6 +86,8 @@ pub(crate) struct Shared {
     pub dropped: AtomicU64,
     /// Bytes of idle silence sent (not pushed audio).
     pub silence: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub replayed: AtomicU64,
     pub messages: AtomicU64,
     pub last_rtt_bits: AtomicU64,
     /// An overrun began; the network thread raises the OVERRUN event.
@@ -166,6 +170,8 @@ impl Session {
             chunks_sent: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             silence: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
             messages: AtomicU64::new(0),
             last_rtt_bits: AtomicU64::new(f64::NAN.to_bits()),
             overrun_signal: AtomicBool::new(false),
@@ -514,6 +520,8 @@ impl Session {
             messages_received: sh.messages.load(Ordering::Relaxed),
             last_rtt_ms: f64::from_bits(sh.last_rtt_bits.load(Ordering::Relaxed)),
             bytes_silence: sh.silence.load(Ordering::Relaxed),
+            reconnects: sh.reconnects.load(Ordering::Relaxed),
+            bytes_replayed: sh.replayed.load(Ordering::Relaxed),
         }
     }
 

@@ -125,6 +125,24 @@ impl Transcript {
         changes
     }
 
+    /// Removes every segment that is not final, in id order.
+    pub fn remove_unfinished(&mut self) -> Vec<Segment> {
+        let (keep, gone): (Vec<_>, Vec<_>) = self.segments.drain(..).partition(|(_, s)| s.is_final == 1);
+        self.segments = keep;
+        gone.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// The largest numeric id, if any.
+    pub fn max_numeric_id(&self) -> Option<u128> {
+        self.segments
+            .iter()
+            .filter_map(|(k, _)| match k {
+                Key::Numeric { digits, .. } => digits.parse().ok(),
+                Key::Other(_) => None,
+            })
+            .max()
+    }
+
     pub fn segments(&self) -> impl Iterator<Item = &Segment> {
         self.segments.iter().map(|(_, s)| s)
     }

@@ -14,14 +14,14 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::Message;
 
 use crate::chunker::AudioConsumer;
-use crate::config::{Config, EventHandler, BYTES_PER_MS};
+use crate::config::{Config, EventHandler, Reconnect, BYTES_PER_MS};
 use crate::conn::{Connector, Ws};
 use crate::error::*;
 use crate::event::*;
 use crate::protocol;
 use crate::session::*;
 use crate::sys;
-use crate::transcript::Change;
+use crate::transcript::{Change, Segment};
 
 /// Requests from the caller's threads, in call order.
 pub(crate) enum Control {
@@ -68,6 +68,8 @@ enum Outcome {
     /// The final echo arrived: the transcript is complete.
     Finished,
     Failed(Error),
+    /// Reconnecting failed for good: no further attempts.
+    GaveUp(Error),
 }
 
 /// How long to wait for the server's side of the close handshake.
@@ -106,6 +108,22 @@ pub(crate) struct Worker {
     awaiting_pong: bool,
     idle_silence: Option<Duration>,
     last_audio: Instant,
+    reconnect: Option<Reconnect>,
+    /// A connection has been up (only an established session is reconnected).
+    connected: bool,
+    /// The end of Finish, kept to send the final checkpoint again after a reconnect.
+    finish_end: Option<u64>,
+    /// Audio sent, kept for replay: bytes `log_start..consumed` of the stream.
+    log: VecDeque<u8>,
+    log_start: u64,
+    log_capacity: usize,
+    /// The stream time (s) up to which the transcript is final.
+    last_final_end_s: f64,
+    /// The current connection's audio starts this far into the stream (s); its numeric ids
+    /// are shifted by `id_base`, its other ids prefixed by the generation.
+    offset_s: f64,
+    id_base: u128,
+    generation: u32,
 }
 
 impl Worker {
@@ -146,6 +164,20 @@ impl Worker {
             awaiting_pong: false,
             idle_silence: cfg.idle_silence,
             last_audio: Instant::now(),
+            reconnect: cfg.reconnect,
+            connected: false,
+            finish_end: None,
+            log: VecDeque::new(),
+            log_start: 0,
+            log_capacity: if cfg.reconnect.is_some() {
+                cfg.buffer_ms as usize * BYTES_PER_MS
+            } else {
+                0
+            },
+            last_final_end_s: 0.0,
+            offset_s: 0.0,
+            id_base: 0,
+            generation: 0,
         }
     }
 
@@ -155,7 +187,7 @@ impl Worker {
             format!("connecting to {}", self.connector.display_url)
         });
         let started = Instant::now();
-        let outcome = match self.connector.connect(&sh.waker, &sh.stop) {
+        let mut outcome = match self.connector.connect(&sh.waker, &sh.stop, None) {
             Err(_) if sh.stop.load(Ordering::Acquire) => Outcome::Stopped,
             Err(e) => Outcome::Failed(e),
             Ok(mut ws) => {
@@ -172,7 +204,157 @@ impl Worker {
                 self.stream(&mut ws)
             }
         };
+        // An established connection that broke is tried again, when asked to.
+        while let Outcome::Failed(e) = &outcome {
+            if !self.may_reconnect(e) {
+                break;
+            }
+            let e = e.clone();
+            outcome = self.reconnect(e);
+        }
         self.end(outcome);
+    }
+
+    /// Whether the session should try a new connection after `e` ended the last one: asked
+    /// for, not finished or freed, and an error a new connection can fix.
+    fn may_reconnect(&self, e: &Error) -> bool {
+        self.reconnect.is_some()
+            && self.connected
+            && !self.final_received
+            && !self.shared.stop.load(Ordering::Acquire)
+            && retryable(e)
+    }
+
+    /// Tries new connections until one is up (then streams on it) or the attempts run out.
+    fn reconnect(&mut self, mut cause: Error) -> Outcome {
+        let policy = self.reconnect.expect("reconnect is on");
+        let sh = self.shared.clone();
+        for attempt in 1..=policy.max_attempts {
+            let backoff = backoff(&policy, attempt, self.consumed);
+            sh.log(FWASR_LOG_WARN, || {
+                format!(
+                    "{cause}; reconnecting in {} ms (attempt {attempt})",
+                    backoff.as_millis()
+                )
+            });
+            self.emit(Event {
+                attempt: attempt as i32,
+                rtt_ms: backoff.as_secs_f64() * 1000.0,
+                ..Event::from_error(FWASR_EVENT_RECONNECTING, &cause)
+            });
+            if !self.sleep(backoff) {
+                return Outcome::Stopped;
+            }
+            let resume = self.resume_point();
+            match self
+                .connector
+                .connect(&sh.waker, &sh.stop, Some(resume / BYTES_PER_MS as u64))
+            {
+                Err(_) if sh.stop.load(Ordering::Acquire) => return Outcome::Stopped,
+                Err(e) if attempt < policy.max_attempts && retryable(&e) => cause = e,
+                Err(e) => return Outcome::GaveUp(e),
+                Ok(mut ws) => {
+                    sh.reconnects.fetch_add(1, Ordering::Relaxed);
+                    return match self.resume(&mut ws, resume, attempt) {
+                        Ok(()) => self.stream(&mut ws),
+                        Err(e) => self.broken(e),
+                    };
+                }
+            }
+        }
+        Outcome::GaveUp(cause)
+    }
+
+    /// Sleeps on the waker until `d` passes; false when the session is freed meanwhile.
+    fn sleep(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        loop {
+            if self.shared.stop.load(Ordering::Acquire) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            if matches!(sys::wait(&self.shared.waker, None, Some(until - now)), Ok(r) if r.woken) {
+                self.shared.waker.drain();
+            }
+        }
+    }
+
+    /// Where a new connection's audio starts: the end of the last final segment (the server
+    /// has transcribed everything before it for good), but no earlier than the oldest audio
+    /// still kept for replay.
+    fn resume_point(&self) -> u64 {
+        let finished = (self.last_final_end_s * 32_000.0) as u64 / 2 * 2;
+        finished.clamp(self.log_start, self.consumed)
+    }
+
+    /// Starts a new connection: forgets what the old one had not finished, renumbers what the
+    /// new one will send, and sends again the audio from `resume`.
+    fn resume(&mut self, ws: &mut Ws, resume: u64, attempt: u32) -> Result<(), Error> {
+        let lost_before = (self.last_final_end_s * 32_000.0) as u64 / 2 * 2;
+        let dropped = self.log_start.saturating_sub(lost_before.min(self.consumed));
+        if dropped > 0 {
+            self.shared.dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+        let removed = self.shared.transcript.lock().remove_unfinished();
+        for s in removed {
+            self.emit(Event {
+                segment_id: s.id,
+                text: s.text,
+                ..Event::new(FWASR_EVENT_SEGMENT_REMOVED)
+            });
+        }
+        self.offset_s = resume as f64 / 32_000.0;
+        self.id_base = self
+            .shared
+            .transcript
+            .lock()
+            .max_numeric_id()
+            .map_or(0, |m| m + 1);
+        self.generation += 1;
+        // Per-connection state starts over.
+        self.out_pending = false;
+        self.close_frame = None;
+        self.close_deadline = None;
+        self.awaiting_pong = false;
+        self.traces.clear();
+        self.next_due = None;
+        if self.final_sent && !self.final_received {
+            // The final checkpoint went out on the old connection; its echo never came.
+            self.final_sent = false;
+            if let Some(end) = self.finish_end {
+                self.pending.push_front(Control::Finish { end });
+            }
+        }
+        let replay: Vec<u8> = self
+            .log
+            .iter()
+            .skip((resume - self.log_start) as usize)
+            .copied()
+            .collect();
+        let replayed = replay.len() as u64;
+        self.shared.replayed.fetch_add(replayed, Ordering::Relaxed);
+        self.emit(Event {
+            attempt: attempt as i32,
+            start_s: self.offset_s,
+            replayed_ms: replayed as f64 / BYTES_PER_MS as f64,
+            dropped_ms: dropped as f64 / BYTES_PER_MS as f64,
+            ..Event::new(FWASR_EVENT_RECONNECTED)
+        });
+        self.shared.log(FWASR_LOG_INFO, || {
+            format!(
+                "reconnected; resending {} ms from {:.3} s",
+                replayed / BYTES_PER_MS as u64,
+                self.offset_s
+            )
+        });
+        for piece in replay.chunks(self.shared.chunk_bytes) {
+            send(ws, Message::binary(piece.to_vec()), &mut self.out_pending)?;
+            self.shared.chunks_sent.fetch_add(1, Ordering::Relaxed);
+        }
+        flush(ws, &mut self.out_pending)
     }
 
     fn end(mut self, outcome: Outcome) {
@@ -180,7 +362,7 @@ impl Worker {
         let (state, result) = match outcome {
             Outcome::Stopped => (FWASR_STATE_CLOSED, None),
             Outcome::Finished => (FWASR_STATE_CLOSED, Some(Ok(()))),
-            Outcome::Failed(e) => (FWASR_STATE_FAILED, Some(Err(e))),
+            Outcome::Failed(e) | Outcome::GaveUp(e) => (FWASR_STATE_FAILED, Some(Err(e))),
         };
         sh.ended.store(true, Ordering::Release);
         {
@@ -231,6 +413,7 @@ impl Worker {
 
     fn stream(&mut self, ws: &mut Ws) -> Outcome {
         let sh = self.shared.clone();
+        self.connected = true;
         self.next_ping = self.keepalive.map(|k| Instant::now() + k);
         self.last_audio = Instant::now();
         loop {
@@ -245,6 +428,7 @@ impl Worker {
             while let Ok(c) = self.control.try_recv() {
                 if let Control::Finish { end } = c {
                     self.finishing = true;
+                    self.finish_end = Some(end);
                     // Paced audio still to send is not the server's delay; nothing else may
                     // hold finish up beyond the timeout (e.g. a server that stopped reading).
                     let unsent = Duration::from_secs_f64(end.saturating_sub(self.consumed) as f64 / 32_000.0);
@@ -453,8 +637,14 @@ impl Worker {
             }
         };
         let json = || Some(text.to_string());
-        if let Some(segments) = &msg.segments {
-            let changes = self.shared.transcript.lock().apply(segments);
+        if let Some(mut segments) = msg.segments {
+            if self.generation > 0 {
+                self.renumber(&mut segments);
+            }
+            for s in segments.iter().filter(|s| s.is_final == 1 && s.end_s.is_finite()) {
+                self.last_final_end_s = self.last_final_end_s.max(s.end_s);
+            }
+            let changes = self.shared.transcript.lock().apply(&segments);
             for change in changes {
                 let (kind, s) = match change {
                     Change::Upserted(s) => (FWASR_EVENT_SEGMENT, s),
@@ -510,6 +700,19 @@ impl Worker {
                 json: json(),
                 ..Event::new(FWASR_EVENT_CHECKPOINT)
             });
+        }
+    }
+
+    /// Places a later connection's segments after the earlier ones: numeric ids shifted past
+    /// the ids already used, other ids prefixed, times moved to the stream's clock.
+    fn renumber(&self, segments: &mut [Segment]) {
+        for s in segments {
+            s.id = match s.id.parse::<u128>() {
+                Ok(n) if s.id.bytes().all(|b| b.is_ascii_digit()) => (self.id_base + n).to_string(),
+                _ => format!("{}:{}", self.generation, s.id),
+            };
+            s.start_s += self.offset_s;
+            s.end_s += self.offset_s;
         }
     }
 
@@ -589,6 +792,12 @@ impl Worker {
 
     fn send_audio(&mut self, ws: &mut Ws, chunk: Vec<u8>, now: Instant) -> Result<(), Error> {
         let n = chunk.len() as u64;
+        if self.log_capacity > 0 {
+            self.log.extend(&chunk);
+            let excess = self.log.len().saturating_sub(self.log_capacity);
+            self.log.drain(..excess);
+            self.log_start += excess as u64;
+        }
         send(ws, Message::binary(chunk), &mut self.out_pending)?;
         self.consumed += n;
         self.last_audio = now;
@@ -657,4 +866,34 @@ fn ws_error(e: tungstenite::Error) -> Error {
         }
         other => Error::new(FWASR_ERR_PROTOCOL, format!("WebSocket error: {other}")),
     }
+}
+
+/// Errors a new connection may fix: the network and the server's transient states, not
+/// credentials, certificates or configuration.
+fn retryable(e: &Error) -> bool {
+    match e.status {
+        FWASR_ERR_IO
+        | FWASR_ERR_CLOSED
+        | FWASR_ERR_CONNECT
+        | FWASR_ERR_CONNECT_TIMEOUT
+        | FWASR_ERR_RESOLVE => true,
+        FWASR_ERR_HANDSHAKE => e.code == 429 || e.code >= 500,
+        FWASR_ERR_PROTOCOL => true,
+        _ => false,
+    }
+}
+
+/// Exponential backoff with jitter between half and all of the step, so many sessions that
+/// lost one server do not come back at the same instant. The jitter's seed is anything that
+/// differs between sessions.
+fn backoff(policy: &Reconnect, attempt: u32, seed: u64) -> Duration {
+    let step = policy
+        .initial_backoff
+        .saturating_mul(1 << (attempt - 1).min(20))
+        .min(policy.max_backoff);
+    let mut x = seed ^ (attempt as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (&seed as *const u64 as u64);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    step.mul_f64(0.5 + (x % 1000) as f64 / 2000.0)
 }

@@ -275,6 +275,31 @@ pub unsafe extern "C" fn fwasr_config_set_idle_silence_ms(cfg: *mut fwasr_config
     unsafe { with(cfg, |c| c.set_idle_silence_ms(ms)) }
 }
 
+/// Automatic reconnection (default off; the examples turn it on). When an established
+/// connection drops, closes unexpectedly or stops answering pings, the session raises
+/// RECONNECTING, waits (exponential backoff from `initial_backoff_ms` to `max_backoff_ms`,
+/// with jitter), connects again (up to `max_attempts` tries per outage; a 401/403, TLS or
+/// configuration error is not retried), raises RECONNECTED and sends again the audio after
+/// the end of the last final segment; segments not yet final are removed first (the server
+/// transcribes that audio again). New segments get ids after the old ones and times offset to
+/// the stream. Audio pushed meanwhile is queued within buffer_ms. Asks the server for segment
+/// times (`timestamp_granularities=segment`) unless that parameter is set. The first
+/// connection is not retried: fwasr_session_wait_ready reports its failure.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_reconnect(
+    cfg: *mut fwasr_config,
+    max_attempts: u32,
+    initial_backoff_ms: u32,
+    max_backoff_ms: u32,
+) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe {
+        with(cfg, |c| {
+            c.set_reconnect(max_attempts, initial_backoff_ms, max_backoff_ms)
+        })
+    }
+}
+
 /// Also trust the PEM certificate(s) in this file for wss:// (read now). NULL forgets them.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_tls_ca_file(

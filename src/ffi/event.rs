@@ -38,6 +38,10 @@ pub struct fwasr_event {
     pub message: *const c_char,
     /// The raw server message this event came from, or NULL.
     pub json: *const c_char,
+    /// RECONNECTING, RECONNECTED: the connection attempt (1 for the first reconnect).
+    pub attempt: i32,
+    /// RECONNECTED: milliseconds of audio sent again on the new connection.
+    pub replayed_ms: f64,
 }
 
 /// An fwasr_event together with the strings it points into. `raw` comes first so a pointer to
@@ -73,6 +77,8 @@ impl OwnedEvent {
                 code: e.code,
                 message: strings[3].as_ptr(),
                 json: json.as_ref().map_or(std::ptr::null(), |j| j.as_ptr()),
+                attempt: e.attempt,
+                replayed_ms: e.replayed_ms,
             },
             strings,
             json,
@@ -106,6 +112,8 @@ pub extern "C" fn fwasr_event_type_str(t: std::ffi::c_int) -> *const c_char {
         x if x == FWASR_EVENT_OVERRUN as i32 => c"OVERRUN",
         x if x == FWASR_EVENT_ERROR as i32 => c"ERROR",
         x if x == FWASR_EVENT_CLOSED as i32 => c"CLOSED",
+        x if x == FWASR_EVENT_RECONNECTING as i32 => c"RECONNECTING",
+        x if x == FWASR_EVENT_RECONNECTED as i32 => c"RECONNECTED",
         _ => c"UNKNOWN",
     };
     name.as_ptr()
@@ -209,6 +217,10 @@ pub struct fwasr_stats {
     pub last_rtt_ms: f64,
     /// Idle silence sent (fwasr_config_set_idle_silence_ms), not counted in audio_ms_sent.
     pub audio_ms_silence: f64,
+    /// Connections made after the first.
+    pub reconnects: u64,
+    /// Audio sent again after reconnects (counted once in audio_ms_sent).
+    pub audio_ms_replayed: f64,
 }
 
 impl From<Stats> for fwasr_stats {
@@ -223,6 +235,8 @@ impl From<Stats> for fwasr_stats {
             messages_received: s.messages_received,
             last_rtt_ms: s.last_rtt_ms,
             audio_ms_silence: Stats::ms(s.bytes_silence),
+            reconnects: s.reconnects,
+            audio_ms_replayed: Stats::ms(s.bytes_replayed),
         }
     }
 }

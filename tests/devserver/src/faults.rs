@@ -6,8 +6,9 @@ use std::time::Duration;
 
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
-    /// Refuse the upgrade with this HTTP status and body.
+    /// Refuse the upgrade with this HTTP status and body, from connection `refuse_from` on.
     pub refuse: Option<(u16, String)>,
+    pub refuse_from: usize,
     pub handshake_delay: Option<Duration>,
     /// Close with (code, reason) after this much audio.
     pub close_after: Option<(f64, u16, String)>,
@@ -28,6 +29,7 @@ pub struct Faults {
 
 pub const USAGE: &str = "fault modes (T: seconds of audio received on the connection):
   --refuse STATUS[:BODY]      refuse the upgrade with this HTTP status (401, 403, 429, 500, 503...)
+  --refuse-from N             ... only from the server's Nth connection on (counting from 0)
   --handshake-delay MS        wait before answering the upgrade
   --close-after T:CODE[:REASON]  close with this code and reason
   --abort-after T             drop the TCP connection without a close frame
@@ -68,6 +70,12 @@ impl Faults {
                     body.to_string()
                 };
                 self.refuse = Some((status, body));
+            }
+            "--refuse-from" => {
+                let v = value()?;
+                self.refuse_from = v
+                    .parse()
+                    .map_err(|_| format!("--refuse-from needs a count, got {v}"))?;
             }
             "--handshake-delay" => self.handshake_delay = Some(ms(value()?)?),
             "--close-after" => {

@@ -31,6 +31,7 @@ const USAGE: &str = "usage: fwasr-devserver [options] [-- COMMAND [ARGS...]]
   --replay FILE     raw messages to send instead: a JSON list of
                     {\"at\": seconds | \"final\", \"json\": {...} | \"text\": \"...\"}
   --report FILE     append one JSON line per connection (what arrived, how it ended)
+  --save-audio DIR  write each connection's audio to DIR/connection-N.raw
   --tls-cert FILE   serve wss:// with this PEM certificate ...
   --tls-key FILE    ... and this PEM (PKCS#8) private key
   --quiet           print only the listening line
@@ -44,6 +45,7 @@ struct Options {
     api_key: Option<String>,
     source: Source,
     report: Option<String>,
+    save_audio: Option<String>,
     tls: Option<native_tls::TlsAcceptor>,
     quiet: bool,
     faults: Faults,
@@ -57,6 +59,7 @@ fn parse_args() -> Result<Options, String> {
         api_key: None,
         source: Source::Count,
         report: None,
+        save_audio: None,
         tls: None,
         quiet: false,
         faults: Faults::default(),
@@ -72,6 +75,7 @@ fn parse_args() -> Result<Options, String> {
             "--script" => o.source = Source::script(&read(&value()?)?)?,
             "--replay" => o.source = Source::replay(&read(&value()?)?)?,
             "--report" => o.report = Some(value()?),
+            "--save-audio" => o.save_audio = Some(value()?),
             "--tls-cert" => cert = Some(std::fs::read(value()?).map_err(|e| e.to_string())?),
             "--tls-key" => key = Some(std::fs::read(value()?).map_err(|e| e.to_string())?),
             "--quiet" => o.quiet = true,
@@ -191,6 +195,10 @@ struct Report {
     control: Vec<Value>,
     sent: usize,
     pings: usize,
+    /// The client's X-Fwasr-Resume-Ms: where in its stream this connection's audio starts.
+    resume_ms: Option<u64>,
+    /// This connection's number on the server, from 0.
+    index: usize,
     end: String,
 }
 
@@ -212,8 +220,11 @@ fn serve(o: &Options, tcp: TcpStream) {
             }
         },
     };
+    static CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let index = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut rep = Report {
         auth: "none",
+        index,
         ..Report::default()
     };
     let accepted = tungstenite::accept_hdr(stream, |req: &Request, resp: Response| {
@@ -251,6 +262,11 @@ fn check_request(
     rep: &mut Report,
 ) -> Result<Response, ErrorResponse> {
     rep.path = req.uri().path().to_string();
+    rep.resume_ms = req
+        .headers()
+        .get("x-fwasr-resume-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
     rep.query = req.uri().query().map(parse_query).unwrap_or_default();
     let mut auth = None;
     for (name, value) in req.headers() {
@@ -283,7 +299,12 @@ fn check_request(
     if let Some(d) = o.faults.handshake_delay {
         std::thread::sleep(d);
     }
-    if let Some((status, body)) = &o.faults.refuse {
+    if let Some((status, body)) = o
+        .faults
+        .refuse
+        .as_ref()
+        .filter(|_| rep.index >= o.faults.refuse_from)
+    {
         rep.end = format!("refused {status} (fault mode)");
         let mut r = ErrorResponse::new(Some(body.clone()));
         *r.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -311,7 +332,7 @@ fn check_request(
 /// Talks to one client until it goes; returns how the connection ended.
 fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: Instant) -> String {
     let f = &o.faults;
-    let mut speaker = Speaker::new(o.source.clone());
+    let mut speaker = Speaker::new(o.source.clone(), rep.resume_ms.unwrap_or(0) as f64 / 1000.0);
     let mut fired = Fired::default();
     let mut audio_messages = 0u32;
     loop {
@@ -507,6 +528,12 @@ fn percent_decode(s: &str) -> String {
 static REPORT_LOCK: Mutex<()> = Mutex::new(());
 
 fn write_report(o: &Options, rep: &Report, unix_ms: f64) {
+    if let Some(dir) = &o.save_audio {
+        let path = format!("{dir}/connection-{}.raw", rep.index);
+        if let Err(e) = std::fs::write(&path, &rep.audio) {
+            eprintln!("fwasr-devserver: cannot write {path}: {e}");
+        }
+    }
     let Some(path) = &o.report else { return };
     let line = json!({
         "path": rep.path,
@@ -521,6 +548,8 @@ fn write_report(o: &Options, rep: &Report, unix_ms: f64) {
         "control": rep.control,
         "messages_sent": rep.sent,
         "pings_received": rep.pings,
+        "resume_ms": rep.resume_ms,
+        "connection": rep.index,
         "end": rep.end,
     });
     let _guard = REPORT_LOCK.lock();

@@ -166,7 +166,34 @@ pub struct Speaker {
 }
 
 impl Speaker {
-    pub fn new(source: Source) -> Speaker {
+    /// `resume_s`: the connection continues a stream this far in (a client's reconnect), so
+    /// a script starts there: only later words, ids from 0, times from the connection's start.
+    pub fn new(source: Source, resume_s: f64) -> Speaker {
+        let source = match source {
+            Source::Script(segs) if resume_s > 0.0 => Source::Script(
+                segs.into_iter()
+                    .filter_map(|s| {
+                        let words: Vec<Word> = s
+                            .words
+                            .into_iter()
+                            .filter(|w| w.start >= resume_s)
+                            .map(|w| Word {
+                                start: w.start - resume_s,
+                                end: w.end - resume_s,
+                                ..w
+                            })
+                            .collect();
+                        let start = words.first()?.start.max(s.start - resume_s);
+                        Some(ScriptSegment {
+                            start,
+                            end: s.end - resume_s,
+                            words,
+                        })
+                    })
+                    .collect(),
+            ),
+            other => other,
+        };
         let n = match &source {
             Source::Script(s) => s.len(),
             _ => 0,
@@ -313,7 +340,7 @@ mod tests {
         let src =
             Source::script(r#"[{"start":0.0,"end":1.0,"text":"aa bb"},{"start":1.5,"end":2.0,"text":"cc"}]"#)
                 .unwrap();
-        let mut sp = Speaker::new(src);
+        let mut sp = Speaker::new(src, 0.0);
         assert!(sp.on_audio(0.2).is_empty());
         let m: Value = serde_json::from_str(text(&sp.on_audio(0.6)[0])).unwrap();
         assert_eq!(m["segments"][0]["text"], " aa");
@@ -328,8 +355,20 @@ mod tests {
     }
 
     #[test]
+    fn a_resumed_connection_starts_the_script_where_it_resumes() {
+        let src =
+            Source::script(r#"[{"start":0.0,"end":1.0,"text":"aa bb"},{"start":1.5,"end":2.0,"text":"cc"}]"#)
+                .unwrap();
+        let mut sp = Speaker::new(src, 1.2);
+        let m: Value = serde_json::from_str(text(&sp.on_final(0.8)[0])).unwrap();
+        assert_eq!(m["segments"][0]["id"], "0");
+        assert_eq!(m["segments"][0]["text"], " cc");
+        assert_eq!(m["segments"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
     fn count_never_invents_speech() {
-        let mut sp = Speaker::new(Source::Count);
+        let mut sp = Speaker::new(Source::Count, 0.0);
         assert!(sp.on_audio(0.45).is_empty());
         assert!(text(&sp.on_audio(0.5)[0]).contains("0.50 s of audio received"));
         assert!(text(&sp.on_final(0.6)[0]).contains("0.60 s of audio received"));
@@ -338,7 +377,7 @@ mod tests {
     #[test]
     fn replay_sends_at_its_times_and_at_final() {
         let src = Source::replay(r#"[{"at":0.1,"text":"x"},{"at":"final","json":{"a":1}},{"at":0.5,"close":{"code":1011,"reason":"r"}}]"#).unwrap();
-        let mut sp = Speaker::new(src);
+        let mut sp = Speaker::new(src, 0.0);
         assert_eq!(sp.on_audio(0.2), vec![Reply::Text("x".into())]);
         assert!(sp.on_audio(0.6).is_empty());
         assert_eq!(

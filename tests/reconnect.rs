@@ -1,0 +1,166 @@
+//! Automatic reconnection over real sockets: fwasr-devserver drops the connection (abort, or
+//! close 1011) at several points of the sample recording; the audio of all connections, with
+//! the replayed overlap removed, must be exactly what was pushed, and the final transcript
+//! must hold every sentence once, in order. A 401 is not retried; max_attempts is honoured.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use fwasr::error::*;
+use fwasr::event::*;
+use fwasr::{Config, Event, Session};
+use serde_json::Value;
+
+fn sample_pcm() -> Vec<u8> {
+    // The sample's header is the canonical 44 bytes (written by Python's wave module).
+    std::fs::read(root().join("examples-c/data/sample.wav")).unwrap()[44..].to_vec()
+}
+
+fn script() -> String {
+    std::fs::read_to_string(root().join("examples-c/data/sample.script.json")).unwrap()
+}
+
+fn drain(s: &Session) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Some(e) = s.next_event(Some(Duration::from_secs(30))) {
+        out.push(e);
+    }
+    assert_eq!(out.iter().filter(|e| e.kind == FWASR_EVENT_CLOSED).count(), 1);
+    assert_eq!(out.last().unwrap().kind, FWASR_EVENT_CLOSED);
+    out
+}
+
+fn survive(fault: &[&str]) {
+    let audio_dir = Scratch::new();
+    let mut args = vec!["--save-audio", audio_dir.0.to_str().unwrap()];
+    args.extend_from_slice(fault);
+    let d = DevServer::with_script(&script(), &args);
+    let mut c = Config::new();
+    c.set_url(&d.url).unwrap();
+    c.set_reconnect(5, 20, 200).unwrap();
+    let s = Session::open(&c).unwrap();
+    let pcm = sample_pcm();
+    for piece in pcm.chunks(3200) {
+        s.push_wait(piece, Some(Duration::from_secs(10))).unwrap();
+    }
+    s.finish(Some(Duration::from_secs(30))).unwrap();
+    let events = drain(&s);
+    let resumes: Vec<f64> = events
+        .iter()
+        .filter(|e| e.kind == FWASR_EVENT_RECONNECTED)
+        .map(|e| e.start_s)
+        .collect();
+    let reconnecting = events
+        .iter()
+        .filter(|e| e.kind == FWASR_EVENT_RECONNECTING)
+        .count();
+    assert!(resumes.len() >= 2, "expected several drops, got {resumes:?}");
+    assert_eq!(reconnecting, resumes.len());
+    assert_eq!(s.stats().reconnects, resumes.len() as u64);
+
+    // The audio: each connection up to where the next one resumed, then the last one whole.
+    let reports = d.reports(resumes.len() + 1);
+    let mut stream = Vec::new();
+    let mut start = 0usize;
+    for (i, r) in reports.iter().enumerate() {
+        let n = r["connection"].as_u64().unwrap();
+        let audio = std::fs::read(audio_dir.0.join(format!("connection-{n}.raw"))).unwrap();
+        match resumes.get(i) {
+            Some(next) => {
+                let next = (next * 32_000.0).round() as usize;
+                assert!(
+                    start + audio.len() >= next,
+                    "connection {n} ended before the resume point"
+                );
+                stream.extend_from_slice(&audio[..next - start]);
+                start = next;
+                assert_eq!(reports[i + 1]["resume_ms"].as_u64().unwrap() as usize, next / 32);
+            }
+            None => stream.extend_from_slice(&audio),
+        }
+    }
+    assert_eq!(
+        sha256_hex(&stream),
+        sha256_hex(&pcm),
+        "audio with the overlap removed"
+    );
+
+    // The transcript: every sentence once, in order, final.
+    let want: Vec<String> = serde_json::from_str::<Value>(&script())
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["text"].as_str().unwrap().to_string())
+        .collect();
+    let segs = s.segments();
+    assert_eq!(
+        segs.iter().map(|g| g.text.trim().to_string()).collect::<Vec<_>>(),
+        want,
+        "{segs:?}"
+    );
+    assert!(segs.iter().all(|g| g.is_final == 1));
+    assert_eq!(s.transcript(), want.join(" "));
+}
+
+#[test]
+fn aborted_connections_lose_no_audio_and_no_segment() {
+    survive(&["--abort-after", "4.0"]);
+}
+
+#[test]
+fn closed_1011_connections_lose_no_audio_and_no_segment() {
+    survive(&["--close-after", "4.0:1011:overloaded"]);
+}
+
+#[test]
+fn a_refused_key_is_not_retried() {
+    let d = DevServer::start(&["--abort-after", "0.5", "--refuse", "401", "--refuse-from", "1"]);
+    let mut c = Config::new();
+    c.set_url(&d.url).unwrap();
+    c.set_reconnect(5, 10, 50).unwrap();
+    let s = Session::open(&c).unwrap();
+    s.push(&audio(2000)).unwrap();
+    let events = drain(&s);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == FWASR_EVENT_RECONNECTING)
+            .count(),
+        1
+    );
+    let closed = events.last().unwrap();
+    assert_eq!((closed.status, closed.code), (FWASR_ERR_AUTH, 401));
+    assert_eq!(d.reports(2).len(), 2, "one connection, one refused attempt");
+}
+
+#[test]
+fn max_attempts_is_honoured() {
+    let d = DevServer::start(&["--abort-after", "0.5", "--refuse", "503", "--refuse-from", "1"]);
+    let mut c = Config::new();
+    c.set_url(&d.url).unwrap();
+    c.set_reconnect(3, 10, 40).unwrap();
+    let s = Session::open(&c).unwrap();
+    s.push(&audio(2000)).unwrap();
+    let events = drain(&s);
+    let attempts: Vec<i32> = events
+        .iter()
+        .filter(|e| e.kind == FWASR_EVENT_RECONNECTING)
+        .map(|e| e.attempt)
+        .collect();
+    assert_eq!(attempts, [1, 2, 3]);
+    let closed = events.last().unwrap();
+    assert_eq!((closed.status, closed.code), (FWASR_ERR_HANDSHAKE, 503));
+    assert_eq!(d.reports(4).len(), 4, "the first connection and three attempts");
+    // Reconnect is off by default: the same fault just ends the session.
+    let d = DevServer::start(&["--abort-after", "0.5"]);
+    let mut c = Config::new();
+    c.set_url(&d.url).unwrap();
+    let s = Session::open(&c).unwrap();
+    s.push(&audio(2000)).unwrap();
+    let events = drain(&s);
+    assert!(!events.iter().any(|e| e.kind == FWASR_EVENT_RECONNECTING));
+    assert_eq!(events.last().unwrap().status, FWASR_ERR_IO);
+}
