@@ -64,6 +64,7 @@ int main(int argc, char **argv) {
     const char *url = getenv("FWASR_URL");
     if ((url && fwasr_config_set_url(cfg, url) != FWASR_OK) ||
         fwasr_config_set_pacing(cfg, 1.0) != FWASR_OK ||
+        fwasr_config_set_reconnect(cfg, 5, 200, 5000) != FWASR_OK ||
         fwasr_config_set_event_callback(cfg, on_event, &in) != FWASR_OK) {
         fprintf(stderr, "config: %s\n", fwasr_last_error());
         return 1;

@@ -32,7 +32,8 @@ int main(int argc, char **argv) {
     fwasr_config *cfg = fwasr_config_new();
     const char *url = getenv("FWASR_URL");
     fwasr_session *s = NULL;
-    if ((url && fwasr_config_set_url(cfg, url) != FWASR_OK) || fwasr_session_open(cfg, &s) != FWASR_OK) {
+    if ((url && fwasr_config_set_url(cfg, url) != FWASR_OK) ||
+        fwasr_config_set_reconnect(cfg, 5, 200, 5000) != FWASR_OK || fwasr_session_open(cfg, &s) != FWASR_OK) {
         fprintf(stderr, "fwasr: %s\n", fwasr_last_error());
         return 1;
     }

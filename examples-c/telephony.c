@@ -96,6 +96,7 @@ int main(int argc, char **argv) {
     if ((url && fwasr_config_set_url(cfg, url) != FWASR_OK) ||
         fwasr_config_set_input_format(cfg, FWASR_FORMAT_MULAW, 8000, 1) != FWASR_OK ||
         fwasr_config_set_language(cfg, "en") != FWASR_OK ||
+        fwasr_config_set_reconnect(cfg, 5, 200, 5000) != FWASR_OK || /* a call outlives a connection */
         fwasr_config_set_buffer_ms(cfg, 2000) != FWASR_OK) { /* at most 2 s behind, then drop */
         fprintf(stderr, "config: %s\n", fwasr_last_error());
         return 1;

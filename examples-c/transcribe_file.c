@@ -109,6 +109,7 @@ int main(int argc, char **argv) {
     if ((url && fwasr_config_set_url(cfg, url) != FWASR_OK) ||
         fwasr_config_set_language(cfg, "en") != FWASR_OK ||
         fwasr_config_set_pacing(cfg, 1.0) != FWASR_OK || /* a file: send at real time */
+        fwasr_config_set_reconnect(cfg, 5, 200, 5000) != FWASR_OK || /* survive dropped connections */
         fwasr_config_set_log_callback(cfg, on_log, NULL, FWASR_LOG_WARN) != FWASR_OK) {
         fprintf(stderr, "config: %s\n", fwasr_last_error());
         return 1;

@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
     try {
         fwasr::Config cfg;
         if (const char *url = std::getenv("FWASR_URL")) cfg.url(url);
-        cfg.language("en").pacing(1.0).on_event([&](const fwasr::Event &e) {
+        cfg.language("en").pacing(1.0).reconnect(5, 200, 5000).on_event([&](const fwasr::Event &e) {
             if (e.type == FWASR_EVENT_SEGMENT && e.is_final == 1) {
                 std::lock_guard<std::mutex> lock(out);
                 std::cout << "[" << e.segment_id << "]" << e.text << std::endl;

@@ -120,6 +120,9 @@ public:
     Config &connect_timeout_ms(uint32_t ms) { return set(fwasr_config_set_connect_timeout_ms(p_, ms)); }
     Config &finish_timeout_ms(uint32_t ms) { return set(fwasr_config_set_finish_timeout_ms(p_, ms)); }
     Config &keepalive_ms(uint32_t ms) { return set(fwasr_config_set_keepalive_ms(p_, ms)); }
+    Config &reconnect(uint32_t max_attempts, uint32_t initial_backoff_ms, uint32_t max_backoff_ms) {
+        return set(fwasr_config_set_reconnect(p_, max_attempts, initial_backoff_ms, max_backoff_ms));
+    }
     Config &idle_silence_ms(uint32_t ms) { return set(fwasr_config_set_idle_silence_ms(p_, ms)); }
     Config &tls_ca_file(std::string_view path) {
         return set(fwasr_config_set_tls_ca_file(p_, detail::z(path).c_str()));

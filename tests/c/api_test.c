@@ -331,6 +331,7 @@ static void test_misuse(void) {
     CHECK(fwasr_config_set_connect_timeout_ms(NULL, 1) == E);
     CHECK(fwasr_config_set_finish_timeout_ms(NULL, 1) == E);
     CHECK(fwasr_config_set_keepalive_ms(NULL, 0) == E);
+    CHECK(fwasr_config_set_reconnect(NULL, 0, 0, 0) == E);
     CHECK(fwasr_config_set_idle_silence_ms(NULL, 0) == E);
     CHECK(fwasr_config_set_tls_ca_file(NULL, NULL) == E);
     CHECK(fwasr_config_set_tls_verify(NULL, true) == E);
@@ -363,6 +364,8 @@ static void test_misuse(void) {
     CHECK(fwasr_config_set_connect_timeout_ms(cfg, 0) == E && fwasr_config_set_finish_timeout_ms(cfg, 0) == E);
     CHECK(fwasr_config_set_keepalive_ms(cfg, 10) == E && fwasr_config_set_idle_silence_ms(cfg, 49) == E);
     CHECK(fwasr_config_set_keepalive_ms(cfg, 0) == FWASR_OK && fwasr_config_set_idle_silence_ms(cfg, 0) == FWASR_OK);
+    CHECK(fwasr_config_set_reconnect(cfg, 3, 0, 10) == E && fwasr_config_set_reconnect(cfg, 3, 100, 10) == E);
+    CHECK(fwasr_config_set_reconnect(cfg, 3, 100, 1000) == FWASR_OK && fwasr_config_set_reconnect(cfg, 0, 0, 0) == FWASR_OK);
     CHECK(fwasr_config_set_input_format(cfg, -1, 16000, 1) == E && fwasr_config_set_input_format(cfg, 4, 16000, 1) == E);
     CHECK(fwasr_config_set_input_format(cfg, FWASR_FORMAT_F32, 0, 1) == E);
     CHECK(fwasr_config_set_input_format(cfg, FWASR_FORMAT_F32, 16000, 200) == E);
