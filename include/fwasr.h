@@ -213,8 +213,8 @@ typedef struct fwasr_stats {
   double audio_ms_pushed;
   // Audio written to the socket.
   double audio_ms_sent;
-  // Audio refused because the queue was full (FWASR_ERR_BUFFER_FULL), in the input's own
-  // duration.
+  // Audio lost: refused because the queue was full (FWASR_ERR_BUFFER_FULL), or too old to
+  // be replayed after a reconnect.
   double audio_ms_dropped;
   // Audio accepted but not yet sent.
   double audio_ms_queued;

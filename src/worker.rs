@@ -230,7 +230,7 @@ impl Worker {
         let policy = self.reconnect.expect("reconnect is on");
         let sh = self.shared.clone();
         for attempt in 1..=policy.max_attempts {
-            let backoff = backoff(&policy, attempt, self.consumed);
+            let backoff = backoff(&policy, attempt);
             sh.log(FWASR_LOG_WARN, || {
                 format!(
                     "{cause}; reconnecting in {} ms (attempt {attempt})",
@@ -884,16 +884,15 @@ fn retryable(e: &Error) -> bool {
 }
 
 /// Exponential backoff with jitter between half and all of the step, so many sessions that
-/// lost one server do not come back at the same instant. The jitter's seed is anything that
-/// differs between sessions.
-fn backoff(policy: &Reconnect, attempt: u32, seed: u64) -> Duration {
+/// lost one server do not come back at the same instant.
+fn backoff(policy: &Reconnect, attempt: u32) -> Duration {
     let step = policy
         .initial_backoff
         .saturating_mul(1 << (attempt - 1).min(20))
         .min(policy.max_backoff);
-    let mut x = seed ^ (attempt as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (&seed as *const u64 as u64);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    step.mul_f64(0.5 + (x % 1000) as f64 / 2000.0)
+    // The clock's nanoseconds differ between sessions and attempts; good enough for jitter.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    step.mul_f64(0.5 + f64::from(nanos % 1000) / 2000.0)
 }

@@ -65,7 +65,10 @@ fn refused_handshakes_report_status_and_body() {
         assert_eq!(events.len(), 1);
         assert_eq!((events[0].status, events[0].code), (want, status));
         let st = s.stats();
-        assert_eq!((st.bytes_pushed, st.bytes_sent, st.bytes_queued), (pushed, 0, pushed));
+        assert_eq!(
+            (st.bytes_pushed, st.bytes_sent, st.bytes_queued),
+            (pushed, 0, pushed)
+        );
         assert_eq!(s.push(&audio(10)).unwrap_err().status, FWASR_ERR_STATE);
         assert_eq!(s.finish(SEC10).unwrap_err().status, want);
         free_promptly(s);

@@ -202,8 +202,8 @@ pub struct fwasr_stats {
     pub audio_ms_pushed: f64,
     /// Audio written to the socket.
     pub audio_ms_sent: f64,
-    /// Audio refused because the queue was full (FWASR_ERR_BUFFER_FULL), in the input's own
-    /// duration.
+    /// Audio lost: refused because the queue was full (FWASR_ERR_BUFFER_FULL), or too old to
+    /// be replayed after a reconnect.
     pub audio_ms_dropped: f64,
     /// Audio accepted but not yet sent.
     pub audio_ms_queued: f64,

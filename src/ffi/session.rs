@@ -2,8 +2,9 @@
 //!
 //! Threads: push, push_s16 and push_wait may be called by one thread at a time (the media
 //! thread; a second concurrent pusher gets FWASR_ERR_BUSY). Every other call is safe from any
-//! thread, concurrently. Only fwasr_session_free must not race with other calls on the same
-//! session, except that it may be called from inside the session's own event callback.
+//! thread, concurrently. fwasr_session_free may run while other calls are in progress (they
+//! return promptly) and from inside the session's own event callback; no call may start after
+//! it returns.
 
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
