@@ -11,32 +11,11 @@ use common::*;
 use fwasr::error::*;
 use fwasr::event::*;
 use fwasr::session::*;
-use fwasr::{Config, Event, Session};
+use fwasr::{Event, Session};
 
 const SEC10: Option<Duration> = Some(Duration::from_secs(10));
 /// The documented bound for free is about a second; the margin absorbs a loaded machine.
 const FREE_BOUND: Duration = Duration::from_millis(2000);
-
-fn config(url: &str) -> Config {
-    let mut c = Config::new();
-    c.set_url(url).unwrap();
-    c
-}
-
-/// Every event until CLOSED, which must come once and last.
-fn drain(s: &Session) -> Vec<Event> {
-    let mut out = Vec::new();
-    while let Some(e) = s.next_event(SEC10) {
-        out.push(e);
-    }
-    assert_eq!(
-        out.iter().filter(|e| e.kind == FWASR_EVENT_CLOSED).count(),
-        1,
-        "{out:?}"
-    );
-    assert_eq!(out.last().map(|e| e.kind), Some(FWASR_EVENT_CLOSED));
-    out
-}
 
 fn free_promptly(s: Session) {
     let t = Instant::now();

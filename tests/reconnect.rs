@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use fwasr::error::*;
 use fwasr::event::*;
-use fwasr::{Config, Event, Session};
+use fwasr::{Config, Session};
 use serde_json::Value;
 
 fn sample_pcm() -> Vec<u8> {
@@ -20,16 +20,6 @@ fn sample_pcm() -> Vec<u8> {
 
 fn script() -> String {
     std::fs::read_to_string(root().join("examples-c/data/sample.script.json")).unwrap()
-}
-
-fn drain(s: &Session) -> Vec<Event> {
-    let mut out = Vec::new();
-    while let Some(e) = s.next_event(Some(Duration::from_secs(30))) {
-        out.push(e);
-    }
-    assert_eq!(out.iter().filter(|e| e.kind == FWASR_EVENT_CLOSED).count(), 1);
-    assert_eq!(out.last().unwrap().kind, FWASR_EVENT_CLOSED);
-    out
 }
 
 fn survive(fault: &[&str]) {

@@ -9,31 +9,10 @@ use common::*;
 use fwasr::error::*;
 use fwasr::event::*;
 use fwasr::session::*;
-use fwasr::{Config, Event, Session};
+use fwasr::{Event, Session};
 use serde_json::Value;
 
 const SEC: Option<Duration> = Some(Duration::from_secs(10));
-
-fn config(url: &str) -> Config {
-    let mut c = Config::new();
-    c.set_url(url).unwrap();
-    c
-}
-
-/// Every event of a poll-mode session, until CLOSED (which must come, once, last).
-fn drain(s: &Session) -> Vec<Event> {
-    let mut out = Vec::new();
-    while let Some(e) = s.next_event(SEC) {
-        out.push(e);
-    }
-    assert_eq!(
-        out.iter().filter(|e| e.kind == FWASR_EVENT_CLOSED).count(),
-        1,
-        "{out:?}"
-    );
-    assert_eq!(out.last().unwrap().kind, FWASR_EVENT_CLOSED);
-    out
-}
 
 #[test]
 fn auth_accepted_and_key_sent_as_header() {

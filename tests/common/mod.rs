@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use fwasr::event::FWASR_EVENT_CLOSED;
+use fwasr::{Config, Event, Session};
 use serde_json::Value;
 
 pub fn root() -> PathBuf {
@@ -161,4 +163,26 @@ pub fn sha256_hex(b: &[u8]) -> String {
         .iter()
         .map(|x| format!("{x:02x}"))
         .collect()
+}
+
+/// A default configuration for `url`.
+pub fn config(url: &str) -> Config {
+    let mut c = Config::new();
+    c.set_url(url).unwrap();
+    c
+}
+
+/// Every event of a poll-mode session until CLOSED, which must come once and last.
+pub fn drain(s: &Session) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Some(e) = s.next_event(Some(Duration::from_secs(30))) {
+        out.push(e);
+    }
+    assert_eq!(
+        out.iter().filter(|e| e.kind == FWASR_EVENT_CLOSED).count(),
+        1,
+        "{out:?}"
+    );
+    assert_eq!(out.last().map(|e| e.kind), Some(FWASR_EVENT_CLOSED), "{out:?}");
+    out
 }
