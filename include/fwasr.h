@@ -320,8 +320,9 @@ enum fwasr_status fwasr_config_set_pacing(struct fwasr_config *cfg, double facto
 // (default 10,000 ms). Exceeding it fails the session with FWASR_ERR_CONNECT_TIMEOUT.
 enum fwasr_status fwasr_config_set_connect_timeout_ms(struct fwasr_config *cfg, uint32_t ms);
 
-// Time the session waits for the server's final checkpoint echo after the last audio and
-// the final checkpoint are sent (default 10,000 ms). Exceeding it ends the session with
+// How long finishing may take beyond sending the queued audio at its pace: from
+// fwasr_session_finish to the server's final checkpoint echo (default 10,000 ms), whatever the
+// server does (a server that stops reading included). Exceeding it ends the session with
 // FWASR_ERR_TIMEOUT.
 enum fwasr_status fwasr_config_set_finish_timeout_ms(struct fwasr_config *cfg, uint32_t ms);
 

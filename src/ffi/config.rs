@@ -248,8 +248,9 @@ pub unsafe extern "C" fn fwasr_config_set_connect_timeout_ms(
     unsafe { with(cfg, |c| c.set_connect_timeout_ms(ms)) }
 }
 
-/// Time the session waits for the server's final checkpoint echo after the last audio and
-/// the final checkpoint are sent (default 10,000 ms). Exceeding it ends the session with
+/// How long finishing may take beyond sending the queued audio at its pace: from
+/// fwasr_session_finish to the server's final checkpoint echo (default 10,000 ms), whatever the
+/// server does (a server that stops reading included). Exceeding it ends the session with
 /// FWASR_ERR_TIMEOUT.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_finish_timeout_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
