@@ -208,7 +208,9 @@ impl Connector {
             }
         };
         let fd = stream.fd();
-        let ws_config = WebSocketConfig::default();
+        // Writes go out once 16 KiB are buffered (a chunk is at most 12.8 KB), instead of
+        // tungstenite's 128 KiB, which a thousand sessions would each keep allocated.
+        let ws_config = WebSocketConfig::default().write_buffer_size(16 * 1024);
         let mut request = self.request.clone();
         if let Some(ms) = resume_ms {
             request

@@ -414,6 +414,8 @@ impl Worker {
     fn stream(&mut self, ws: &mut Ws) -> Outcome {
         let sh = self.shared.clone();
         self.connected = true;
+        // The upgrade may have brought a first message along.
+        let mut readable = true;
         self.next_ping = self.keepalive.map(|k| Instant::now() + k);
         self.last_audio = Instant::now();
         loop {
@@ -451,10 +453,17 @@ impl Worker {
                     ..Event::new(FWASR_EVENT_OVERRUN)
                 });
             }
-            if let Some(outcome) = self.read_all(ws) {
-                return outcome;
+            // Read only when poll said so: an empty read is a wasted syscall per wake-up.
+            if readable {
+                if let Some(outcome) = self.read_all(ws) {
+                    return outcome;
+                }
             }
             if let Err(e) = self.write_due(ws) {
+                // What the server sent before the connection broke is still worth reading.
+                if let Some(outcome) = self.read_all(ws) {
+                    return outcome;
+                }
                 return self.broken(e);
             }
             let now = Instant::now();
@@ -493,6 +502,7 @@ impl Worker {
             if ready.woken {
                 sh.waker.drain();
             }
+            readable = ready.readable;
         }
     }
 

@@ -448,14 +448,19 @@ fn send_fragmented(ws: &mut WebSocket<Stream>, text: &[u8], n: usize) -> tungste
     ws.flush()
 }
 
-/// Drops the TCP connection under the WebSocket: the client sees the stream end with no close
-/// frame.
+/// Ends the TCP connection under the WebSocket without a close frame: the client reads what
+/// was sent, then the end of the stream. The server side keeps reading (and discarding) until
+/// the client goes, so no reset races the data it already sent.
 fn abort(ws: &mut WebSocket<Stream>) {
     let tcp = match ws.get_mut() {
         Stream::Plain(s) => &*s,
         Stream::Tls(s) => s.get_ref(),
     };
-    let _ = tcp.shutdown(std::net::Shutdown::Both);
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
+    let _ = tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let mut sink = [0u8; 16384];
+    let mut reader = tcp;
+    while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
 }
 
 /// Completes a close the server started: reads until the client's close frame arrives.
