@@ -25,15 +25,6 @@
 #define FWASR_VERSION_MINOR 1
 #define FWASR_VERSION_PATCH 0
 
-#define RATE_MIN 8000
-
-#define RATE_MAX 192000
-
-#define CHANNELS_MAX 8
-
-// The service's rate.
-#define OUT_RATE 16000
-
 // The result of every fallible fwasr call. `FWASR_OK` is 0; the numbers never change.
 typedef enum fwasr_status {
   // Success.
@@ -136,10 +127,6 @@ typedef enum fwasr_format {
   // ITU-T G.711 A-law, one byte per sample, 8,000 Hz.
   FWASR_FORMAT_ALAW = 3,
 } fwasr_format;
-
-// How many outputs a number of input samples yields, in closed form, so the pushing thread
-// can tell when a 16 kHz chunk completes without running the filter.
-typedef struct Timing Timing;
 
 // A session configuration. Opaque; create with fwasr_config_new, free with fwasr_config_free.
 typedef struct fwasr_config fwasr_config;

@@ -55,9 +55,9 @@ impl fwasr_format {
     }
 }
 
-pub const RATE_MIN: u32 = 8_000;
-pub const RATE_MAX: u32 = 192_000;
-pub const CHANNELS_MAX: u8 = 8;
+pub(crate) const RATE_MIN: u32 = 8_000;
+pub(crate) const RATE_MAX: u32 = 192_000;
+pub(crate) const CHANNELS_MAX: u8 = 8;
 
 /// What the caller pushes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 
 /// The service's rate.
-pub const OUT_RATE: u64 = 16_000;
+pub(crate) const OUT_RATE: u64 = 16_000;
 /// Stopband attenuation the filters are designed for, in dB.
 const ATTENUATION_DB: f64 = 80.0;
 /// Passband edge as a fraction of the lower of the two rates (7 kHz at 16 kHz).

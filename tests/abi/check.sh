@@ -33,6 +33,16 @@ check "exports only fwasr_*" exports_only_fwasr
 check "SONAME" bash -c "readelf -d '$so' | grep -q 'SONAME.*\[libfwasr.so.$major\]'"
 check "version links" bash -c "[ \"\$(readlink '$lib/libfwasr.so.$major')\" = libfwasr.so.$version ] && [ \"\$(readlink '$lib/libfwasr.so')\" = libfwasr.so.$major ]"
 
+# Every name the header defines is in fwasr's namespace.
+header_namespace() {
+  local names others
+  names=$(grep -oE '^(#define [A-Za-z_0-9]+|typedef (struct|enum) [A-Za-z_0-9]+|} [A-Za-z_0-9]+;|  [A-Z_0-9]+ = )' "$inc/fwasr.h" |
+          sed -E 's/^#define //; s/^typedef (struct|enum) //; s/^} //; s/;$//; s/^  //; s/ = $//')
+  others=$(grep -viE '^fwasr_' <<<"$names" | grep -v '^FWASR_H$' || true)
+  [ -z "$others" ] || { echo "outside the fwasr namespace: $others"; return 1; }
+}
+check "header names start with fwasr_/FWASR_" header_namespace
+
 header_version() {
   local want=$1 got
   got=$(printf '#include <fwasr.h>\nFWASR_VERSION_MAJOR.FWASR_VERSION_MINOR.FWASR_VERSION_PATCH\n' |
