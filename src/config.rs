@@ -100,10 +100,6 @@ impl Config {
         Ok(())
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// `None` falls back to `FIREWORKS_API_KEY` at open.
     pub fn set_api_key(&mut self, key: Option<&str>) -> Result<(), Error> {
         if let Some(k) = key {
@@ -176,10 +172,6 @@ impl Config {
     pub fn set_input_channel(&mut self, channel: Option<u32>) -> Result<(), Error> {
         self.input = self.input.with_channel(channel)?;
         Ok(())
-    }
-
-    pub fn input_format(&self) -> InputFormat {
-        self.input
     }
 
     pub fn set_chunk_ms(&mut self, ms: u32) -> Result<(), Error> {

@@ -262,13 +262,15 @@ impl Session {
 
     /// Queues 16 kHz mono s16le bytes; all or nothing; never blocks.
     pub fn push(&self, data: &[u8]) -> Result<(), Error> {
-        let Some(mut producer) = self.producer.try_lock() else {
-            return Err(Error::new(
-                FWASR_ERR_BUSY,
-                "another thread is pushing to this session",
-            ));
-        };
+        let mut producer = self.pusher()?;
         self.push_locked(&mut producer, data, true)
+    }
+
+    /// The pushing side, without waiting: a second concurrent pusher is refused, not blocked.
+    fn pusher(&self) -> Result<parking_lot::MutexGuard<'_, AudioProducer>, Error> {
+        self.producer
+            .try_lock()
+            .ok_or_else(|| Error::new(FWASR_ERR_BUSY, "another thread is pushing to this session"))
     }
 
     /// The error of a session that has ended, if it has.
@@ -350,12 +352,7 @@ impl Session {
             ));
         }
         let deadline = timeout.map(|t| Instant::now() + t);
-        let Some(mut producer) = self.producer.try_lock() else {
-            return Err(Error::new(
-                FWASR_ERR_BUSY,
-                "another thread is pushing to this session",
-            ));
-        };
+        let mut producer = self.pusher()?;
         loop {
             // The network thread notifies under `room` after taking audio, so no wake-up is
             // lost between a failed push and the wait.

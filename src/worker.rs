@@ -72,6 +72,9 @@ enum Outcome {
     GaveUp(Error),
 }
 
+/// 16 kHz mono s16le per second.
+const BYTES_PER_S: f64 = BYTES_PER_MS as f64 * 1000.0;
+
 /// How long to wait for the server's side of the close handshake.
 const CLOSE_WAIT: Duration = Duration::from_millis(2000);
 
@@ -286,15 +289,20 @@ impl Worker {
     /// has transcribed everything before it for good), but no earlier than the oldest audio
     /// still kept for replay.
     fn resume_point(&self) -> u64 {
-        let finished = (self.last_final_end_s * 32_000.0) as u64 / 2 * 2;
-        finished.clamp(self.log_start, self.consumed)
+        self.final_bytes().clamp(self.log_start, self.consumed)
+    }
+
+    /// The stream position (bytes, whole samples) up to which the transcript is final.
+    fn final_bytes(&self) -> u64 {
+        (self.last_final_end_s * BYTES_PER_S) as u64 / 2 * 2
     }
 
     /// Starts a new connection: forgets what the old one had not finished, renumbers what the
     /// new one will send, and sends again the audio from `resume`.
     fn resume(&mut self, ws: &mut Ws, resume: u64, attempt: u32) -> Result<(), Error> {
-        let lost_before = (self.last_final_end_s * 32_000.0) as u64 / 2 * 2;
-        let dropped = self.log_start.saturating_sub(lost_before.min(self.consumed));
+        let dropped = self
+            .log_start
+            .saturating_sub(self.final_bytes().min(self.consumed));
         if dropped > 0 {
             self.shared.dropped.fetch_add(dropped, Ordering::Relaxed);
         }
@@ -306,7 +314,7 @@ impl Worker {
                 ..Event::new(FWASR_EVENT_SEGMENT_REMOVED)
             });
         }
-        self.offset_s = resume as f64 / 32_000.0;
+        self.offset_s = resume as f64 / BYTES_PER_S;
         self.id_base = self
             .shared
             .transcript
@@ -433,7 +441,8 @@ impl Worker {
                     self.finish_end = Some(end);
                     // Paced audio still to send is not the server's delay; nothing else may
                     // hold finish up beyond the timeout (e.g. a server that stopped reading).
-                    let unsent = Duration::from_secs_f64(end.saturating_sub(self.consumed) as f64 / 32_000.0);
+                    let unsent =
+                        Duration::from_secs_f64(end.saturating_sub(self.consumed) as f64 / BYTES_PER_S);
                     let paced = self
                         .interval
                         .map_or(Duration::ZERO, |_| unsent.div_f64(self.pacing));
