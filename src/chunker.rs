@@ -1,16 +1,15 @@
 //! The outgoing audio queue. The pushing thread copies its bytes, in the caller's input
-//! format, into a wait-free ring; the network thread converts them (audio::Converter) and cuts
+//! format, into a wait-free queue (blockq); the network thread converts them (audio::Converter) and cuts
 //! 16 kHz mono s16le chunks of exactly `chunk_bytes`. Keeping the conversion off the pushing
 //! thread makes `push` a bounds check and a memcpy, whatever the format.
 
-use rtrb::{Consumer, Producer, RingBuffer};
-
 use crate::audio::resample::Timing;
 use crate::audio::{Converter, InputFormat};
+use crate::blockq;
 
 /// The pushing side. Owned by one thread at a time (the session guards it with a try-lock).
 pub struct AudioProducer {
-    ring: Producer<u8>,
+    ring: blockq::Producer,
     frame_bytes: u64,
     timing: Timing,
     /// Input bytes accepted so far.
@@ -19,7 +18,7 @@ pub struct AudioProducer {
 
 /// The network thread's side.
 pub struct AudioConsumer {
-    ring: Consumer<u8>,
+    ring: blockq::Consumer,
     chunk_bytes: usize,
     /// None when the input already is 16 kHz mono s16le: its bytes go out unchanged.
     converter: Option<Converter>,
@@ -38,16 +37,16 @@ pub struct Full;
 const CONVERT_STEP: usize = 4096;
 
 /// A queue holding `capacity` bytes of input, cut into chunks of `chunk_bytes` (even) of 16 kHz
-/// mono s16le.
+/// mono s16le; None when its memory cannot be mapped.
 pub fn audio_queue(
     input: InputFormat,
     capacity: usize,
     chunk_bytes: usize,
-) -> (AudioProducer, AudioConsumer) {
+) -> Option<(AudioProducer, AudioConsumer)> {
     debug_assert!(chunk_bytes.is_multiple_of(2));
-    let (p, c) = RingBuffer::new(capacity);
+    let (p, c) = blockq::queue(capacity)?;
     let converter = (!input.is_native()).then(|| Converter::new(input));
-    (
+    Some((
         AudioProducer {
             ring: p,
             frame_bytes: input.frame_bytes() as u64,
@@ -62,7 +61,7 @@ pub fn audio_queue(
             staged_at: 0,
             input_done: false,
         },
-    )
+    ))
 }
 
 /// Appends samples to the staged bytes through a small block, instead of growing the vector
@@ -102,7 +101,7 @@ impl Drop for Staging<'_> {
 impl AudioProducer {
     /// Appends all of `data` or nothing. No allocation, no lock, no syscall.
     pub fn write(&mut self, data: &[u8]) -> Result<(), Full> {
-        self.ring.push_entire_slice(data).map_err(|_| Full)?;
+        self.ring.write(data).map_err(|_| Full)?;
         self.bytes_in += data.len() as u64;
         Ok(())
     }
@@ -119,14 +118,14 @@ impl AudioProducer {
 
     /// Free room in input bytes.
     pub fn room(&self) -> usize {
-        self.ring.slots()
+        self.ring.room()
     }
 }
 
 impl AudioConsumer {
     /// Input bytes waiting to be converted.
     pub fn queued_input(&self) -> usize {
-        self.ring.slots()
+        self.ring.len()
     }
 
     fn staged_len(&self) -> usize {
@@ -138,29 +137,25 @@ impl AudioConsumer {
         let Some(conv) = self.converter.as_mut() else {
             return;
         };
+        let ring = &mut self.ring;
         if self.staged_at > 0 && self.staged_at == self.staged.len() {
             self.staged.clear();
             self.staged_at = 0;
         }
         while self.staged.len() - self.staged_at < want {
-            let n = self.ring.slots().min(CONVERT_STEP);
+            let n = ring.len().min(CONVERT_STEP);
             if n == 0 {
                 break;
             }
-            let Ok(chunk) = self.ring.read_chunk(n) else { break };
-            let (a, b) = chunk.as_slices();
             let mut out = Staging::new(&mut self.staged);
-            for part in [a, b] {
-                conv.convert(part, &mut |s| out.put(s));
-            }
-            chunk.commit_all();
+            ring.consume(n, |part| conv.convert(part, &mut |s| out.put(s)));
         }
     }
 
     /// Whether a complete chunk can be taken.
     pub fn has_chunk(&mut self) -> bool {
         match self.converter {
-            None => self.ring.slots() >= self.chunk_bytes,
+            None => self.ring.len() >= self.chunk_bytes,
             Some(_) => {
                 self.stage(self.chunk_bytes);
                 self.staged_len() >= self.chunk_bytes
@@ -183,7 +178,7 @@ impl AudioConsumer {
             return 0;
         }
         match self.converter {
-            None => self.ring.slots() % 2,
+            None => self.ring.len() % 2,
             Some(_) => {
                 self.stage(usize::MAX);
                 let mut out = Staging::new(&mut self.staged);
@@ -197,13 +192,14 @@ impl AudioConsumer {
     /// Takes everything left (after `finish_input`), as the session's short last chunk.
     pub fn take_rest(&mut self) -> Option<Vec<u8>> {
         let n = match self.converter {
-            None => self.ring.slots() / 2 * 2,
+            None => self.ring.len() / 2 * 2,
             Some(_) => self.staged_len(),
         };
         let rest = (n > 0).then(|| self.take(n));
         if self.converter.is_none() {
             // A trailing half sample is not audio.
-            let _ = self.ring.pop();
+            let half = self.ring.len();
+            self.ring.consume(half, |_| {});
         }
         rest
     }
@@ -211,10 +207,8 @@ impl AudioConsumer {
     fn take(&mut self, n: usize) -> Vec<u8> {
         match self.converter {
             None => {
-                let mut out = vec![0u8; n];
-                self.ring
-                    .pop_entire_slice(&mut out)
-                    .expect("caller checked the length");
+                let mut out = Vec::with_capacity(n);
+                self.ring.consume(n, |b| out.extend_from_slice(b));
                 out
             }
             Some(_) => {
@@ -237,7 +231,7 @@ mod tests {
 
     #[test]
     fn odd_pushes_come_out_as_exact_chunks() {
-        let (mut p, mut c) = audio_queue(native(), 10_000, 1600);
+        let (mut p, mut c) = audio_queue(native(), 10_000, 1600).unwrap();
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
         for piece in data.chunks(333) {
             p.write(piece).unwrap();
@@ -257,7 +251,7 @@ mod tests {
 
     #[test]
     fn full_queue_takes_nothing() {
-        let (mut p, mut c) = audio_queue(native(), 3200, 1600);
+        let (mut p, mut c) = audio_queue(native(), 3200, 1600).unwrap();
         assert_eq!(p.write(&[1; 3000]), Ok(()));
         assert_eq!(p.write(&[2; 201]), Err(Full));
         assert_eq!(p.samples(), 1500);
@@ -269,7 +263,7 @@ mod tests {
 
     #[test]
     fn half_sample_at_the_end_is_dropped() {
-        let (mut p, mut c) = audio_queue(native(), 3200, 1600);
+        let (mut p, mut c) = audio_queue(native(), 3200, 1600).unwrap();
         p.write(&[1; 101]).unwrap();
         assert_eq!(c.finish_input(), 1);
         assert_eq!(c.take_rest().unwrap().len(), 100);
@@ -279,7 +273,7 @@ mod tests {
     #[test]
     fn converted_input_is_cut_into_exact_chunks_with_the_tail() {
         let ulaw = InputFormat::default().with(FWASR_FORMAT_MULAW, 8000, 1).unwrap();
-        let (mut p, mut c) = audio_queue(ulaw, 8000, 1600);
+        let (mut p, mut c) = audio_queue(ulaw, 8000, 1600).unwrap();
         p.write(&[0xff; 4001]).unwrap();
         assert_eq!(p.end_samples(), 8002);
         let mut sizes = Vec::new();
@@ -294,7 +288,7 @@ mod tests {
         assert_eq!(sizes.iter().sum::<usize>(), 8002 * 2);
         assert!(sizes[..sizes.len() - 1].iter().all(|&n| n == 1600), "{sizes:?}");
         let s16 = InputFormat::default().with(FWASR_FORMAT_S16LE, 16000, 2).unwrap();
-        let (mut p, _) = audio_queue(s16, 100, 1600);
+        let (mut p, _) = audio_queue(s16, 100, 1600).unwrap();
         p.write(&[0; 7]).unwrap();
         assert_eq!(p.samples(), 1);
     }

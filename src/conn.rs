@@ -208,9 +208,13 @@ impl Connector {
             }
         };
         let fd = stream.fd();
-        // Writes go out once 16 KiB are buffered (a chunk is at most 12.8 KB), instead of
-        // tungstenite's 128 KiB, which a thousand sessions would each keep allocated.
-        let ws_config = WebSocketConfig::default().write_buffer_size(16 * 1024);
+        // tungstenite's 128 KiB buffers would be most of a session's memory, and it zeroes the
+        // whole read buffer before every read. Server messages are small (a larger one grows
+        // the buffer for itself); writes go out once 16 KiB are buffered (a chunk is at most
+        // 12.8 KB).
+        let ws_config = WebSocketConfig::default()
+            .read_buffer_size(8 * 1024)
+            .write_buffer_size(16 * 1024);
         let mut request = self.request.clone();
         if let Some(ms) = resume_ms {
             request

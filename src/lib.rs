@@ -3,6 +3,7 @@
 //! the C API on top of it (see `include/fwasr.h`).
 
 pub mod audio;
+mod blockq;
 pub mod chunker;
 pub mod config;
 mod conn;

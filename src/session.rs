@@ -148,7 +148,8 @@ impl Session {
         let input = cfg.input;
         let capacity =
             (cfg.buffer_ms as u64 * input.rate as u64 * input.frame_bytes() as u64).div_ceil(1000) as usize;
-        let (producer, consumer) = audio_queue(input, capacity.max(input.frame_bytes()), chunk_bytes);
+        let (producer, consumer) = audio_queue(input, capacity.max(input.frame_bytes()), chunk_bytes)
+            .ok_or_else(|| Error::new(FWASR_ERR_INTERNAL, "cannot map memory for the audio queue"))?;
         let waker = Waker::new()
             .map_err(|e| Error::new(FWASR_ERR_INTERNAL, format!("cannot create eventfd: {e}")))?;
         let shared = Arc::new(Shared {
