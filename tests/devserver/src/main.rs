@@ -34,6 +34,11 @@ const USAGE: &str = "usage: fwasr-devserver [options] [-- COMMAND [ARGS...]]
   --save-audio DIR  write each connection's audio to DIR/connection-N.raw
   --tls-cert FILE   serve wss:// with this PEM certificate ...
   --tls-key FILE    ... and this PEM (PKCS#8) private key
+  --timestamps      for latency benchmarks: stamp each message sent with
+                    \"devserver_sent_ns\" (CLOCK_MONOTONIC) and report each audio
+                    message's arrival time on the same clock (\"arrivals_ns\")
+  --sink            no WebSocket: read and discard whatever each TCP connection sends
+                    (the floor benchmark's peer)
   --quiet           print only the listening line
 
 Prints `listening <url>` once ready. With a COMMAND, runs it with FWASR_URL set to the
@@ -47,6 +52,8 @@ struct Options {
     report: Option<String>,
     save_audio: Option<String>,
     tls: Option<native_tls::TlsAcceptor>,
+    timestamps: bool,
+    sink: bool,
     quiet: bool,
     faults: Faults,
     command: Vec<String>,
@@ -61,6 +68,8 @@ fn parse_args() -> Result<Options, String> {
         report: None,
         save_audio: None,
         tls: None,
+        timestamps: false,
+        sink: false,
         quiet: false,
         faults: Faults::default(),
         command: Vec::new(),
@@ -78,6 +87,8 @@ fn parse_args() -> Result<Options, String> {
             "--save-audio" => o.save_audio = Some(value()?),
             "--tls-cert" => cert = Some(std::fs::read(value()?).map_err(|e| e.to_string())?),
             "--tls-key" => key = Some(std::fs::read(value()?).map_err(|e| e.to_string())?),
+            "--timestamps" => o.timestamps = true,
+            "--sink" => o.sink = true,
             "--quiet" => o.quiet = true,
             "-h" | "--help" => return Err(String::new()),
             "--" => {
@@ -130,9 +141,13 @@ fn main() -> ExitCode {
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             let o = server_opts.clone();
-            let _ = std::thread::Builder::new()
-                .stack_size(256 * 1024)
-                .spawn(move || serve(&o, conn));
+            let _ = std::thread::Builder::new().stack_size(256 * 1024).spawn(move || {
+                if o.sink {
+                    sink(conn)
+                } else {
+                    serve(&o, conn)
+                }
+            });
         }
     });
     if opts.command.is_empty() {
@@ -190,8 +205,13 @@ struct Report {
     query: Vec<(String, String)>,
     headers: Map<String, Value>,
     auth: &'static str,
+    /// The audio itself is kept only for --save-audio; a thousand benchmark streams would
+    /// otherwise hold all of theirs.
     audio: Vec<u8>,
+    audio_len: usize,
+    audio_hash: Sha256,
     chunks: Vec<(usize, f64)>,
+    arrivals_ns: Vec<u64>,
     control: Vec<Value>,
     sent: usize,
     pings: usize,
@@ -244,11 +264,7 @@ fn serve(o: &Options, tcp: TcpStream) {
     }
     log(
         o,
-        &format!(
-            "connection ended: {} ({} bytes of audio)",
-            rep.end,
-            rep.audio.len()
-        ),
+        &format!("connection ended: {} ({} bytes of audio)", rep.end, rep.audio_len),
     );
     write_report(o, &rep, unix_ms);
 }
@@ -346,7 +362,14 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
         };
         let mut replies = match msg {
             Message::Binary(b) => {
-                rep.audio.extend_from_slice(&b);
+                if o.timestamps {
+                    rep.arrivals_ns.push(monotonic_ns());
+                }
+                if o.save_audio.is_some() {
+                    rep.audio.extend_from_slice(&b);
+                }
+                rep.audio_len += b.len();
+                rep.audio_hash.update(&b);
                 rep.chunks
                     .push((b.len(), started.elapsed().as_secs_f64() * 1000.0));
                 audio_messages += 1;
@@ -415,6 +438,7 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
             }
             rep.sent += 1;
             let sent = match r {
+                Reply::Text(t) if o.timestamps => ws.send(Message::text(stamp(&t))),
                 Reply::Text(t) => match f.fragment {
                     Some(n) => send_fragmented(ws, t.as_bytes(), n),
                     None => ws.send(Message::text(t)),
@@ -469,7 +493,7 @@ fn drain_close(ws: &mut WebSocket<Stream>) {
 }
 
 fn clock(rep: &Report) -> f64 {
-    rep.audio.len() as f64 / 32_000.0
+    rep.audio_len as f64 / 32_000.0
 }
 
 /// Answers a control message: checkpoints (the final one after the last updates), traces,
@@ -547,8 +571,8 @@ fn write_report(o: &Options, rep: &Report, unix_ms: f64) {
         "auth": rep.auth,
         "tls": o.tls.is_some(),
         "start_unix_ms": unix_ms,
-        "audio_bytes": rep.audio.len(),
-        "audio_sha256": hex(&Sha256::digest(&rep.audio)),
+        "audio_bytes": rep.audio_len,
+        "audio_sha256": hex(&rep.audio_hash.clone().finalize()),
         "chunks": rep.chunks.iter().map(|(n, t)| json!([n, (t * 1000.0).round() / 1000.0])).collect::<Vec<_>>(),
         "control": rep.control,
         "messages_sent": rep.sent,
@@ -557,6 +581,10 @@ fn write_report(o: &Options, rep: &Report, unix_ms: f64) {
         "connection": rep.index,
         "end": rep.end,
     });
+    let mut line = line;
+    if o.timestamps {
+        line["arrivals_ns"] = json!(rep.arrivals_ns);
+    }
     let _guard = REPORT_LOCK.lock();
     let written = std::fs::OpenOptions::new()
         .create(true)
@@ -566,6 +594,38 @@ fn write_report(o: &Options, rep: &Report, unix_ms: f64) {
     if let Err(e) = written {
         eprintln!("fwasr-devserver: cannot write report {path}: {e}");
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock a benchmark client on this machine reads too.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// A JSON object message with the time it is sent as its first member.
+fn stamp(text: &str) -> String {
+    match text.strip_prefix('{') {
+        Some(rest) => {
+            let sep = if rest.trim_start().starts_with('}') {
+                ""
+            } else {
+                ","
+            };
+            format!("{{\"devserver_sent_ns\":{}{sep}{rest}", monotonic_ns())
+        }
+        None => text.to_string(),
+    }
+}
+
+/// The floor benchmark's peer: takes bytes until the client goes.
+fn sink(mut tcp: TcpStream) {
+    let mut buf = [0u8; 16384];
+    while matches!(tcp.read(&mut buf), Ok(n) if n > 0) {}
 }
 
 fn hex(b: &[u8]) -> String {
