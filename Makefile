@@ -2,7 +2,7 @@
 BUILD ?= build
 CMAKE_BUILD_TYPE ?= Debug
 
-.PHONY: build demo test
+.PHONY: build demo test bench
 
 # The Rust library and devserver (through cargo), the C examples and the C tests.
 build:
@@ -18,3 +18,7 @@ demo: build
 # the check that the committed header matches the sources.
 test: build
 	scripts/test.sh $(BUILD)
+
+# The benchmark suite: writes its tables into BENCHMARKS.md and bench/latency.png.
+bench:
+	bench/run.sh

@@ -48,6 +48,8 @@ def main():
             def send_audio_chunks():
                 opened.wait()
                 start.wait()
+                # Streams start at different times (as fwasr_bench and the floor spread theirs).
+                time.sleep(i * CHUNK_MS / 1000 / n)
                 for _ in range(chunks):
                     sends[i].append(time.clock_gettime_ns(time.CLOCK_MONOTONIC))
                     ws.send(CHUNK, opcode=websocket.ABNF.OPCODE_BINARY)

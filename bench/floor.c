@@ -25,10 +25,18 @@ static struct sockaddr_in peer;
 static int chunks;
 static struct timespec start;
 static unsigned char chunk[1600];
+static int *fds;
+
+static int streams;
 
 static void *run(void *arg) {
-    int fd = (int)(intptr_t)arg;
+    int i = (int)(intptr_t)arg;
+    int fd = fds[i];
+    /* Streams start at different times: their wake-ups are spread over the 50 ms period. */
     struct timespec next = start;
+    next.tv_nsec += (long)i * (50L * 1000 * 1000 / streams);
+    next.tv_sec += next.tv_nsec / 1000000000L;
+    next.tv_nsec %= 1000000000L;
     for (int k = 0; k < chunks; k++) {
         next.tv_nsec += 50 * 1000 * 1000;
         if (next.tv_nsec >= 1000000000L) {
@@ -73,7 +81,8 @@ int main(int argc, char **argv) {
     }
     chunks = seconds * 20;
     pthread_t *threads = calloc((size_t)n, sizeof *threads);
-    int *fds = calloc((size_t)n, sizeof *fds);
+    streams = n;
+    fds = calloc((size_t)n, sizeof *fds);
     for (int i = 0; i < n; i++) {
         fds[i] = socket(AF_INET, SOCK_STREAM, 0);
         int one = 1;
@@ -89,7 +98,7 @@ int main(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &start);
     double cpu0 = cpu_seconds();
     for (int i = 0; i < n; i++)
-        if (pthread_create(&threads[i], &attr, run, (void *)(intptr_t)fds[i]) != 0) {
+        if (pthread_create(&threads[i], &attr, run, (void *)(intptr_t)i) != 0) {
             fprintf(stderr, "floor: cannot start thread %d\n", i);
             return 1;
         }

@@ -90,13 +90,19 @@ def main():
         r = load_json(f"{run_dir}/result.json")
         wire, events = wire_latencies(run_dir), event_latencies(run_dir)
         cph = per_hour(r["cpu_s"], n)
+        # fwasr_bench's driver thread plays the caller's media thread; without it, what the
+        # library's own threads cost.
+        own = per_hour(r["cpu_s"] - r["driver_cpu_s"], n) if "driver_cpu_s" in r else None
         f = floor.get(n)
+        fph = per_hour(f["cpu_s"], n) if f else None
         rows.append({
             "client": {"fwasr-ws": "fwasr, ws", "fwasr-wss": "fwasr, wss", "baseline": "Python baseline, ws"}[name],
             "name": name,
             "n": n,
             "cph": cph,
-            "x_floor": cph / per_hour(f["cpu_s"], n) if f else None,
+            "own": own,
+            "x_floor": cph / fph if f else None,
+            "own_x_floor": own / fph if f and own is not None else None,
             "core": 100 * r["cpu_s"] / r["seconds"],
             "rss": r.get("rss_kib_per_stream"),
             "wire50": percentile(wire, 50),
@@ -122,14 +128,16 @@ def main():
     for p in [json.loads(x) for x in open(f"{out}/push.jsonl") if x.strip()]:
         lines.append(f"| {p['input']} | {p['median_us']:.2f} µs | {p['p99_us']:.2f} µs | {p['max_us']:.2f} µs |")
     lines.append("")
-    lines.append("| client | streams | CPU-s per stream-hour | × floor | CPU, % of one core | RSS per stream "
-                 "| wire p50 / p99 | event p50 / p99 | overruns |")
+    lines.append("| client | streams | CPU-s per stream-hour (× floor) | without the caller's push thread (× floor) "
+                 "| CPU, % of one core | RSS per stream | wire p50 / p99 | event p50 / p99 | overruns |")
     lines.append("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         wire = f"{r['wire50']:.3f} / {r['wire99']:.3f} ms" if "wire50" in r else "—"
         ev = f"{r['ev50']:.3f} / {r['ev99']:.3f} ms" if "ev50" in r else "—"
         rss = f"{r['rss']:.0f} KiB" if r.get("rss") is not None else "—"
-        lines.append(f"| {r['client']} | {r['n']} | {r['cph']:.2f} | {fmt(r['x_floor'], '.2f')} | {r['core']:.1f} % "
+        total = f"{r['cph']:.2f} ({fmt(r['x_floor'], '.2f')})"
+        own = f"{r['own']:.2f} ({fmt(r['own_x_floor'], '.2f')})" if r.get("own") is not None else "—"
+        lines.append(f"| {r['client']} | {r['n']} | {total} | {own} | {r['core']:.1f} % "
                      f"| {rss} | {wire} | {ev} | {fmt(r.get('overruns'), 'd')} |")
     lines.append("")
     lines.append("| idle sessions | CPU-s per session-hour | CPU, % of one core |")

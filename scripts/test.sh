@@ -21,3 +21,8 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   fi
   echo "header check: 1 passed, 0 failed"
 fi
+
+# The benchmark suite in miniature: every part for a second or two, no thresholds, so it
+# cannot rot (the full run is `make bench`, not part of the tests).
+bash bench/run.sh --smoke >/dev/null
+echo "benchmark smoke run: passed"

@@ -222,7 +222,9 @@ pub unsafe extern "C" fn fwasr_config_set_chunk_ms(cfg: *mut fwasr_config, ms: u
 }
 
 /// Capacity of the outgoing audio queue in ms of the input format, 50 to 600,000 (default
-/// 10,000). A push that does not fit is refused whole with FWASR_ERR_BUFFER_FULL.
+/// 10,000). A push that does not fit is refused whole with FWASR_ERR_BUFFER_FULL. The queue is
+/// reserved address space: only the pages holding queued audio become resident, so a large
+/// capacity costs memory only while a backlog lasts.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_buffer_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
     // SAFETY: as above.
