@@ -296,7 +296,9 @@ enum fwasr_status fwasr_config_set_input_channel(struct fwasr_config *cfg, int32
 enum fwasr_status fwasr_config_set_chunk_ms(struct fwasr_config *cfg, uint32_t ms);
 
 // Capacity of the outgoing audio queue in ms of the input format, 50 to 600,000 (default
-// 10,000). A push that does not fit is refused whole with FWASR_ERR_BUFFER_FULL.
+// 10,000). A push that does not fit is refused whole with FWASR_ERR_BUFFER_FULL. The queue is
+// reserved address space: only the pages holding queued audio become resident, so a large
+// capacity costs memory only while a backlog lasts.
 enum fwasr_status fwasr_config_set_buffer_ms(struct fwasr_config *cfg, uint32_t ms);
 
 // Pacing of chunks: 0 (default) sends each chunk as soon as it is complete (live sources);
