@@ -13,7 +13,8 @@
  *       caller's work, not fwasr's), memory and overruns as one JSON line; writes OUTDIR/completions.txt
  *       (per stream: its id and, per 50 ms chunk, the CLOCK_MONOTONIC time of the push that
  *       completed it, to be joined with the server's arrival times) and OUTDIR/events.txt
- *       (event latencies in ns: the server's send stamp to the callback running).
+ *       (per message: its latency in ns from the server's send stamp to the callback running,
+ *       and the stamp).
  *   fwasr_bench idle N SECONDS
  *       N open sessions, no audio: the process's CPU while they wait.
  */
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #define FRAME_MS 20
 #define CHUNK_SAMPLES 800 /* fwasr's default 50 ms chunk at 16 kHz */
@@ -58,6 +60,26 @@ static double thread_cpu_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The server's CPU seconds, when run.sh names its process in BENCH_SERVER_PID: whether the
+ * machine's two cores were saturated explains latency tails. -1 when unknown. */
+static double server_cpu_seconds(void) {
+    const char *pid = getenv("BENCH_SERVER_PID");
+    char path[64], buf[1024];
+    if (!pid) return -1;
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    unsigned long utime, stime;
+    /* After the command name: state and fields 4-13, then utime and stime. */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void die(const char *what) {
@@ -186,7 +208,7 @@ typedef struct {
     fwasr_session *s;
     int64_t *complete_ns; /* per chunk: the push that completed it */
     int chunks;
-    int64_t *event_ns; /* written on the session's network thread */
+    int64_t *event_ns; /* written on the session's network thread: latency, stamp pairs */
     int events, event_cap;
     int64_t last_stamp;
     int overruns; /* OVERRUN events */
@@ -203,7 +225,9 @@ static void on_event(void *userdata, const fwasr_event *ev) {
     /* One message can become several events; the first one is its latency. */
     if (stamp == st->last_stamp || st->events == st->event_cap) return;
     st->last_stamp = stamp;
-    st->event_ns[st->events++] = t - stamp;
+    st->event_ns[2 * st->events] = t - stamp;
+    st->event_ns[2 * st->events + 1] = stamp;
+    st->events++;
 }
 
 static int bench_streams(int n, int seconds, const char *outdir) {
@@ -218,7 +242,7 @@ static int bench_streams(int n, int seconds, const char *outdir) {
         snprintf(id, sizeof id, "%d", i);
         st[i].complete_ns = calloc((size_t)max_chunks, sizeof(int64_t));
         st[i].event_cap = seconds * 4 + 16;
-        st[i].event_ns = calloc((size_t)st[i].event_cap, sizeof(int64_t));
+        st[i].event_ns = calloc(2 * (size_t)st[i].event_cap, sizeof(int64_t));
         /* bench_stream lets the server's report be matched to this stream. */
         if (fwasr_config_set_param(cfg, "bench_stream", id) != FWASR_OK ||
             fwasr_config_set_event_callback(cfg, on_event, &st[i]) != FWASR_OK)
@@ -236,7 +260,7 @@ static int bench_streams(int n, int seconds, const char *outdir) {
      * phase. (All in one phase would measure a burst of N wake-ups on 2 cores instead.) */
     int groups = n < FRAME_MS ? n : FRAME_MS;
     long pushed = 0; /* samples per stream, counted when a group's turn completes */
-    double cpu0 = cpu_seconds(), driver0 = thread_cpu_seconds();
+    double cpu0 = cpu_seconds(), driver0 = thread_cpu_seconds(), server0 = server_cpu_seconds();
     int64_t wall0 = now_ns();
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
@@ -255,10 +279,12 @@ static int bench_streams(int n, int seconds, const char *outdir) {
         }
         pushed += 320;
     }
-    double wall = (now_ns() - wall0) / 1e9;
+    int64_t stream_end = now_ns();
+    double wall = (stream_end - wall0) / 1e9;
     double cpu = cpu_seconds() - cpu0;
     /* This thread is the caller's media thread, not fwasr's: its share is reported apart. */
     double driver = thread_cpu_seconds() - driver0;
+    double server = server0 < 0 ? -1 : server_cpu_seconds() - server0;
     long rss = rss_kib();
     /* Finish every session so the server reports every connection with all its chunks. */
     for (int i = 0; i < n; i++) fwasr_session_finish(st[i].s, 0);
@@ -292,7 +318,8 @@ static int bench_streams(int n, int seconds, const char *outdir) {
     }
     for (int i = 0; i < n; i++) {
         fwasr_session_free(st[i].s);
-        for (int k = 0; k < st[i].events; k++) fprintf(f, "%lld\n", (long long)st[i].event_ns[k]);
+        for (int k = 0; k < st[i].events; k++)
+            fprintf(f, "%lld %lld\n", (long long)st[i].event_ns[2 * k], (long long)st[i].event_ns[2 * k + 1]);
         free(st[i].complete_ns);
         free(st[i].event_ns);
     }
@@ -300,8 +327,8 @@ static int bench_streams(int n, int seconds, const char *outdir) {
     free(st);
     printf("{\"bench\":\"streams\",\"streams\":%d,\"seconds\":%.3f,\"cpu_s\":%.4f,\"driver_cpu_s\":%.4f,"
            "\"rss_kib\":%ld,\"rss_kib_per_stream\":%.1f,\"refused_pushes\":%ld,\"overruns\":%ld,"
-           "\"dropped_ms\":%.1f}\n",
-           n, wall, cpu, driver, rss - rss0, (double)(rss - rss0) / n, overruns, stats_overruns, dropped);
+           "\"dropped_ms\":%.1f,\"stream_end_ns\":%lld,\"server_cpu_s\":%.3f}\n",
+           n, wall, cpu, driver, rss - rss0, (double)(rss - rss0) / n, overruns, stats_overruns, dropped, (long long)stream_end, server);
     return 0;
 }
 

@@ -47,9 +47,17 @@ def wire_latencies(run_dir):
     return sorted(x / 1e6 for x in out)
 
 
-def event_latencies(run_dir):
+def event_latencies(run_dir, end_ns):
+    """Latencies of the messages the server sent while every stream was still streaming: the
+    finish (all streams' final checkpoints at the same instant) is not real-time traffic."""
+    out = []
     with open(f"{run_dir}/events.txt") as f:
-        return sorted(int(x) / 1e6 for x in f if x.strip())
+        for line in f:
+            if line.strip():
+                latency, stamp = map(int, line.split())
+                if stamp <= end_ns:
+                    out.append(latency / 1e6)
+    return sorted(out)
 
 
 def machine():
@@ -88,7 +96,7 @@ def main():
         name, n = os.path.basename(run_dir.rstrip("/")).rsplit("-", 1)
         n = int(n)
         r = load_json(f"{run_dir}/result.json")
-        wire, events = wire_latencies(run_dir), event_latencies(run_dir)
+        wire, events = wire_latencies(run_dir), event_latencies(run_dir, r["stream_end_ns"])
         cph = per_hour(r["cpu_s"], n)
         # fwasr_bench's driver thread plays the caller's media thread; without it, what the
         # library's own threads cost.
@@ -112,6 +120,7 @@ def main():
             "wire_n": len(wire),
             "ev_n": len(events),
             "overruns": r.get("overruns"),
+            "server": 100 * r["server_cpu_s"] / r["seconds"] if r.get("server_cpu_s", -1) >= 0 else None,
             "refused": r.get("refused_pushes"),
         })
         curves[(name, n)] = (wire, events)
@@ -129,8 +138,9 @@ def main():
         lines.append(f"| {p['input']} | {p['median_us']:.2f} µs | {p['p99_us']:.2f} µs | {p['max_us']:.2f} µs |")
     lines.append("")
     lines.append("| client | streams | CPU-s per stream-hour (× floor) | without the caller's push thread (× floor) "
-                 "| CPU, % of one core | RSS per stream | wire p50 / p99 | event p50 / p99 | overruns |")
-    lines.append("|---|---|---|---|---|---|---|---|---|")
+                 "| CPU, % of one core | RSS per stream | wire p50 / p99 | event p50 / p99 | overruns "
+                 "| devserver CPU |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         wire = f"{r['wire50']:.3f} / {r['wire99']:.3f} ms" if "wire50" in r else "—"
         ev = f"{r['ev50']:.3f} / {r['ev99']:.3f} ms" if "ev50" in r else "—"
@@ -138,7 +148,8 @@ def main():
         total = f"{r['cph']:.2f} ({fmt(r['x_floor'], '.2f')})"
         own = f"{r['own']:.2f} ({fmt(r['own_x_floor'], '.2f')})" if r.get("own") is not None else "—"
         lines.append(f"| {r['client']} | {r['n']} | {total} | {own} | {r['core']:.1f} % "
-                     f"| {rss} | {wire} | {ev} | {fmt(r.get('overruns'), 'd')} |")
+                     f"| {rss} | {wire} | {ev} | {fmt(r.get('overruns'), 'd')} "
+                     f"| {fmt(r.get('server'), '.0f')}{' %' if r.get('server') is not None else ''} |")
     lines.append("")
     lines.append("| idle sessions | CPU-s per session-hour | CPU, % of one core |")
     lines.append("|---|---|---|")

@@ -90,11 +90,12 @@ run_streams() {
   echo "$name: $n streams" >&2
   start_server --timestamps --report "$dir/report.jsonl" "$@"
   if [[ $name == baseline ]]; then
-    "$py" bench/baseline.py "$url" "$n" "$seconds" "$dir" >"$dir/result.json"
+    BENCH_SERVER_PID=$server_pid "$py" bench/baseline.py "$url" "$n" "$seconds" "$dir" >"$dir/result.json"
   else
     local ca=
     [[ $name == fwasr-wss ]] && ca=$root/tests/data/localhost.crt
-    FWASR_URL=$url FWASR_CA_FILE=$ca "$out/fwasr_bench" streams "$n" "$seconds" "$dir" >"$dir/result.json"
+    BENCH_SERVER_PID=$server_pid FWASR_URL=$url FWASR_CA_FILE=$ca \
+      "$out/fwasr_bench" streams "$n" "$seconds" "$dir" >"$dir/result.json"
   fi
   await_reports "$dir/report.jsonl" "$n"
   stop_server

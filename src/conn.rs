@@ -96,22 +96,7 @@ impl Connector {
             headers.insert(header::AUTHORIZATION, value);
         }
         let tls = if endpoint.tls {
-            let mut b = native_tls::TlsConnector::builder();
-            if let Some(pem) = &cfg.tls_ca_pem {
-                for cert in pem_certificates(pem) {
-                    let c = native_tls::Certificate::from_pem(cert)
-                        .map_err(|e| Error::new(FWASR_ERR_TLS, format!("bad certificate in CA file: {e}")))?;
-                    b.add_root_certificate(c);
-                }
-            }
-            if !cfg.tls_verify {
-                b.danger_accept_invalid_certs(true)
-                    .danger_accept_invalid_hostnames(true);
-            }
-            Some(
-                b.build()
-                    .map_err(|e| Error::new(FWASR_ERR_TLS, format!("cannot set up TLS: {e}")))?,
-            )
+            Some(tls_connector(cfg)?)
         } else {
             None
         };
@@ -313,6 +298,42 @@ fn handshake_error(e: tungstenite::Error, url: &str) -> Error {
             format!("invalid WebSocket upgrade response: {other}"),
         ),
     }
+}
+
+/// TLS connectors by (CA file contents, verify). Each holds an OpenSSL context with the whole
+/// trust store loaded, about a megabyte; sessions with the same TLS settings share one, so a
+/// thousand wss:// sessions do not load a thousand copies of the system's CA certificates.
+/// Few distinct settings exist in a process; the oldest is dropped beyond `TLS_CACHE_MAX`.
+static TLS_CACHE: parking_lot::Mutex<Vec<TlsEntry>> = parking_lot::Mutex::new(Vec::new());
+type TlsEntry = ((Option<Vec<u8>>, bool), native_tls::TlsConnector);
+const TLS_CACHE_MAX: usize = 8;
+
+fn tls_connector(cfg: &Config) -> Result<native_tls::TlsConnector, Error> {
+    let key = (cfg.tls_ca_pem.clone(), cfg.tls_verify);
+    if let Some((_, c)) = TLS_CACHE.lock().iter().find(|(k, _)| *k == key) {
+        return Ok(c.clone());
+    }
+    let mut b = native_tls::TlsConnector::builder();
+    if let Some(pem) = &cfg.tls_ca_pem {
+        for cert in pem_certificates(pem) {
+            let c = native_tls::Certificate::from_pem(cert)
+                .map_err(|e| Error::new(FWASR_ERR_TLS, format!("bad certificate in CA file: {e}")))?;
+            b.add_root_certificate(c);
+        }
+    }
+    if !cfg.tls_verify {
+        b.danger_accept_invalid_certs(true)
+            .danger_accept_invalid_hostnames(true);
+    }
+    let c = b
+        .build()
+        .map_err(|e| Error::new(FWASR_ERR_TLS, format!("cannot set up TLS: {e}")))?;
+    let mut cache = TLS_CACHE.lock();
+    if cache.len() == TLS_CACHE_MAX {
+        cache.remove(0);
+    }
+    cache.push((key, c.clone()));
+    Ok(c)
 }
 
 /// Splits a PEM bundle into its certificates.

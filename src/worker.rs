@@ -422,6 +422,15 @@ impl Worker {
     fn stream(&mut self, ws: &mut Ws) -> Outcome {
         let sh = self.shared.clone();
         self.connected = true;
+        let mut poller = match sys::Poller::new(&sh.waker, ws.get_ref().fd()) {
+            Ok(p) => p,
+            Err(e) => {
+                return Outcome::Failed(Error::new(
+                    FWASR_ERR_INTERNAL,
+                    format!("cannot create epoll set: {e}"),
+                ))
+            }
+        };
         // The upgrade may have brought a first message along.
         let mut readable = true;
         self.next_ping = self.keepalive.map(|k| Instant::now() + k);
@@ -498,19 +507,13 @@ impl Worker {
             if let Err(e) = self.keep_alive(ws, now) {
                 return self.broken(e);
             }
-            let ready = match sys::wait(
-                &sh.waker,
-                Some((ws.get_ref().fd(), true, self.out_pending)),
-                self.next_deadline().map(|d| d.saturating_duration_since(now)),
-            ) {
+            let timeout = self.next_deadline().map(|d| d.saturating_duration_since(now));
+            let ready = match poller.wait(self.out_pending, timeout) {
                 Ok(r) => r,
                 Err(e) => {
-                    return Outcome::Failed(Error::new(FWASR_ERR_INTERNAL, format!("poll failed: {e}")))
+                    return Outcome::Failed(Error::new(FWASR_ERR_INTERNAL, format!("epoll failed: {e}")))
                 }
             };
-            if ready.woken {
-                sh.waker.drain();
-            }
             readable = ready.readable;
         }
     }

@@ -59,3 +59,25 @@ fn any_certificate_is_accepted_with_verification_off() {
     c.set_tls_verify(false);
     assert_eq!(transcribe(&c).unwrap(), "0.60 s of audio received");
 }
+
+#[test]
+fn sessions_sharing_tls_settings_keep_their_own_verification() {
+    // Connectors are shared between sessions with the same TLS settings; different settings
+    // in one process must still get their own (a shared permissive one would accept below).
+    let d = tls_server();
+    let mut open = Config::new();
+    open.set_url(&d.url).unwrap();
+    open.set_tls_verify(false);
+    let mut strict = Config::new();
+    strict.set_url(&d.url).unwrap();
+    for _ in 0..3 {
+        assert_eq!(transcribe(&open).unwrap(), "0.60 s of audio received");
+        assert_eq!(transcribe(&strict).unwrap_err().status, FWASR_ERR_TLS);
+    }
+    let mut ca = Config::new();
+    ca.set_url(&d.url).unwrap();
+    ca.set_tls_ca_file(Some(root().join("tests/data/localhost.crt").to_str().unwrap()))
+        .unwrap();
+    assert_eq!(transcribe(&ca).unwrap(), "0.60 s of audio received");
+    assert_eq!(transcribe(&strict).unwrap_err().status, FWASR_ERR_TLS);
+}
