@@ -190,7 +190,9 @@ def main():
                     continue
                 ys = [(i + 1) / len(v) for i in range(len(v))]
                 style = "-" if name.startswith("fwasr") else "--"
-                ax.plot(v, ys, style, label=f"{'fwasr' if name.startswith('fwasr') else 'Python baseline'}, {n} streams")
+                client = "fwasr" if name.startswith("fwasr") else "Python baseline"
+                color = {1: "C0", 100: "C1", 1000: "C3"}.get(n, "C2")
+                ax.plot(v, ys, style, color=color, label=f"{client}, {n} stream{'s' if n != 1 else ''}")
             ax.set_xscale("log")
             ax.set_xlabel("ms")
             ax.set_ylabel("fraction ≤ x")

@@ -1,4 +1,4 @@
-//! The network thread of a session: connect, then one poll(2) loop that moves audio and control
+//! The network thread of a session: connect, then one epoll loop that moves audio and control
 //! messages out and server messages in. It sleeps until a chunk is complete, a control call is
 //! made, the socket is ready, or a deadline (pacing, final echo, close) comes.
 
