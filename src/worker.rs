@@ -116,7 +116,8 @@ pub(crate) struct Worker {
     connected: bool,
     /// The end of Finish, kept to send the final checkpoint again after a reconnect.
     finish_end: Option<u64>,
-    /// Audio sent, kept for replay: bytes `log_start..consumed` of the stream.
+    /// Audio sent and not yet settled by a final segment, kept for replay: bytes
+    /// `log_start..consumed` of the stream.
     log: VecDeque<u8>,
     log_start: u64,
     log_capacity: usize,
@@ -816,7 +817,17 @@ impl Worker {
         let n = chunk.len() as u64;
         if self.log_capacity > 0 {
             self.log.extend(&chunk);
-            let excess = self.log.len().saturating_sub(self.log_capacity);
+            // Audio before the end of the last final segment is never sent again (see
+            // resume_point), so the log holds only what is not settled yet, at most its capacity.
+            let settled = self
+                .final_bytes()
+                .min(self.consumed + n)
+                .saturating_sub(self.log_start) as usize;
+            let excess = self
+                .log
+                .len()
+                .saturating_sub(self.log_capacity)
+                .max(settled.min(self.log.len()));
             self.log.drain(..excess);
             self.log_start += excess as u64;
         }
