@@ -1,15 +1,16 @@
 /*
  * fwasr_bench: fwasr's benchmark program, written against the public header as a user would.
  * The URL comes from $FWASR_URL (bench/run.sh starts fwasr-devserver --timestamps for it);
- * $FWASR_CA_FILE, when set, is the CA for a wss:// URL.
+ * $FWASR_CA_FILE, when set, is the CA for a wss:// URL; $FWASR_SHARED_IO, when set, opens the
+ * sessions on shared network threads (fwasr_config_set_shared_io).
  *
  *   fwasr_bench push
  *       The cost of one push of a 20 ms frame, per input format: median, p99, max.
  *   fwasr_bench streams N SECONDS OUTDIR
  *       N real-time sessions in one process: one driver thread pushes a 20 ms frame of
  *       16 kHz s16 to every session every 20 ms, as a telephony box's media thread does.
- *       The streams are spread over 20 phases 1 ms apart, as calls that started at different
- *       times are. Prints CPU (the whole process, and the driver thread's share: the
+ *       The streams are spread over 20 phases 1 ms apart and start 0-4 frames apart, as calls
+ *       that started at different times are. Prints CPU (the whole process, and the driver thread's share: the
  *       caller's work, not fwasr's), memory and overruns as one JSON line; writes OUTDIR/completions.txt
  *       (per stream: its id and, per 50 ms chunk, the CLOCK_MONOTONIC time of the push that
  *       completed it, to be joined with the server's arrival times) and OUTDIR/events.txt
@@ -106,6 +107,8 @@ static fwasr_config *base_config(void) {
     }
     if (fwasr_config_set_url(cfg, url) != FWASR_OK) die("url");
     if (ca && *ca && fwasr_config_set_tls_ca_file(cfg, ca) != FWASR_OK) die("CA file");
+    const char *shared = getenv("FWASR_SHARED_IO");
+    if (shared && *shared && fwasr_config_set_shared_io(cfg, true) != FWASR_OK) die("shared io");
     return cfg;
 }
 
@@ -212,6 +215,7 @@ typedef struct {
     int events, event_cap;
     int64_t last_stamp;
     int overruns; /* OVERRUN events */
+    long pushed;  /* samples */
 } stream;
 
 static void on_event(void *userdata, const fwasr_event *ev) {
@@ -255,29 +259,33 @@ static int bench_streams(int n, int seconds, const char *outdir) {
     int16_t frame[320];
     for (int i = 0; i < 320; i++) frame[i] = (int16_t)((i * 37) % 2000 - 1000);
     long overruns = 0;
-    /* Calls start at random times, so their frames do not all fall due at the same instant:
-     * the streams are spread over GROUPS phases 1 ms apart, and the driver wakes once per
-     * phase. (All in one phase would measure a burst of N wake-ups on 2 cores instead.) */
+    /* Calls start at random times, so neither their frames nor their chunks fall due at the
+     * same instant: the streams are spread over GROUPS phases 1 ms apart (the driver wakes
+     * once per phase), and within a phase they start 0-4 frames apart, so that chunk
+     * boundaries (every 2.5 frames) are spread over the frames too. Started together, every
+     * stream would complete a chunk in the same 20 ms and none in the next. */
     int groups = n < FRAME_MS ? n : FRAME_MS;
-    long pushed = 0; /* samples per stream, counted when a group's turn completes */
+    long total_samples = 0;
     double cpu0 = cpu_seconds(), driver0 = thread_cpu_seconds(), server0 = server_cpu_seconds();
     int64_t wall0 = now_ns();
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
     for (long t = 0; t < ticks; t++) {
-        int completes = (pushed + 320) / CHUNK_SAMPLES > pushed / CHUNK_SAMPLES;
         for (int g = 0; g < groups; g++) {
             for (int i = g; i < n; i += groups) {
+                if (t < (i / groups) % 5) continue;
+                int completes = (st[i].pushed + 320) / CHUNK_SAMPLES > st[i].pushed / CHUNK_SAMPLES;
                 int64_t t0 = completes ? now_ns() : 0;
                 if (fwasr_session_push_s16(st[i].s, frame, 320) != FWASR_OK) {
                     overruns++;
                     continue;
                 }
+                st[i].pushed += 320;
+                total_samples += 320;
                 if (completes && st[i].chunks < max_chunks) st[i].complete_ns[st[i].chunks++] = t0;
             }
             sleep_until(&next, FRAME_MS * 1000000L / groups);
         }
-        pushed += 320;
     }
     int64_t stream_end = now_ns();
     double wall = (stream_end - wall0) / 1e9;
@@ -327,8 +335,9 @@ static int bench_streams(int n, int seconds, const char *outdir) {
     free(st);
     printf("{\"bench\":\"streams\",\"streams\":%d,\"seconds\":%.3f,\"cpu_s\":%.4f,\"driver_cpu_s\":%.4f,"
            "\"rss_kib\":%ld,\"rss_kib_per_stream\":%.1f,\"refused_pushes\":%ld,\"overruns\":%ld,"
-           "\"dropped_ms\":%.1f,\"stream_end_ns\":%lld,\"server_cpu_s\":%.3f}\n",
-           n, wall, cpu, driver, rss - rss0, (double)(rss - rss0) / n, overruns, stats_overruns, dropped, (long long)stream_end, server);
+           "\"dropped_ms\":%.1f,\"stream_end_ns\":%lld,\"server_cpu_s\":%.3f,"
+           "\"audio_s_per_stream\":%.3f}\n",
+           n, wall, cpu, driver, rss - rss0, (double)(rss - rss0) / n, overruns, stats_overruns, dropped, (long long)stream_end, server, total_samples / 16000.0 / n);
     return 0;
 }
 

@@ -86,8 +86,8 @@ def main():
         r = load_json(p)
         floor[r["streams"]] = r
 
-    def per_hour(cpu, n):
-        return cpu / (n * a.seconds / 3600)
+    def per_hour(cpu, n, audio_s=a.seconds):
+        return cpu / (n * audio_s / 3600)
 
     rows = []
     curves = {}
@@ -97,14 +97,17 @@ def main():
         n = int(n)
         r = load_json(f"{run_dir}/result.json")
         wire, events = wire_latencies(run_dir), event_latencies(run_dir, r["stream_end_ns"])
-        cph = per_hour(r["cpu_s"], n)
+        # Audio actually streamed per stream (streams start up to 4 frames apart).
+        audio_s = r.get("audio_s_per_stream", a.seconds)
+        cph = per_hour(r["cpu_s"], n, audio_s)
         # fwasr_bench's driver thread plays the caller's media thread; without it, what the
         # library's own threads cost.
-        own = per_hour(r["cpu_s"] - r["driver_cpu_s"], n) if "driver_cpu_s" in r else None
+        own = per_hour(r["cpu_s"] - r["driver_cpu_s"], n, audio_s) if "driver_cpu_s" in r else None
         f = floor.get(n)
         fph = per_hour(f["cpu_s"], n) if f else None
         rows.append({
-            "client": {"fwasr-ws": "fwasr, ws", "fwasr-wss": "fwasr, wss", "baseline": "Python baseline, ws"}[name],
+            "client": {"fwasr-ws": "fwasr, ws", "fwasr-wss": "fwasr, wss", "fwasr-shared": "fwasr, ws, shared threads",
+                       "baseline": "Python baseline, ws"}[name],
             "name": name,
             "n": n,
             "cph": cph,
@@ -183,7 +186,7 @@ def main():
         for ax, which, title in ((axes[0], 0, "wire latency (push completing a chunk → server)"),
                                  (axes[1], 1, "event latency (server send → callback)")):
             for (name, n), c in sorted(curves.items()):
-                if name == "fwasr-wss":
+                if name in ("fwasr-wss", "fwasr-shared"):
                     continue
                 v = c[which]
                 if not v:

@@ -14,10 +14,11 @@ root=$PWD
 smoke=0
 [[ ${1:-} == --smoke ]] && smoke=1
 if ((smoke)); then
-  seconds=2 idle_seconds=2 counts="1 5" wss_counts="1" baseline_counts="1 3"
+  seconds=2 idle_seconds=2 counts="1 5" wss_counts="1" shared_counts="5" baseline_counts="1 3"
   out=$root/build/bench-smoke
 else
-  seconds=20 idle_seconds=30 counts="1 100 1000" wss_counts="1 100" baseline_counts="1 100"
+  seconds=20 idle_seconds=30 counts="1 100 1000" wss_counts="1 100" shared_counts="100 1000"
+  baseline_counts="1 100"
   out=$root/build/bench
 fi
 rm -rf "$out"
@@ -92,9 +93,10 @@ run_streams() {
   if [[ $name == baseline ]]; then
     BENCH_SERVER_PID=$server_pid "$py" bench/baseline.py "$url" "$n" "$seconds" "$dir" >"$dir/result.json"
   else
-    local ca=
+    local ca= shared=
     [[ $name == fwasr-wss ]] && ca=$root/tests/data/localhost.crt
-    BENCH_SERVER_PID=$server_pid FWASR_URL=$url FWASR_CA_FILE=$ca \
+    [[ $name == fwasr-shared ]] && shared=1
+    BENCH_SERVER_PID=$server_pid FWASR_URL=$url FWASR_CA_FILE=$ca FWASR_SHARED_IO=$shared \
       "$out/fwasr_bench" streams "$n" "$seconds" "$dir" >"$dir/result.json"
   fi
   await_reports "$dir/report.jsonl" "$n"
@@ -103,6 +105,7 @@ run_streams() {
 
 for n in $counts; do run_streams fwasr-ws "$n"; done
 for n in $wss_counts; do run_streams fwasr-wss "$n" "${tls[@]}"; done
+for n in $shared_counts; do run_streams fwasr-shared "$n"; done
 for n in $baseline_counts; do run_streams baseline "$n"; done
 
 for n in $counts; do

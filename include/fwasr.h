@@ -344,6 +344,16 @@ enum fwasr_status fwasr_config_set_tls_ca_file(struct fwasr_config *cfg, const c
 // certificate: for local test servers only.
 enum fwasr_status fwasr_config_set_tls_verify(struct fwasr_config *cfg, bool verify);
 
+// Stream on network threads shared by every session opened with this set (one per core, at
+// most 8), instead of on the session's own thread (false, the default). For hosts running
+// hundreds of sessions: a shared thread's wake-up serves every session with work due, which
+// costs much less CPU than a wake-up per session per chunk (BENCHMARKS.md). The session still
+// has its own thread for connecting, reconnecting and ending, sleeping while it streams.
+// Callbacks of such sessions run on the shared threads: a callback that blocks holds up the
+// other sessions of its thread. A callback may free any session; freeing another session from
+// a callback returns without waiting for that session's thread.
+enum fwasr_status fwasr_config_set_shared_io(struct fwasr_config *cfg, bool shared);
+
 // Callback mode: every event of sessions opened from this config goes to `callback` (see
 // fwasr_event_fn), and fwasr_session_next_event returns NULL. NULL callback: poll mode.
 enum fwasr_status fwasr_config_set_event_callback(struct fwasr_config *cfg, fwasr_event_fn callback, void *userdata);

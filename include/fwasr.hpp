@@ -128,6 +128,7 @@ public:
         return set(fwasr_config_set_tls_ca_file(p_, detail::z(path).c_str()));
     }
     Config &tls_verify(bool verify) { return set(fwasr_config_set_tls_verify(p_, verify)); }
+    Config &shared_io(bool shared) { return set(fwasr_config_set_shared_io(p_, shared)); }
 
     // Callback mode: every event goes to `handler` on the session's thread.
     Config &on_event(EventHandler handler) {

@@ -45,6 +45,7 @@ pub struct Config {
     pub(crate) reconnect: Option<Reconnect>,
     pub(crate) tls_ca_pem: Option<Vec<u8>>,
     pub(crate) tls_verify: bool,
+    pub(crate) shared_io: bool,
     pub(crate) on_event: Option<EventHandler>,
     pub(crate) log: Option<(LogHandler, LogLevel)>,
 }
@@ -67,6 +68,7 @@ impl Default for Config {
             reconnect: None,
             tls_ca_pem: None,
             tls_verify: true,
+            shared_io: false,
             on_event: None,
             log: None,
         }
@@ -276,6 +278,12 @@ impl Config {
 
     pub fn set_tls_verify(&mut self, verify: bool) {
         self.tls_verify = verify;
+    }
+
+    /// Streams on network threads shared by all such sessions (one per core) instead of one
+    /// thread per session; see src/reactor.rs.
+    pub fn set_shared_io(&mut self, shared: bool) {
+        self.shared_io = shared;
     }
 
     pub fn set_event_handler(&mut self, handler: Option<EventHandler>) {

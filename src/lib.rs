@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod ffi;
 pub mod protocol;
+mod reactor;
 pub mod session;
 mod sys;
 pub mod transcript;

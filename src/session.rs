@@ -542,6 +542,12 @@ impl Session {
             return;
         }
         drop(sh.callback_gate.lock());
+        // A callback on a shared network thread freeing another session: that session ends
+        // by itself (no callback of it runs any more); waiting here would hold up every
+        // session of this thread.
+        if crate::reactor::on_shared_thread() {
+            return;
+        }
         let deadline = Instant::now() + JOIN_BOUND;
         let mut p = sh.progress.lock();
         while !p.thread_done {

@@ -33,6 +33,10 @@ impl Waker {
         unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
     }
 
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
     /// Resets the descriptor to not readable.
     pub fn drain(&self) {
         let mut n: u64 = 0;
@@ -41,42 +45,23 @@ impl Waker {
     }
 }
 
-/// The streaming loop's wait: an epoll set holding the waker and one socket. Against `wait`
-/// (poll) it saves work on every wake-up, which matters at one wake-up per 50 ms chunk per
-/// session: the set is registered once instead of per call, and the waker is edge-triggered,
-/// so it is never drained (each `wake` reports once): a chunk costs one epoll_wait and one
-/// send, the same two system calls as the bare minimum (a timed sleep and a write).
-pub struct Poller {
+/// An epoll set. Descriptors are registered once, with a token that comes back with their
+/// readiness.
+pub struct Epoll {
     ep: OwnedFd,
-    sock: RawFd,
-    want_write: bool,
 }
 
-const WAKER: u64 = 0;
-const SOCKET: u64 = 1;
-
-impl Poller {
-    pub fn new(waker: &Waker, sock: RawFd) -> io::Result<Poller> {
+impl Epoll {
+    pub fn new() -> io::Result<Epoll> {
         // SAFETY: epoll_create1 takes no pointers; a non-negative result is ours.
         let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if ep < 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: ep was just created and is owned by nobody else.
-        let ep = unsafe { OwnedFd::from_raw_fd(ep) };
-        let p = Poller {
-            ep,
-            sock,
-            want_write: false,
-        };
-        p.ctl(
-            libc::EPOLL_CTL_ADD,
-            waker.fd.as_raw_fd(),
-            (libc::EPOLLIN | libc::EPOLLET) as u32,
-            WAKER,
-        )?;
-        p.ctl(libc::EPOLL_CTL_ADD, sock, libc::EPOLLIN as u32, SOCKET)?;
-        Ok(p)
+        Ok(Epoll {
+            ep: unsafe { OwnedFd::from_raw_fd(ep) },
+        })
     }
 
     fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
@@ -88,38 +73,109 @@ impl Poller {
         Ok(())
     }
 
-    /// Sleeps until woken, the socket is readable (or writable, when `want_write`), or the
-    /// timeout passes (`None` = no timeout). EINTR counts as a spurious wake-up.
-    pub fn wait(&mut self, want_write: bool, timeout: Option<Duration>) -> io::Result<Ready> {
-        if want_write != self.want_write {
-            let events = libc::EPOLLIN | if want_write { libc::EPOLLOUT } else { 0 };
-            self.ctl(libc::EPOLL_CTL_MOD, self.sock, events as u32, SOCKET)?;
-            self.want_write = want_write;
-        }
-        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 2];
+    /// Watches `fd` for input (and output when `write`); `edge` reports each new readiness
+    /// once instead of for as long as it lasts.
+    pub fn add(&self, fd: RawFd, write: bool, edge: bool, token: u64) -> io::Result<()> {
+        let events =
+            libc::EPOLLIN | if write { libc::EPOLLOUT } else { 0 } | if edge { libc::EPOLLET } else { 0 };
+        self.ctl(libc::EPOLL_CTL_ADD, fd, events as u32, token)
+    }
+
+    /// Changes whether output readiness of a level-triggered `fd` is watched.
+    pub fn set_write(&self, fd: RawFd, write: bool, token: u64) -> io::Result<()> {
+        let events = libc::EPOLLIN | if write { libc::EPOLLOUT } else { 0 };
+        self.ctl(libc::EPOLL_CTL_MOD, fd, events as u32, token)
+    }
+
+    pub fn remove(&self, fd: RawFd) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)
+    }
+
+    /// Sleeps until something registered is ready or the timeout passes (`None` = no
+    /// timeout), then fills `out` with (token, readiness). EINTR returns nothing.
+    pub fn wait(
+        &self,
+        events: &mut [libc::epoll_event],
+        out: &mut Vec<(u64, Ready)>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        out.clear();
         // Round up so a deadline 0.3 ms away does not turn into a busy loop of zero timeouts.
         let ms = timeout.map_or(-1, |t| {
             i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
         });
-        // SAFETY: evs is a live array of 2 epoll_event.
-        let n = unsafe { libc::epoll_wait(self.ep.as_raw_fd(), evs.as_mut_ptr(), 2, ms) };
+        let cap = i32::try_from(events.len()).unwrap_or(i32::MAX);
+        // SAFETY: events is a live array of at least `cap` epoll_event.
+        let n = unsafe { libc::epoll_wait(self.ep.as_raw_fd(), events.as_mut_ptr(), cap, ms) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(Ready::default());
+                return Ok(());
             }
             return Err(e);
         }
-        let mut ready = Ready::default();
         let err = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
-        for ev in &evs[..n as usize] {
-            let (events, token) = (ev.events, ev.u64);
-            if token == WAKER {
+        for ev in &events[..n as usize] {
+            let (bits, token) = (ev.events, ev.u64);
+            out.push((
+                token,
+                Ready {
+                    woken: true,
+                    // Errors and hang-ups count as ready so the next read or write reports them.
+                    readable: bits & (libc::EPOLLIN as u32 | err) != 0,
+                    writable: bits & (libc::EPOLLOUT as u32 | err) != 0,
+                },
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The streaming loop's wait: an epoll set holding the waker and one socket. Against `wait`
+/// (poll) it saves work on every wake-up, which matters at one wake-up per 50 ms chunk per
+/// session: the set is registered once instead of per call, and the waker is edge-triggered,
+/// so it is never drained (each `wake` reports once): a chunk costs one epoll_wait and one
+/// send, the same two system calls as the bare minimum (a timed sleep and a write).
+pub struct Poller {
+    ep: Epoll,
+    sock: RawFd,
+    want_write: bool,
+    events: [libc::epoll_event; 2],
+    ready: Vec<(u64, Ready)>,
+}
+
+const WAKER: u64 = 0;
+const SOCKET: u64 = 1;
+
+impl Poller {
+    pub fn new(waker: &Waker, sock: RawFd) -> io::Result<Poller> {
+        let ep = Epoll::new()?;
+        ep.add(waker.raw_fd(), false, true, WAKER)?;
+        ep.add(sock, false, false, SOCKET)?;
+        Ok(Poller {
+            ep,
+            sock,
+            want_write: false,
+            events: [libc::epoll_event { events: 0, u64: 0 }; 2],
+            ready: Vec::with_capacity(2),
+        })
+    }
+
+    /// Sleeps until woken, the socket is readable (or writable, when `want_write`), or the
+    /// timeout passes (`None` = no timeout). EINTR counts as a spurious wake-up.
+    pub fn wait(&mut self, want_write: bool, timeout: Option<Duration>) -> io::Result<Ready> {
+        if want_write != self.want_write {
+            self.ep.set_write(self.sock, want_write, SOCKET)?;
+            self.want_write = want_write;
+        }
+        self.ep.wait(&mut self.events, &mut self.ready, timeout)?;
+        let mut ready = Ready::default();
+        for (token, r) in &self.ready {
+            if *token == WAKER {
                 ready.woken = true;
             } else {
-                // Errors and hang-ups count as ready so the next read or write reports them.
-                ready.readable |= events & (libc::EPOLLIN as u32 | err) != 0;
-                ready.writable |= events & (libc::EPOLLOUT as u32 | err) != 0;
+                ready.readable |= r.readable;
+                ready.writable |= r.writable;
             }
         }
         Ok(ready)

@@ -19,6 +19,7 @@ use crate::conn::{Connector, Ws};
 use crate::error::*;
 use crate::event::*;
 use crate::protocol;
+use crate::reactor;
 use crate::session::*;
 use crate::sys;
 use crate::transcript::{Change, Segment};
@@ -62,7 +63,7 @@ pub(crate) enum Sink {
 }
 
 /// How the session ended.
-enum Outcome {
+pub(crate) enum Outcome {
     /// Freed by the caller: nobody is listening any more.
     Stopped,
     /// The final echo arrived: the transcript is complete.
@@ -128,9 +129,23 @@ pub(crate) struct Worker {
     offset_s: f64,
     id_base: u128,
     generation: u32,
+    /// Stream on a shared network thread (src/reactor.rs) instead of this session's own.
+    shared_io: bool,
+}
+
+/// What the streaming loop waits for after a step.
+pub(crate) struct Wait {
+    /// The next deadline, from now; None when only a wake-up or the socket can end the wait.
+    pub timeout: Option<Duration>,
+    /// Whether the socket's writability matters (a write is pending).
+    pub want_write: bool,
 }
 
 impl Worker {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     pub fn new(
         shared: Arc<Shared>,
         connector: Connector,
@@ -182,6 +197,7 @@ impl Worker {
             offset_s: 0.0,
             id_base: 0,
             generation: 0,
+            shared_io: cfg.shared_io,
         }
     }
 
@@ -421,9 +437,13 @@ impl Worker {
     }
 
     fn stream(&mut self, ws: &mut Ws) -> Outcome {
-        let sh = self.shared.clone();
         self.connected = true;
-        let mut poller = match sys::Poller::new(&sh.waker, ws.get_ref().fd()) {
+        self.next_ping = self.keepalive.map(|k| Instant::now() + k);
+        self.last_audio = Instant::now();
+        if self.shared_io {
+            return reactor::stream(self, ws);
+        }
+        let mut poller = match sys::Poller::new(&self.shared.waker, ws.get_ref().fd()) {
             Ok(p) => p,
             Err(e) => {
                 return Outcome::Failed(Error::new(
@@ -434,89 +454,99 @@ impl Worker {
         };
         // The upgrade may have brought a first message along.
         let mut readable = true;
-        self.next_ping = self.keepalive.map(|k| Instant::now() + k);
-        self.last_audio = Instant::now();
         loop {
-            if sh.stop.load(Ordering::Acquire) {
-                let _ = ws.close(Some(CloseFrame {
-                    code: CloseCode::Away,
-                    reason: "session freed".into(),
-                }));
-                let _ = ws.flush();
-                return Outcome::Stopped;
-            }
-            while let Ok(c) = self.control.try_recv() {
-                if let Control::Finish { end } = c {
-                    self.finishing = true;
-                    self.finish_end = Some(end);
-                    // Paced audio still to send is not the server's delay; nothing else may
-                    // hold finish up beyond the timeout (e.g. a server that stopped reading).
-                    let unsent =
-                        Duration::from_secs_f64(end.saturating_sub(self.consumed) as f64 / BYTES_PER_S);
-                    let paced = self
-                        .interval
-                        .map_or(Duration::ZERO, |_| unsent.div_f64(self.pacing));
-                    self.finish_deadline = Some(Instant::now() + self.finish_timeout + paced);
-                }
-                self.pending.push_back(c);
-            }
-            if sh.overrun_signal.swap(false, Ordering::Acquire) {
-                let dropped = sh.dropped.load(Ordering::Relaxed);
-                let ms = (dropped - self.dropped_reported) as f64 / BYTES_PER_MS as f64;
-                self.dropped_reported = dropped;
-                sh.log(FWASR_LOG_WARN, || {
-                    format!("audio queue overrun: {ms:.1} ms of audio refused")
-                });
-                self.emit(Event {
-                    dropped_ms: ms,
-                    ..Event::new(FWASR_EVENT_OVERRUN)
-                });
-            }
-            // Read only when poll said so: an empty read is a wasted syscall per wake-up.
-            if readable {
-                if let Some(outcome) = self.read_all(ws) {
-                    return outcome;
-                }
-            }
-            if let Err(e) = self.write_due(ws) {
-                // What the server sent before the connection broke is still worth reading.
-                if let Some(outcome) = self.read_all(ws) {
-                    return outcome;
-                }
-                return self.broken(e);
-            }
-            let now = Instant::now();
-            if let Some(d) = self.finish_deadline {
-                if !self.final_received && now >= d {
-                    let _ = ws.close(Some(CloseFrame {
-                        code: CloseCode::Normal,
-                        reason: "final transcript timeout".into(),
-                    }));
-                    let _ = ws.flush();
-                    return Outcome::Failed(Error::new(
-                        FWASR_ERR_TIMEOUT,
-                        format!(
-                            "the final transcript did not arrive within the finish timeout ({} ms)",
-                            self.finish_timeout.as_millis()
-                        ),
-                    ));
-                }
-            }
-            if self.close_deadline.is_some_and(|d| now >= d) {
-                return self.peer_ended();
-            }
-            if let Err(e) = self.keep_alive(ws, now) {
-                return self.broken(e);
-            }
-            let timeout = self.next_deadline().map(|d| d.saturating_duration_since(now));
-            let ready = match poller.wait(self.out_pending, timeout) {
-                Ok(r) => r,
+            let wait = match self.step(ws, readable) {
+                Ok(w) => w,
+                Err(outcome) => return outcome,
+            };
+            readable = match poller.wait(wait.want_write, wait.timeout) {
+                Ok(r) => r.readable,
                 Err(e) => {
                     return Outcome::Failed(Error::new(FWASR_ERR_INTERNAL, format!("epoll failed: {e}")))
                 }
             };
-            readable = ready.readable;
         }
+    }
+
+    /// One turn of the streaming loop, after a wake-up: takes control calls, reads what the
+    /// server sent (when `readable`), writes what is due, checks deadlines. Returns what to
+    /// wait for next, or how the connection ended.
+    pub(crate) fn step(&mut self, ws: &mut Ws, readable: bool) -> Result<Wait, Outcome> {
+        let sh = self.shared.clone();
+        if sh.stop.load(Ordering::Acquire) {
+            let _ = ws.close(Some(CloseFrame {
+                code: CloseCode::Away,
+                reason: "session freed".into(),
+            }));
+            let _ = ws.flush();
+            return Err(Outcome::Stopped);
+        }
+        while let Ok(c) = self.control.try_recv() {
+            if let Control::Finish { end } = c {
+                self.finishing = true;
+                self.finish_end = Some(end);
+                // Paced audio still to send is not the server's delay; nothing else may
+                // hold finish up beyond the timeout (e.g. a server that stopped reading).
+                let unsent = Duration::from_secs_f64(end.saturating_sub(self.consumed) as f64 / BYTES_PER_S);
+                let paced = self
+                    .interval
+                    .map_or(Duration::ZERO, |_| unsent.div_f64(self.pacing));
+                self.finish_deadline = Some(Instant::now() + self.finish_timeout + paced);
+            }
+            self.pending.push_back(c);
+        }
+        if sh.overrun_signal.swap(false, Ordering::Acquire) {
+            let dropped = sh.dropped.load(Ordering::Relaxed);
+            let ms = (dropped - self.dropped_reported) as f64 / BYTES_PER_MS as f64;
+            self.dropped_reported = dropped;
+            sh.log(FWASR_LOG_WARN, || {
+                format!("audio queue overrun: {ms:.1} ms of audio refused")
+            });
+            self.emit(Event {
+                dropped_ms: ms,
+                ..Event::new(FWASR_EVENT_OVERRUN)
+            });
+        }
+        // Read only when the wait said so: an empty read is a wasted syscall per wake-up.
+        if readable {
+            if let Some(outcome) = self.read_all(ws) {
+                return Err(outcome);
+            }
+        }
+        if let Err(e) = self.write_due(ws) {
+            // What the server sent before the connection broke is still worth reading.
+            if let Some(outcome) = self.read_all(ws) {
+                return Err(outcome);
+            }
+            return Err(self.broken(e));
+        }
+        let now = Instant::now();
+        if let Some(d) = self.finish_deadline {
+            if !self.final_received && now >= d {
+                let _ = ws.close(Some(CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "final transcript timeout".into(),
+                }));
+                let _ = ws.flush();
+                return Err(Outcome::Failed(Error::new(
+                    FWASR_ERR_TIMEOUT,
+                    format!(
+                        "the final transcript did not arrive within the finish timeout ({} ms)",
+                        self.finish_timeout.as_millis()
+                    ),
+                )));
+            }
+        }
+        if self.close_deadline.is_some_and(|d| now >= d) {
+            return Err(self.peer_ended());
+        }
+        if let Err(e) = self.keep_alive(ws, now) {
+            return Err(self.broken(e));
+        }
+        Ok(Wait {
+            timeout: self.next_deadline().map(|d| d.saturating_duration_since(now)),
+            want_write: self.out_pending,
+        })
     }
 
     fn next_deadline(&mut self) -> Option<Instant> {

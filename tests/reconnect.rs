@@ -22,7 +22,7 @@ fn script() -> String {
     std::fs::read_to_string(root().join("examples-c/data/sample.script.json")).unwrap()
 }
 
-fn survive(fault: &[&str]) {
+fn survive(fault: &[&str], shared_io: bool) {
     let audio_dir = Scratch::new();
     let mut args = vec!["--save-audio", audio_dir.0.to_str().unwrap()];
     args.extend_from_slice(fault);
@@ -30,6 +30,7 @@ fn survive(fault: &[&str]) {
     let mut c = Config::new();
     c.set_url(&d.url).unwrap();
     c.set_reconnect(5, 20, 200).unwrap();
+    c.set_shared_io(shared_io);
     let s = Session::open(&c).unwrap();
     let pcm = sample_pcm();
     for piece in pcm.chunks(3200) {
@@ -97,12 +98,17 @@ fn survive(fault: &[&str]) {
 
 #[test]
 fn aborted_connections_lose_no_audio_and_no_segment() {
-    survive(&["--abort-after", "4.0"]);
+    survive(&["--abort-after", "4.0"], false);
+}
+
+#[test]
+fn aborted_connections_on_shared_network_threads_lose_no_audio_and_no_segment() {
+    survive(&["--abort-after", "4.0"], true);
 }
 
 #[test]
 fn closed_1011_connections_lose_no_audio_and_no_segment() {
-    survive(&["--close-after", "4.0:1011:overloaded"]);
+    survive(&["--close-after", "4.0:1011:overloaded"], false);
 }
 
 #[test]

@@ -106,6 +106,7 @@ namespace Fwasr
         [DllImport(Lib)] internal static extern Status fwasr_config_set_input_format(ConfigHandle cfg, int format, uint rate, uint channels);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_buffer_ms(ConfigHandle cfg, uint ms);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_pacing(ConfigHandle cfg, double factor);
+        [DllImport(Lib)] internal static extern Status fwasr_config_set_shared_io(ConfigHandle cfg, [MarshalAs(UnmanagedType.I1)] bool shared);
         [DllImport(Lib)] internal static extern Status fwasr_session_open(ConfigHandle cfg, out SessionHandle session);
         [DllImport(Lib)] internal static extern void fwasr_session_free(IntPtr session);
         [DllImport(Lib)] internal static extern Status fwasr_session_wait_ready(SessionHandle s, int timeoutMs);
@@ -158,6 +159,8 @@ namespace Fwasr
         }
         public Config BufferMs(int ms) { FwasrException.Check(Native.fwasr_config_set_buffer_ms(Handle, (uint)ms)); return this; }
         public Config Pacing(double factor) { FwasrException.Check(Native.fwasr_config_set_pacing(Handle, factor)); return this; }
+        /// <summary>Stream on network threads shared by sessions (see fwasr_config_set_shared_io).</summary>
+        public Config SharedIo(bool shared) { FwasrException.Check(Native.fwasr_config_set_shared_io(Handle, shared)); return this; }
 
         public void Dispose() { Handle.Dispose(); }
     }

@@ -326,6 +326,25 @@ pub unsafe extern "C" fn fwasr_config_set_tls_verify(cfg: *mut fwasr_config, ver
     }
 }
 
+/// Stream on network threads shared by every session opened with this set (one per core, at
+/// most 8), instead of on the session's own thread (false, the default). For hosts running
+/// hundreds of sessions: a shared thread's wake-up serves every session with work due, which
+/// costs much less CPU than a wake-up per session per chunk (BENCHMARKS.md). The session still
+/// has its own thread for connecting, reconnecting and ending, sleeping while it streams.
+/// Callbacks of such sessions run on the shared threads: a callback that blocks holds up the
+/// other sessions of its thread. A callback may free any session; freeing another session from
+/// a callback returns without waiting for that session's thread.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_shared_io(cfg: *mut fwasr_config, shared: bool) -> fwasr_status {
+    // SAFETY: as above.
+    unsafe {
+        with(cfg, |c| {
+            c.set_shared_io(shared);
+            Ok(())
+        })
+    }
+}
+
 /// Callback mode: every event of sessions opened from this config goes to `callback` (see
 /// fwasr_event_fn), and fwasr_session_next_event returns NULL. NULL callback: poll mode.
 #[no_mangle]

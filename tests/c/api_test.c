@@ -23,6 +23,8 @@
 #include <string.h>
 
 static int passed, failed;
+/* The *_shared modes run the same test with sessions on shared network threads. */
+static bool shared_io;
 
 #define CHECK(cond)                                                              \
     do {                                                                         \
@@ -156,6 +158,7 @@ static void test_args(void) {
 static void test_poll(void) {
     fwasr_config *cfg = fwasr_config_new();
     CHECK(fwasr_config_set_url(cfg, url()) == FWASR_OK);
+    CHECK(fwasr_config_set_shared_io(cfg, shared_io) == FWASR_OK);
     CHECK(fwasr_config_set_prompt(cfg, "a b&c=d \xc3\xa9") == FWASR_OK);
     fwasr_session *s = NULL;
     CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
@@ -247,6 +250,7 @@ static void test_callback(void) {
     pthread_cond_init(&sh.cv, NULL);
     fwasr_config *cfg = fwasr_config_new();
     CHECK(fwasr_config_set_url(cfg, url()) == FWASR_OK);
+    CHECK(fwasr_config_set_shared_io(cfg, shared_io) == FWASR_OK);
     CHECK(fwasr_config_set_event_callback(cfg, on_event, &sh) == FWASR_OK);
     pthread_mutex_lock(&sh.mu);
     CHECK(fwasr_session_open(cfg, &sh.s) == FWASR_OK);
@@ -335,6 +339,7 @@ static void test_misuse(void) {
     CHECK(fwasr_config_set_idle_silence_ms(NULL, 0) == E);
     CHECK(fwasr_config_set_tls_ca_file(NULL, NULL) == E);
     CHECK(fwasr_config_set_tls_verify(NULL, true) == E);
+    CHECK(fwasr_config_set_shared_io(NULL, true) == E);
     CHECK(fwasr_config_set_event_callback(NULL, NULL, NULL) == E);
     CHECK(fwasr_config_set_log_callback(NULL, NULL, NULL, FWASR_LOG_INFO) == E);
     /* NULL where a value is required (NULL "unsets" only where documented). */
@@ -452,6 +457,7 @@ static void *blocked_poll(void *arg) {
 static void test_free_race(void) {
     fwasr_config *cfg = fwasr_config_new();
     CHECK(fwasr_config_set_url(cfg, url()) == FWASR_OK);
+    CHECK(fwasr_config_set_shared_io(cfg, shared_io) == FWASR_OK);
     CHECK(fwasr_config_set_buffer_ms(cfg, 1000) == FWASR_OK);
     CHECK(fwasr_config_set_pacing(cfg, 1.0) == FWASR_OK);
     struct racer r;
@@ -509,6 +515,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "formats")) test_formats();
     else if (!strcmp(mode, "misuse")) test_misuse();
     else if (!strcmp(mode, "free_race")) test_free_race();
+    else if (!strcmp(mode, "poll_shared")) shared_io = true, test_poll();
+    else if (!strcmp(mode, "callback_shared")) shared_io = true, test_callback();
+    else if (!strcmp(mode, "free_race_shared")) shared_io = true, test_free_race();
     else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -65,9 +65,9 @@ int main() {
         CHECK(e.status() == FWASR_ERR_STATE);
     }
 
-    // Poll mode with owned events.
+    // Poll mode with owned events, on a shared network thread.
     fwasr::Config poll;
-    poll.url(url);
+    poll.url(url).shared_io(true);
     fwasr::Session p(poll);
     p.push_s16(pcm.data(), 1600);
     p.finish(10000);
@@ -79,6 +79,7 @@ int main() {
         if (e->type == FWASR_EVENT_SEGMENT) CHECK(e->json.has_value());
     }
     CHECK(first_connected && last_closed);
+    CHECK(p.transcript() == "0.10 s of audio received");
 
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

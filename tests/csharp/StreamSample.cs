@@ -17,7 +17,7 @@ static class StreamSample
     {
         byte[] wav = File.ReadAllBytes(args[0]);
         string expected = args[1];
-        using (var cfg = new Config().Url(Environment.GetEnvironmentVariable("FWASR_URL")).Language("en"))
+        using (var cfg = new Config().Url(Environment.GetEnvironmentVariable("FWASR_URL")).Language("en").SharedIo(true))
         using (var s = new Session(cfg))
         {
             try { new Config().BufferMs(1); Check(false, "BufferMs(1) throws"); }

@@ -1,0 +1,229 @@
+//! Shared network threads, for sessions opened with `shared_io`. A thread per session costs a
+//! wake-up per 50 ms chunk per session; at hundreds of sessions those wake-ups are most of the
+//! process's CPU. Here a few threads (one per core, at most 8) each stream many sessions from
+//! one epoll set: a wake-up serves every session whose chunk, control call, socket or deadline
+//! is due, so its cost is shared.
+//!
+//! Only streaming moves here. A session's own thread still connects, reconnects (with its
+//! backoff sleeps) and ends the session; while its connection streams it lends its worker and
+//! connection to a shared thread and waits, without waking, for the outcome. So everything
+//! about a session but where its streaming steps run is the same in both modes.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+
+use crate::conn::Ws;
+use crate::error::*;
+use crate::sys::{Epoll, Waker};
+use crate::worker::{Outcome, Worker};
+
+/// A streaming connection lent by a session thread, which waits on `done` meanwhile.
+struct Job {
+    worker: *mut Worker,
+    ws: *mut Ws,
+    done: Sender<Outcome>,
+}
+
+// SAFETY: the pointers are used only on the shared thread that received the job, and only
+// until it sends on `done`; the lending thread does not touch either until it has received.
+unsafe impl Send for Job {}
+
+struct Reactor {
+    jobs: Sender<Job>,
+    mailbox: Waker,
+}
+
+static POOL: OnceLock<Result<Vec<Reactor>, String>> = OnceLock::new();
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static ON_SHARED_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the calling thread is a shared network thread (a callback of a shared session).
+pub(crate) fn on_shared_thread() -> bool {
+    ON_SHARED_THREAD.with(Cell::get)
+}
+
+fn pool() -> Result<&'static [Reactor], Error> {
+    POOL.get_or_init(|| {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        (0..n).map(start).collect()
+    })
+    .as_deref()
+    .map_err(|e| Error::new(FWASR_ERR_INTERNAL, e.clone()))
+}
+
+fn start(i: usize) -> Result<Reactor, String> {
+    let mailbox = Waker::new().map_err(|e| format!("cannot create eventfd: {e}"))?;
+    let ep = Epoll::new().map_err(|e| format!("cannot create epoll set: {e}"))?;
+    ep.add(mailbox.raw_fd(), false, true, MAILBOX)
+        .map_err(|e| format!("cannot watch the mailbox: {e}"))?;
+    let (tx, rx) = unbounded();
+    std::thread::Builder::new()
+        .name(format!("fwasr-shared-{i}"))
+        .spawn(move || run(ep, rx))
+        .map_err(|e| format!("cannot start a shared network thread: {e}"))?;
+    Ok(Reactor { jobs: tx, mailbox })
+}
+
+/// Streams `ws` on a shared thread and returns how the connection ended.
+pub(crate) fn stream(worker: &mut Worker, ws: &mut Ws) -> Outcome {
+    let reactor = match pool() {
+        Ok(p) => &p[NEXT.fetch_add(1, Ordering::Relaxed) % p.len()],
+        Err(e) => return Outcome::Failed(e),
+    };
+    let (done, outcome) = bounded(1);
+    let job = Job {
+        worker: worker as *mut Worker,
+        ws: ws as *mut Ws,
+        done,
+    };
+    if reactor.jobs.send(job).is_err() {
+        return Outcome::Failed(Error::new(
+            FWASR_ERR_INTERNAL,
+            "the shared network thread is gone",
+        ));
+    }
+    reactor.mailbox.wake();
+    // Until this returns, the shared thread owns `worker` and `ws` (see Job).
+    let outcome = outcome.recv().unwrap_or_else(|_| {
+        Outcome::Failed(Error::new(
+            FWASR_ERR_INTERNAL,
+            "the shared network thread dropped the session",
+        ))
+    });
+    *worker.shared().network_thread.lock() = Some(std::thread::current().id());
+    outcome
+}
+
+const MAILBOX: u64 = u64::MAX;
+
+/// A session being streamed: tokens are `2 * slot` (its waker) and `2 * slot + 1` (socket).
+struct Slot {
+    job: Job,
+    sock: i32,
+    waker: i32,
+    deadline: Option<Instant>,
+    want_write: bool,
+}
+
+fn run(ep: Epoll, jobs: Receiver<Job>) {
+    ON_SHARED_THREAD.with(|f| f.set(true));
+    let me = std::thread::current().id();
+    let mut slots: Vec<Option<Slot>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+    let mut ready = Vec::with_capacity(256);
+    // (slot, readable) to step this turn.
+    let mut due: Vec<(usize, bool)> = Vec::new();
+    loop {
+        let now = Instant::now();
+        let timeout = slots
+            .iter()
+            .flatten()
+            .filter_map(|s| s.deadline)
+            .min()
+            .map(|d| d.saturating_duration_since(now));
+        if ep.wait(&mut events, &mut ready, timeout).is_err() {
+            // Only EBADF/EFAULT/EINVAL, which cannot happen with our own set; do not spin.
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        due.clear();
+        for &(token, r) in &ready {
+            if token == MAILBOX {
+                while let Ok(job) = jobs.try_recv() {
+                    // SAFETY: the job was just lent to this thread (see Job).
+                    let (worker, ws) = unsafe { (&mut *job.worker, &mut *job.ws) };
+                    *worker.shared().network_thread.lock() = Some(me);
+                    let slot = free.pop().unwrap_or_else(|| {
+                        slots.push(None);
+                        slots.len() - 1
+                    });
+                    let waker = worker.shared().waker.raw_fd();
+                    let sock = ws.get_ref().fd();
+                    let added = ep
+                        .add(waker, false, true, 2 * slot as u64)
+                        .and_then(|()| ep.add(sock, false, false, 2 * slot as u64 + 1));
+                    if let Err(e) = added {
+                        let _ = ep.remove(waker);
+                        free.push(slot);
+                        let _ = job.done.send(Outcome::Failed(Error::new(
+                            FWASR_ERR_INTERNAL,
+                            format!("cannot watch the connection: {e}"),
+                        )));
+                        continue;
+                    }
+                    slots[slot] = Some(Slot {
+                        job,
+                        sock,
+                        waker,
+                        deadline: None,
+                        want_write: false,
+                    });
+                    // The upgrade may have brought a first message along.
+                    due.push((slot, true));
+                }
+            } else {
+                let slot = (token / 2) as usize;
+                due.push((slot, token % 2 == 1 && r.readable));
+            }
+        }
+        let now = Instant::now();
+        for (i, s) in slots.iter().enumerate() {
+            if s.as_ref().and_then(|s| s.deadline).is_some_and(|d| d <= now) {
+                due.push((i, false));
+            }
+        }
+        // One step per session per turn, readable if any of its entries was.
+        due.sort_unstable();
+        due.dedup_by(|later, first| {
+            let same = later.0 == first.0;
+            if same {
+                first.1 |= later.1;
+            }
+            same
+        });
+        for &(i, readable) in &due {
+            let Some(s) = slots.get_mut(i).and_then(Option::as_mut) else {
+                continue;
+            };
+            // SAFETY: lent to this thread until `done` is sent (see Job).
+            let (worker, ws) = unsafe { (&mut *s.job.worker, &mut *s.job.ws) };
+            let stepped = catch_unwind(AssertUnwindSafe(|| worker.step(ws, readable)));
+            let outcome = match stepped {
+                Ok(Ok(wait)) => {
+                    s.deadline = wait.timeout.map(|t| Instant::now() + t);
+                    if wait.want_write == s.want_write {
+                        continue;
+                    }
+                    match ep.set_write(s.sock, wait.want_write, 2 * i as u64 + 1) {
+                        Ok(()) => {
+                            s.want_write = wait.want_write;
+                            continue;
+                        }
+                        Err(e) => {
+                            Outcome::Failed(Error::new(FWASR_ERR_INTERNAL, format!("epoll failed: {e}")))
+                        }
+                    }
+                }
+                Ok(Err(outcome)) => outcome,
+                Err(_) => Outcome::Failed(Error::new(
+                    FWASR_ERR_INTERNAL,
+                    "internal error (caught panic) on a shared network thread",
+                )),
+            };
+            let s = slots[i].take().expect("the slot stepped above");
+            let _ = ep.remove(s.sock);
+            let _ = ep.remove(s.waker);
+            free.push(i);
+            let _ = s.job.done.send(outcome);
+        }
+    }
+}
