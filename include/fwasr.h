@@ -173,9 +173,10 @@ typedef struct fwasr_event {
 } fwasr_event;
 
 // Receives events. `event` and its strings are valid only during the call. Runs on the
-// session's network thread, in event order; it must return quickly, must not block, and must
-// not unwind (no C++ exceptions). It may call any fwasr function, including
-// fwasr_session_free on its own session.
+// session's network thread (while streaming, a shared one with fwasr_config_set_shared_io), in
+// event order; it must return quickly, must not block, and must not unwind (no C++
+// exceptions). It may call any fwasr function, including fwasr_session_free on its own
+// session.
 typedef void (*fwasr_event_fn)(void *userdata, const struct fwasr_event *event);
 
 // Receives log lines (never containing the API key). Same thread rules as fwasr_event_fn.
