@@ -91,8 +91,13 @@ def main():
 
     rows = []
     curves = {}
-    for run_dir in sorted(glob.glob(f"{out}/*-*/"), key=lambda d: (d.split("/")[-2].rsplit("-", 1)[0],
-                                                                  int(d.split("/")[-2].rsplit("-", 1)[1]))):
+    order = ["fwasr-ws", "fwasr-shared", "fwasr-wss", "baseline"]
+
+    def run_key(d):
+        name, n = os.path.basename(d.rstrip("/")).rsplit("-", 1)
+        return (order.index(name) if name in order else len(order), int(n))
+
+    for run_dir in sorted(glob.glob(f"{out}/*-*/"), key=run_key):
         name, n = os.path.basename(run_dir.rstrip("/")).rsplit("-", 1)
         n = int(n)
         r = load_json(f"{run_dir}/result.json")
@@ -186,14 +191,14 @@ def main():
         for ax, which, title in ((axes[0], 0, "wire latency (push completing a chunk → server)"),
                                  (axes[1], 1, "event latency (server send → callback)")):
             for (name, n), c in sorted(curves.items()):
-                if name in ("fwasr-wss", "fwasr-shared"):
+                if name == "fwasr-wss" or (name == "fwasr-shared" and n != 1000):
                     continue
                 v = c[which]
                 if not v:
                     continue
                 ys = [(i + 1) / len(v) for i in range(len(v))]
-                style = "-" if name.startswith("fwasr") else "--"
-                client = "fwasr" if name.startswith("fwasr") else "Python baseline"
+                style = {"fwasr-ws": "-", "fwasr-shared": ":"}.get(name, "--")
+                client = {"fwasr-ws": "fwasr", "fwasr-shared": "fwasr, shared threads"}.get(name, "Python baseline")
                 color = {1: "C0", 100: "C1", 1000: "C3"}.get(n, "C2")
                 ax.plot(v, ys, style, color=color, label=f"{client}, {n} stream{'s' if n != 1 else ''}")
             ax.set_xscale("log")
