@@ -11,14 +11,15 @@
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
 use crate::conn::Ws;
 use crate::error::*;
+use crate::session::Shared;
 use crate::sys::{Epoll, Waker};
 use crate::worker::{Outcome, Worker};
 
@@ -33,9 +34,41 @@ struct Job {
 // until it sends on `done`; the lending thread does not touch either until it has received.
 unsafe impl Send for Job {}
 
-struct Reactor {
+pub(crate) struct Reactor {
     jobs: Sender<Job>,
     mailbox: Waker,
+    /// Sessions with a chunk to send, from the pushing threads: a push that completes a chunk
+    /// puts its session here (once, until the shared thread takes it) instead of writing the
+    /// session's eventfd, and writes the mailbox only when the shared thread sleeps. So one
+    /// system call wakes the thread for all the chunks completed meanwhile.
+    pending: Sender<Arc<Shared>>,
+    /// The shared thread is about to sleep or sleeps in epoll_wait.
+    sleeping: Arc<AtomicBool>,
+}
+
+/// Room on a pending list; beyond it (never, with fewer sessions per thread) pushes fall back
+/// to the session's eventfd.
+const PENDING_CAPACITY: usize = 4096;
+
+/// Tells the network thread of `sh` that a chunk is complete: through its shared thread's
+/// pending list while it streams there, else through its eventfd. Wait-free, no allocation;
+/// at most one system call.
+pub(crate) fn notify(sh: &Arc<Shared>) {
+    let Some(r) = sh.reactor.get().filter(|_| sh.in_reactor.load(Ordering::Acquire)) else {
+        sh.waker.wake();
+        return;
+    };
+    if !sh.pending.swap(true, Ordering::AcqRel) && r.pending.try_send(sh.clone()).is_err() {
+        sh.pending.store(false, Ordering::Release);
+        sh.waker.wake();
+        return;
+    }
+    // Pairs with the fence in `run` before it sleeps: either it sees this session on the
+    // list, or this sees it sleeping.
+    fence(Ordering::SeqCst);
+    if r.sleeping.swap(false, Ordering::SeqCst) {
+        r.mailbox.wake();
+    }
 }
 
 static POOL: OnceLock<Result<Vec<Reactor>, String>> = OnceLock::new();
@@ -65,19 +98,32 @@ fn start(i: usize) -> Result<Reactor, String> {
     ep.add(mailbox.raw_fd(), false, true, MAILBOX)
         .map_err(|e| format!("cannot watch the mailbox: {e}"))?;
     let (tx, rx) = unbounded();
+    let (pending, pending_rx) = bounded(PENDING_CAPACITY);
+    let sleeping = Arc::new(AtomicBool::new(false));
+    let flag = sleeping.clone();
     std::thread::Builder::new()
         .name(format!("fwasr-shared-{i}"))
-        .spawn(move || run(ep, rx))
+        .spawn(move || run(ep, rx, pending_rx, &flag))
         .map_err(|e| format!("cannot start a shared network thread: {e}"))?;
-    Ok(Reactor { jobs: tx, mailbox })
+    Ok(Reactor {
+        jobs: tx,
+        mailbox,
+        pending,
+        sleeping,
+    })
 }
 
 /// Streams `ws` on a shared thread and returns how the connection ended.
 pub(crate) fn stream(worker: &mut Worker, ws: &mut Ws) -> Outcome {
-    let reactor = match pool() {
-        Ok(p) => &p[NEXT.fetch_add(1, Ordering::Relaxed) % p.len()],
+    let pool = match pool() {
+        Ok(p) => p,
         Err(e) => return Outcome::Failed(e),
     };
+    // A session keeps its shared thread across reconnects (pushes find it through Shared).
+    let reactor = *worker
+        .shared()
+        .reactor
+        .get_or_init(|| &pool[NEXT.fetch_add(1, Ordering::Relaxed) % pool.len()]);
     let (done, outcome) = bounded(1);
     let job = Job {
         worker: worker as *mut Worker,
@@ -113,7 +159,7 @@ struct Slot {
     want_write: bool,
 }
 
-fn run(ep: Epoll, jobs: Receiver<Job>) {
+fn run(ep: Epoll, jobs: Receiver<Job>, pending: Receiver<Arc<Shared>>, sleeping: &AtomicBool) {
     ON_SHARED_THREAD.with(|f| f.set(true));
     let me = std::thread::current().id();
     let mut slots: Vec<Option<Slot>> = Vec::new();
@@ -130,7 +176,17 @@ fn run(ep: Epoll, jobs: Receiver<Job>) {
             .filter_map(|s| s.deadline)
             .min()
             .map(|d| d.saturating_duration_since(now));
-        if ep.wait(&mut events, &mut ready, timeout).is_err() {
+        sleeping.store(true, Ordering::SeqCst);
+        // Pairs with the fence in `notify`: a session listed before this point is seen here.
+        fence(Ordering::SeqCst);
+        let timeout = if pending.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
+        let waited = ep.wait(&mut events, &mut ready, timeout);
+        sleeping.store(false, Ordering::SeqCst);
+        if waited.is_err() {
             // Only EBADF/EFAULT/EINVAL, which cannot happen with our own set; do not spin.
             std::thread::sleep(Duration::from_millis(1));
             continue;
@@ -160,6 +216,8 @@ fn run(ep: Epoll, jobs: Receiver<Job>) {
                         )));
                         continue;
                     }
+                    worker.shared().reactor_slot.store(slot, Ordering::Relaxed);
+                    worker.shared().in_reactor.store(true, Ordering::Release);
                     slots[slot] = Some(Slot {
                         job,
                         sock,
@@ -173,6 +231,18 @@ fn run(ep: Epoll, jobs: Receiver<Job>) {
             } else {
                 let slot = (token / 2) as usize;
                 due.push((slot, token % 2 == 1 && r.readable));
+            }
+        }
+        while let Ok(sh) = pending.try_recv() {
+            sh.pending.store(false, Ordering::Release);
+            let i = sh.reactor_slot.load(Ordering::Relaxed);
+            // SAFETY: lent to this thread until `done` is sent (see Job).
+            let current = slots
+                .get(i)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| unsafe { Arc::ptr_eq((*s.job.worker).shared(), &sh) });
+            if current {
+                due.push((i, false));
             }
         }
         let now = Instant::now();
@@ -220,6 +290,10 @@ fn run(ep: Epoll, jobs: Receiver<Job>) {
                 )),
             };
             let s = slots[i].take().expect("the slot stepped above");
+            // SAFETY: still lent to this thread (`done` is sent below).
+            unsafe { (*s.job.worker).shared() }
+                .in_reactor
+                .store(false, Ordering::Release);
             let _ = ep.remove(s.sock);
             let _ = ep.remove(s.waker);
             free.push(i);

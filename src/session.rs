@@ -98,6 +98,14 @@ pub(crate) struct Shared {
     pub room_changed: Condvar,
     pub finish_requested: AtomicBool,
     pub chunk_bytes: usize,
+    /// Shared network threads only (src/reactor.rs): the thread this session streams on, set
+    /// the first time; whether it is streaming there now; whether it is on that thread's
+    /// pending list.
+    pub reactor: std::sync::OnceLock<&'static crate::reactor::Reactor>,
+    pub in_reactor: AtomicBool,
+    pub pending: AtomicBool,
+    /// Its slot on that thread while it streams there (read and written by that thread only).
+    pub reactor_slot: std::sync::atomic::AtomicUsize,
     log: Option<(crate::config::LogHandler, LogLevel)>,
 }
 
@@ -181,6 +189,10 @@ impl Session {
             room_changed: Condvar::new(),
             finish_requested: AtomicBool::new(false),
             chunk_bytes,
+            reactor: std::sync::OnceLock::new(),
+            in_reactor: AtomicBool::new(false),
+            pending: AtomicBool::new(false),
+            reactor_slot: std::sync::atomic::AtomicUsize::new(usize::MAX),
             log: cfg.log.clone(),
         });
         let (control_tx, control_rx) = crossbeam_channel::unbounded();
@@ -317,7 +329,7 @@ impl Session {
                 }
                 let chunk = sh.chunk_bytes as u64 / 2;
                 if after / chunk > before / chunk {
-                    sh.waker.wake();
+                    crate::reactor::notify(sh);
                 }
                 Ok(())
             }

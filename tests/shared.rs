@@ -143,3 +143,21 @@ fn callbacks_on_shared_threads_free_sessions_without_holding_the_thread() {
     assert_eq!(*after_free.lock().unwrap(), 0, "no callback of A after its free");
     assert_eq!(b.transcript(), "0.60 s of audio received");
 }
+
+#[test]
+fn a_completed_chunk_goes_out_at_once_without_other_wake_ups() {
+    // Nothing but the push (no finish, no control call, pings 15 s away) may wake the shared
+    // thread for these chunks: each must be sent by itself, promptly.
+    let d = DevServer::start(&[]);
+    let s = Session::open(&shared(&d.url)).unwrap();
+    s.wait_ready(SEC10).unwrap();
+    let chunk = audio(50);
+    for round in 1..=5u64 {
+        s.push(&chunk).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while s.stats().bytes_sent < round * 1600 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(s.stats().bytes_sent, round * 1600, "chunk {round} was not sent");
+    }
+}
