@@ -20,7 +20,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use crate::conn::Ws;
 use crate::error::*;
 use crate::session::Shared;
-use crate::sys::{Epoll, Waker};
+use crate::sys::{self, Epoll, Waker};
 use crate::worker::{Outcome, Worker};
 
 /// A streaming connection lent by a session thread, which waits on `done` meanwhile.
@@ -54,7 +54,8 @@ const PENDING_CAPACITY: usize = 4096;
 /// pending list while it streams there, else through its eventfd. Wait-free, no allocation;
 /// at most one system call.
 pub(crate) fn notify(sh: &Arc<Shared>) {
-    let Some(r) = sh.reactor.get().filter(|_| sh.in_reactor.load(Ordering::Acquire)) else {
+    let streaming = sh.reactor_slot.load(Ordering::Acquire) != NOT_STREAMING;
+    let Some(r) = sh.reactor.get().filter(|_| streaming) else {
         sh.waker.wake();
         return;
     };
@@ -150,6 +151,9 @@ pub(crate) fn stream(worker: &mut Worker, ws: &mut Ws) -> Outcome {
 
 const MAILBOX: u64 = u64::MAX;
 
+/// `Shared::reactor_slot` of a session not streaming on its shared thread.
+pub(crate) const NOT_STREAMING: usize = usize::MAX;
+
 /// A session being streamed: tokens are `2 * slot` (its waker) and `2 * slot + 1` (socket).
 struct Slot {
     job: Job,
@@ -165,7 +169,6 @@ fn run(ep: Epoll, jobs: Receiver<Job>, pending: Receiver<Arc<Shared>>, sleeping:
     let mut slots: Vec<Option<Slot>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
-    let mut ready = Vec::with_capacity(256);
     // (slot, readable) to step this turn.
     let mut due: Vec<(usize, bool)> = Vec::new();
     loop {
@@ -184,15 +187,15 @@ fn run(ep: Epoll, jobs: Receiver<Job>, pending: Receiver<Arc<Shared>>, sleeping:
         } else {
             Some(Duration::ZERO)
         };
-        let waited = ep.wait(&mut events, &mut ready, timeout);
+        let waited = ep.wait(&mut events, timeout);
         sleeping.store(false, Ordering::SeqCst);
-        if waited.is_err() {
+        let Ok(ready) = waited else {
             // Only EBADF/EFAULT/EINVAL, which cannot happen with our own set; do not spin.
             std::thread::sleep(Duration::from_millis(1));
             continue;
-        }
+        };
         due.clear();
-        for &(token, r) in &ready {
+        for (token, readable, _) in ready.iter().map(sys::readiness) {
             if token == MAILBOX {
                 while let Ok(job) = jobs.try_recv() {
                     // SAFETY: the job was just lent to this thread (see Job).
@@ -216,8 +219,7 @@ fn run(ep: Epoll, jobs: Receiver<Job>, pending: Receiver<Arc<Shared>>, sleeping:
                         )));
                         continue;
                     }
-                    worker.shared().reactor_slot.store(slot, Ordering::Relaxed);
-                    worker.shared().in_reactor.store(true, Ordering::Release);
+                    worker.shared().reactor_slot.store(slot, Ordering::Release);
                     slots[slot] = Some(Slot {
                         job,
                         sock,
@@ -230,7 +232,7 @@ fn run(ep: Epoll, jobs: Receiver<Job>, pending: Receiver<Arc<Shared>>, sleeping:
                 }
             } else {
                 let slot = (token / 2) as usize;
-                due.push((slot, token % 2 == 1 && r.readable));
+                due.push((slot, token % 2 == 1 && readable));
             }
         }
         while let Ok(sh) = pending.try_recv() {
@@ -292,8 +294,8 @@ fn run(ep: Epoll, jobs: Receiver<Job>, pending: Receiver<Arc<Shared>>, sleeping:
             let s = slots[i].take().expect("the slot stepped above");
             // SAFETY: still lent to this thread (`done` is sent below).
             unsafe { (*s.job.worker).shared() }
-                .in_reactor
-                .store(false, Ordering::Release);
+                .reactor_slot
+                .store(NOT_STREAMING, Ordering::Release);
             let _ = ep.remove(s.sock);
             let _ = ep.remove(s.waker);
             free.push(i);

@@ -99,13 +99,11 @@ pub(crate) struct Shared {
     pub finish_requested: AtomicBool,
     pub chunk_bytes: usize,
     /// Shared network threads only (src/reactor.rs): the thread this session streams on, set
-    /// the first time; whether it is streaming there now; whether it is on that thread's
-    /// pending list.
+    /// the first time; its slot there while it streams there (written by that thread;
+    /// reactor::NOT_STREAMING otherwise); whether it is on that thread's pending list.
     pub reactor: std::sync::OnceLock<&'static crate::reactor::Reactor>,
-    pub in_reactor: AtomicBool,
-    pub pending: AtomicBool,
-    /// Its slot on that thread while it streams there (read and written by that thread only).
     pub reactor_slot: std::sync::atomic::AtomicUsize,
+    pub pending: AtomicBool,
     log: Option<(crate::config::LogHandler, LogLevel)>,
 }
 
@@ -190,9 +188,8 @@ impl Session {
             finish_requested: AtomicBool::new(false),
             chunk_bytes,
             reactor: std::sync::OnceLock::new(),
-            in_reactor: AtomicBool::new(false),
+            reactor_slot: std::sync::atomic::AtomicUsize::new(crate::reactor::NOT_STREAMING),
             pending: AtomicBool::new(false),
-            reactor_slot: std::sync::atomic::AtomicUsize::new(usize::MAX),
             log: cfg.log.clone(),
         });
         let (control_tx, control_rx) = crossbeam_channel::unbounded();

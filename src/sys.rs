@@ -92,14 +92,13 @@ impl Epoll {
     }
 
     /// Sleeps until something registered is ready or the timeout passes (`None` = no
-    /// timeout), then fills `out` with (token, readiness). EINTR returns nothing.
-    pub fn wait(
+    /// timeout); returns the ready entries of `events` (none on EINTR), to be read with
+    /// `readiness`.
+    pub fn wait<'e>(
         &self,
-        events: &mut [libc::epoll_event],
-        out: &mut Vec<(u64, Ready)>,
+        events: &'e mut [libc::epoll_event],
         timeout: Option<Duration>,
-    ) -> io::Result<()> {
-        out.clear();
+    ) -> io::Result<&'e [libc::epoll_event]> {
         // Round up so a deadline 0.3 ms away does not turn into a busy loop of zero timeouts.
         let ms = timeout.map_or(-1, |t| {
             i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
@@ -110,25 +109,24 @@ impl Epoll {
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(());
+                return Ok(&[]);
             }
             return Err(e);
         }
-        let err = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
-        for ev in &events[..n as usize] {
-            let (bits, token) = (ev.events, ev.u64);
-            out.push((
-                token,
-                Ready {
-                    woken: true,
-                    // Errors and hang-ups count as ready so the next read or write reports them.
-                    readable: bits & (libc::EPOLLIN as u32 | err) != 0,
-                    writable: bits & (libc::EPOLLOUT as u32 | err) != 0,
-                },
-            ));
-        }
-        Ok(())
+        Ok(&events[..n as usize])
     }
+}
+
+/// The token of a ready entry and whether its descriptor is readable and writable. Errors and
+/// hang-ups count as both, so the next read or write reports them.
+pub fn readiness(ev: &libc::epoll_event) -> (u64, bool, bool) {
+    let (bits, token) = (ev.events, ev.u64);
+    let err = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
+    (
+        token,
+        bits & (libc::EPOLLIN as u32 | err) != 0,
+        bits & (libc::EPOLLOUT as u32 | err) != 0,
+    )
 }
 
 /// The streaming loop's wait: an epoll set holding the waker and one socket. Against `wait`
@@ -141,7 +139,6 @@ pub struct Poller {
     sock: RawFd,
     want_write: bool,
     events: [libc::epoll_event; 2],
-    ready: Vec<(u64, Ready)>,
 }
 
 const WAKER: u64 = 0;
@@ -157,7 +154,6 @@ impl Poller {
             sock,
             want_write: false,
             events: [libc::epoll_event { events: 0, u64: 0 }; 2],
-            ready: Vec::with_capacity(2),
         })
     }
 
@@ -168,14 +164,14 @@ impl Poller {
             self.ep.set_write(self.sock, want_write, SOCKET)?;
             self.want_write = want_write;
         }
-        self.ep.wait(&mut self.events, &mut self.ready, timeout)?;
         let mut ready = Ready::default();
-        for (token, r) in &self.ready {
-            if *token == WAKER {
-                ready.woken = true;
-            } else {
-                ready.readable |= r.readable;
-                ready.writable |= r.writable;
+        for ev in self.ep.wait(&mut self.events, timeout)? {
+            match readiness(ev) {
+                (WAKER, ..) => ready.woken = true,
+                (_, readable, writable) => {
+                    ready.readable |= readable;
+                    ready.writable |= writable;
+                }
             }
         }
         Ok(ready)

@@ -472,8 +472,7 @@ impl Worker {
     /// server sent (when `readable`), writes what is due, checks deadlines. Returns what to
     /// wait for next, or how the connection ended.
     pub(crate) fn step(&mut self, ws: &mut Ws, readable: bool) -> Result<Wait, Outcome> {
-        let sh = self.shared.clone();
-        if sh.stop.load(Ordering::Acquire) {
+        if self.shared.stop.load(Ordering::Acquire) {
             let _ = ws.close(Some(CloseFrame {
                 code: CloseCode::Away,
                 reason: "session freed".into(),
@@ -495,6 +494,7 @@ impl Worker {
             }
             self.pending.push_back(c);
         }
+        let sh = &self.shared;
         if sh.overrun_signal.swap(false, Ordering::Acquire) {
             let dropped = sh.dropped.load(Ordering::Relaxed);
             let ms = (dropped - self.dropped_reported) as f64 / BYTES_PER_MS as f64;
