@@ -1,6 +1,7 @@
 //! Transcript state: the map id -> segment of the protocol, kept in id order.
 
 use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
 
 /// One segment as the caller sees it.
 #[derive(Clone, Debug)]
@@ -63,10 +64,15 @@ impl PartialOrd for Key {
     }
 }
 
+/// The segments in id order. Every operation a server message triggers costs O(log n) per
+/// segment whatever the ids look like, so a hostile server cannot make it quadratic (100k
+/// string ids, or numeric ids in descending order).
 #[derive(Default)]
 pub struct Transcript {
-    /// Sorted by key.
-    segments: Vec<(Key, Segment)>,
+    segments: BTreeMap<Key, Segment>,
+    /// First-seen number of each non-numeric id present, so its key is found without a scan.
+    /// Entries go with their segment, so ids a server retracts do not pile up.
+    others: HashMap<String, u64>,
     next_other: u64,
 }
 
@@ -75,20 +81,24 @@ impl Transcript {
         Transcript::default()
     }
 
-    fn key_of(&self, id: &str) -> Key {
-        if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
-            let t = id.trim_start_matches('0');
-            let digits = if t.is_empty() { "0" } else { t };
+    fn key_of(&mut self, id: &str) -> Key {
+        if let Some(digits) = numeric(id) {
             return Key::Numeric {
                 digits: digits.to_string(),
                 id: id.to_string(),
             };
         }
-        let known = self.segments.iter().find_map(|(k, s)| match k {
-            Key::Other(n) if s.id == id => Some(*n),
-            _ => None,
+        let n = *self.others.entry(id.to_string()).or_insert_with(|| {
+            self.next_other += 1;
+            self.next_other - 1
         });
-        Key::Other(known.unwrap_or(self.next_other))
+        Key::Other(n)
+    }
+
+    fn forget(&mut self, key: &Key, s: &Segment) {
+        if matches!(key, Key::Other(_)) {
+            self.others.remove(&s.id);
+        }
     }
 
     /// Applies one server update: each segment overwrites or adds its id; then every segment
@@ -99,18 +109,14 @@ impl Transcript {
         let mut largest: Option<Key> = None;
         for seg in update {
             let key = self.key_of(&seg.id);
-            if matches!(key, Key::Other(n) if n == self.next_other) {
-                self.next_other += 1;
-            }
-            match self.segments.binary_search_by(|(k, _)| k.cmp(&key)) {
-                Ok(i) => {
-                    if self.segments[i].1 != *seg {
-                        self.segments[i].1 = seg.clone();
-                        changes.push(Change::Upserted(seg.clone()));
-                    }
+            match self.segments.get_mut(&key) {
+                Some(old) if old == seg => {}
+                Some(old) => {
+                    *old = seg.clone();
+                    changes.push(Change::Upserted(seg.clone()));
                 }
-                Err(i) => {
-                    self.segments.insert(i, (key.clone(), seg.clone()));
+                None => {
+                    self.segments.insert(key.clone(), seg.clone());
                     changes.push(Change::Upserted(seg.clone()));
                 }
             }
@@ -119,32 +125,47 @@ impl Transcript {
             }
         }
         if let Some(largest) = largest {
-            let keep = self.segments.partition_point(|(k, _)| *k <= largest);
-            changes.extend(self.segments.drain(keep..).map(|(_, s)| Change::Removed(s)));
+            let mut gone = self.segments.split_off(&largest);
+            if let Some(kept) = gone.remove(&largest) {
+                self.segments.insert(largest, kept);
+            }
+            for (k, s) in gone {
+                self.forget(&k, &s);
+                changes.push(Change::Removed(s));
+            }
         }
         changes
     }
 
     /// Removes every segment that is not final, in id order.
     pub fn remove_unfinished(&mut self) -> Vec<Segment> {
-        let (keep, gone): (Vec<_>, Vec<_>) = self.segments.drain(..).partition(|(_, s)| s.is_final == 1);
-        self.segments = keep;
-        gone.into_iter().map(|(_, s)| s).collect()
+        let all = std::mem::take(&mut self.segments);
+        let mut gone = Vec::new();
+        for (k, s) in all {
+            if s.is_final == 1 {
+                self.segments.insert(k, s);
+            } else {
+                self.forget(&k, &s);
+                gone.push(s);
+            }
+        }
+        gone
     }
 
-    /// The largest numeric id, if any.
-    pub fn max_numeric_id(&self) -> Option<u128> {
+    /// The largest numeric id, as decimal digits without leading zeros (ids are not bounded
+    /// in length, so they are not parsed into an integer).
+    pub fn max_numeric_id(&self) -> Option<&str> {
         self.segments
-            .iter()
-            .filter_map(|(k, _)| match k {
-                Key::Numeric { digits, .. } => digits.parse().ok(),
+            .range(..Key::Other(0))
+            .next_back()
+            .and_then(|(k, _)| match k {
+                Key::Numeric { digits, .. } => Some(digits.as_str()),
                 Key::Other(_) => None,
             })
-            .max()
     }
 
     pub fn segments(&self) -> impl Iterator<Item = &Segment> {
-        self.segments.iter().map(|(_, s)| s)
+        self.segments.values()
     }
 
     pub fn len(&self) -> usize {
@@ -170,6 +191,36 @@ impl Transcript {
         }
         out
     }
+}
+
+/// The digits of a numeric id without leading zeros ("0" for all zeros); None when the id is
+/// not all ASCII digits.
+pub(crate) fn numeric(id: &str) -> Option<&str> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let t = id.trim_start_matches('0');
+    Some(if t.is_empty() { "0" } else { t })
+}
+
+/// The sum of two decimal numbers given as digits, of any length: ids are renumbered without
+/// an integer type that could wrap.
+pub(crate) fn decimal_add(a: &str, b: &str) -> String {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut out = Vec::with_capacity(a.len().max(b.len()) + 1);
+    let mut carry = 0;
+    for i in 0..a.len().max(b.len()) {
+        let digit = |d: &[u8]| d.len().checked_sub(i + 1).map_or(0, |j| d[j] - b'0');
+        let sum = digit(a) + digit(b) + carry;
+        out.push(b'0' + sum % 10);
+        carry = sum / 10;
+    }
+    if carry > 0 {
+        out.push(b'0' + carry);
+    }
+    out.reverse();
+    let s = String::from_utf8(out).expect("ASCII digits");
+    numeric(&s).unwrap_or("0").to_string()
 }
 
 #[cfg(test)]
@@ -246,5 +297,50 @@ mod tests {
         t.apply(&[seg("0", "a")]);
         assert!(t.apply(&[]).is_empty());
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn string_ids_are_looked_up_without_a_scan() {
+        // 100k distinct string ids in one update, then each updated again: linear work.
+        let mut t = Transcript::new();
+        let update: Vec<Segment> = (0..100_000).map(|i| seg(&format!("s{i}"), "x")).collect();
+        let started = std::time::Instant::now();
+        assert_eq!(t.apply(&update).len(), 100_000);
+        let again: Vec<Segment> = (0..100_000).map(|i| seg(&format!("s{i}"), "y")).collect();
+        assert_eq!(t.apply(&again).len(), 100_000);
+        assert_eq!(t.len(), 100_000);
+        // Quadratic lookups took tens of seconds here; a generous bound for a loaded machine.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        // Retracted string ids leave nothing behind.
+        t.apply(&[seg("0", "first")]);
+        assert_eq!(t.len(), 1);
+        assert!(t.others.is_empty());
+    }
+
+    #[test]
+    fn descending_numeric_ids_keep_their_order() {
+        let mut t = Transcript::new();
+        let update: Vec<Segment> = (0..1000).rev().map(|i| seg(&i.to_string(), "x")).collect();
+        t.apply(&update);
+        assert_eq!(ids(&t), (0..1000).map(|i| i.to_string()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn ids_of_any_length_renumber_without_wrapping() {
+        assert_eq!(decimal_add("0", "0"), "0");
+        assert_eq!(decimal_add("999", "1"), "1000");
+        let max = u128::MAX.to_string();
+        assert_eq!(decimal_add(&max, "1"), "340282366920938463463374607431768211456");
+        assert_eq!(decimal_add("1", &"9".repeat(50)), format!("1{}", "0".repeat(50)));
+        let mut t = Transcript::new();
+        t.apply(&[seg(&max, "a"), seg("5", "b")]);
+        assert_eq!(t.max_numeric_id(), Some(max.as_str()));
+        assert_eq!(numeric("0007"), Some("7"));
+        assert_eq!(numeric("000"), Some("0"));
+        assert_eq!(numeric("7a"), None);
     }
 }

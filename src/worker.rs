@@ -22,7 +22,7 @@ use crate::protocol;
 use crate::reactor;
 use crate::session::*;
 use crate::sys;
-use crate::transcript::{Change, Segment};
+use crate::transcript::{decimal_add, numeric, Change, Segment};
 
 /// Requests from the caller's threads, in call order.
 pub(crate) enum Control {
@@ -127,8 +127,8 @@ pub(crate) struct Worker {
     /// The current connection's audio starts this far into the stream (s); its numeric ids
     /// are shifted by `id_base`, its other ids prefixed by the generation.
     offset_s: f64,
-    id_base: u128,
-    generation: u32,
+    id_base: String,
+    generation: u64,
     /// Stream on a shared network thread (src/reactor.rs) instead of this session's own.
     shared_io: bool,
 }
@@ -195,7 +195,7 @@ impl Worker {
             },
             last_final_end_s: 0.0,
             offset_s: 0.0,
-            id_base: 0,
+            id_base: "0".into(),
             generation: 0,
             shared_io: cfg.shared_io,
         }
@@ -337,7 +337,7 @@ impl Worker {
             .transcript
             .lock()
             .max_numeric_id()
-            .map_or(0, |m| m + 1);
+            .map_or_else(|| "0".into(), |m| decimal_add(m, "1"));
         self.generation += 1;
         // Per-connection state starts over.
         self.out_pending = false;
@@ -760,9 +760,9 @@ impl Worker {
     /// the ids already used, other ids prefixed, times moved to the stream's clock.
     fn renumber(&self, segments: &mut [Segment]) {
         for s in segments {
-            s.id = match s.id.parse::<u128>() {
-                Ok(n) if s.id.bytes().all(|b| b.is_ascii_digit()) => (self.id_base + n).to_string(),
-                _ => format!("{}:{}", self.generation, s.id),
+            s.id = match numeric(&s.id) {
+                Some(n) => decimal_add(&self.id_base, n),
+                None => format!("{}:{}", self.generation, s.id),
             };
             s.start_s += self.offset_s;
             s.end_s += self.offset_s;

@@ -160,3 +160,36 @@ fn max_attempts_is_honoured() {
     assert!(!events.iter().any(|e| e.kind == FWASR_EVENT_RECONNECTING));
     assert_eq!(events.last().unwrap().status, FWASR_ERR_IO);
 }
+
+#[test]
+fn ids_are_renumbered_past_u128_without_wrapping() {
+    // Each connection sends ids 0 and u128::MAX, final, ending at 0.45 s. The second
+    // connection's ids go after the first's: MAX + 1 and 2 * MAX + 1, never back to 0.
+    let max = u128::MAX.to_string();
+    let word = |t: &str| serde_json::json!([{ "word": t, "start": 0.0, "end": 0.45, "is_final": true }]);
+    let replay = serde_json::json!([{ "at": 0.1, "json": { "segments": [
+        { "id": 0, "text": "zero", "start": 0.0, "end": 0.45, "words": word("zero") },
+        { "id": max, "text": "max", "start": 0.0, "end": 0.45, "words": word("max") },
+    ] } }]);
+    let d = DevServer::with_replay_and(&replay.to_string(), &["--abort-after", "0.5"]);
+    let mut c = Config::new();
+    c.set_url(&d.url).unwrap();
+    c.set_reconnect(3, 10, 50).unwrap();
+    let s = Session::open(&c).unwrap();
+    s.push(&audio(600)).unwrap();
+    // The first connection aborts after 0.5 s; the second resumes at 0.45 s.
+    let events = wait_for(&s, FWASR_EVENT_RECONNECTED);
+    assert!(!events.iter().any(|e| e.kind == FWASR_EVENT_CLOSED), "{events:?}");
+    s.finish(Some(Duration::from_secs(10))).unwrap();
+    let segs: Vec<(String, String)> = s.segments().into_iter().map(|g| (g.id, g.text)).collect();
+    let twice = "680564733841876926926749214863536422911".to_string();
+    assert_eq!(
+        segs,
+        [
+            ("0".to_string(), "zero".to_string()),
+            (max.clone(), "max".into()),
+            ("340282366920938463463374607431768211456".into(), "zero".into()),
+            (twice, "max".into()),
+        ]
+    );
+}

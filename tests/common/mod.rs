@@ -120,9 +120,17 @@ impl DevServer {
     }
 
     pub fn with_replay(replay: &str) -> DevServer {
+        DevServer::with_replay_and(replay, &[])
+    }
+
+    pub fn with_replay_and(replay: &str, extra: &[&str]) -> DevServer {
         let s = Scratch::new();
         let path = s.file("replay.json", replay);
-        DevServer::start(&["--replay", path.to_str().unwrap()])
+        let mut args = vec!["--replay", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let d = DevServer::start(&args);
+        std::fs::rename(&path, d.scratch.0.join("replay.json")).ok();
+        d
     }
 
     /// Waits (up to 10 s) until the report has `n` connection lines, and returns them.
@@ -170,6 +178,19 @@ pub fn config(url: &str) -> Config {
     let mut c = Config::new();
     c.set_url(url).unwrap();
     c
+}
+
+/// Events of a poll-mode session up to and including the first of `kind` (or CLOSED).
+pub fn wait_for(s: &Session, kind: fwasr::EventType) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Some(e) = s.next_event(Some(Duration::from_secs(30))) {
+        let done = e.kind == kind || e.kind == FWASR_EVENT_CLOSED;
+        out.push(e);
+        if done {
+            break;
+        }
+    }
+    out
 }
 
 /// Every event of a poll-mode session until CLOSED, which must come once and last.
