@@ -253,7 +253,12 @@ void fwasr_config_free(struct fwasr_config *cfg);
 
 // The WebSocket URL, `ws://` or `wss://` (TLS through the system's TLS library). Default:
 // wss://audio-streaming.us-virginia-1.direct.fireworks.ai/v1/audio/transcriptions/streaming.
-// The query parameters set below are appended to any query the URL has.
+// The query parameters set below are appended to any query the URL has. A URL without a
+// path gets "/". Refused (FWASR_ERR_INVALID_ARGUMENT): other schemes, user info
+// (`user:password@`: never sent; use fwasr_config_set_api_key or fwasr_config_set_header), a
+// `#fragment` (never sent to a server), spaces and non-ASCII characters. Error messages and
+// log lines show the URL with user info and secret-looking parameter values (names
+// containing auth, key, token, secret, pass, sig, credential or session) hidden.
 enum fwasr_status fwasr_config_set_url(struct fwasr_config *cfg, const char *url);
 
 // The API key, sent as the `Authorization` header. NULL (the default) means: read
@@ -278,7 +283,10 @@ enum fwasr_status fwasr_config_set_response_format(struct fwasr_config *cfg, con
 enum fwasr_status fwasr_config_set_param(struct fwasr_config *cfg, const char *name, const char *value);
 
 // An extra HTTP header on the upgrade request (e.g. User-Agent). Setting a name again
-// replaces it; NULL value removes it. Authorization and the WebSocket headers are refused.
+// replaces it; NULL value removes it. Refused: Authorization (use fwasr_config_set_api_key),
+// the headers of the WebSocket handshake (Host, Connection, Upgrade, Sec-WebSocket-*), and
+// body framing headers an upgrade has no use for (Content-Length, Transfer-Encoding, TE,
+// Trailer, Expect).
 enum fwasr_status fwasr_config_set_header(struct fwasr_config *cfg, const char *name, const char *value);
 
 // What fwasr_session_push takes: `format` (FWASR_FORMAT_S16LE, _F32, _MULAW, _ALAW),

@@ -96,9 +96,11 @@ impl Config {
         Config::default()
     }
 
+    /// Checks and keeps a URL; a URL without a path gets "/" (the request target cannot be
+    /// empty).
     pub fn set_url(&mut self, url: &str) -> Result<(), Error> {
         parse_endpoint(url)?;
-        self.url = url.to_string();
+        self.url = with_root_path(url);
         Ok(())
     }
 
@@ -139,17 +141,36 @@ impl Config {
                 "header name '{name}' is not a valid HTTP token"
             )));
         }
-        const RESERVED: [&str; 6] = [
+        // Headers fwasr sets, headers whose meaning the WebSocket handshake fixes (a second
+        // value breaks the upgrade), and the body framing headers an upgrade request has no
+        // use for (Content-Length with Transfer-Encoding is how requests are smuggled past a
+        // proxy).
+        const RESERVED: [&str; 15] = [
             "authorization",
             "host",
             "connection",
             "upgrade",
             "sec-websocket-key",
             "sec-websocket-version",
+            "sec-websocket-extensions",
+            "sec-websocket-protocol",
+            "sec-websocket-accept",
+            "content-length",
+            "transfer-encoding",
+            "te",
+            "trailer",
+            "expect",
+            "x-fwasr-resume-ms",
         ];
-        if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
+        let lower = name.to_ascii_lowercase();
+        if lower == "authorization" {
+            return Err(Error::invalid(
+                "header 'Authorization' is set by fwasr: use fwasr_config_set_api_key",
+            ));
+        }
+        if RESERVED.contains(&lower.as_str()) {
             return Err(Error::invalid(format!(
-                "header '{name}' is set by fwasr (use fwasr_config_set_api_key for Authorization)"
+                "header '{name}' is reserved: fwasr sets it, or it would break the WebSocket upgrade"
             )));
         }
         if let Some(v) = value {
@@ -323,21 +344,10 @@ impl Config {
         url
     }
 
-    /// `request_url` with credentials in the query (a parameter named Authorization) hidden,
-    /// for log lines and error messages.
+    /// `request_url` with credentials hidden (see `redact_url`), for log lines and error
+    /// messages.
     pub fn display_url(&self) -> String {
-        let url = self.request_url();
-        let Some((base, query)) = url.split_once('?') else {
-            return url;
-        };
-        let query: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("authorization") => format!("{k}=<hidden>"),
-                _ => pair.to_string(),
-            })
-            .collect();
-        format!("{base}?{}", query.join("&"))
+        redact_url(&self.request_url())
     }
 
     pub(crate) fn endpoint(&self) -> Endpoint {
@@ -394,9 +404,87 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
-/// Checks a `ws://` or `wss://` URL and takes out what the connection needs.
+/// Query parameter names that look like they carry a secret, lower case; a name containing
+/// one of these has its value hidden in messages.
+const SECRET_PARAMS: [&str; 8] = [
+    "auth",
+    "key",
+    "token",
+    "secret",
+    "pass",
+    "sig",
+    "credential",
+    "session",
+];
+
+/// A URL fit for a log line or an error message: user info and the values of parameters
+/// that look secret (Authorization, api_key, token, ...) replaced by `<hidden>`. Works on any
+/// text, including URLs fwasr refuses.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let mut out = String::with_capacity(url.len());
+    if url.contains("://") {
+        out.push_str(scheme);
+        out.push_str("://");
+    }
+    match authority.rsplit_once('@') {
+        Some((_, host)) => {
+            out.push_str("<hidden>@");
+            out.push_str(host);
+        }
+        None => out.push_str(authority),
+    }
+    let (path_query, fragment) = match tail.split_once('#') {
+        Some((pq, f)) => (pq, Some(f)),
+        None => (tail, None),
+    };
+    match path_query.split_once('?') {
+        Some((path, query)) => {
+            out.push_str(path);
+            out.push('?');
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if is_secret_param(k) => format!("{k}=<hidden>"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            out.push_str(&pairs.join("&"));
+        }
+        None => out.push_str(path_query),
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+fn is_secret_param(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_PARAMS.iter().any(|s| lower.contains(s))
+}
+
+/// The URL with "/" as its path when it has none (`ws://h:1?x` becomes `ws://h:1/?x`).
+fn with_root_path(url: &str) -> String {
+    let Some(i) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[i..];
+    match rest.find(['/', '?']) {
+        Some(j) if rest.as_bytes()[j] == b'/' => url.to_string(),
+        Some(j) => format!("{}/{}", &url[..i + j], &rest[j..]),
+        None => format!("{url}/"),
+    }
+}
+
+/// Checks a `ws://` or `wss://` URL and takes out what the connection needs. Error messages
+/// show the URL with credentials hidden.
 pub fn parse_endpoint(url: &str) -> Result<Endpoint, Error> {
-    let bad = |why: &str| Error::invalid(format!("url '{url}' {why}"));
+    let shown = redact_url(url);
+    let bad = |why: &str| Error::invalid(format!("url '{shown}' {why}"));
     let (tls, rest) = if let Some(r) = url.strip_prefix("wss://") {
         (true, r)
     } else if let Some(r) = url.strip_prefix("ws://") {
@@ -409,9 +497,16 @@ pub fn parse_endpoint(url: &str) -> Result<Endpoint, Error> {
             "must not contain spaces, control or non-ASCII characters (percent-encode them)",
         ));
     }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if url.contains('#') {
+        return Err(bad(
+            "must not have a #fragment: it is never sent to the server (write '#' in a parameter as %23)",
+        ));
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
     if authority.contains('@') {
-        return Err(bad("must not carry user info; use the API key setter"));
+        return Err(bad(
+            "must not carry user info (user:password@): fwasr does not send it; use fwasr_config_set_api_key or fwasr_config_set_header",
+        ));
     }
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (h, after) = v6
@@ -441,8 +536,9 @@ pub fn parse_endpoint(url: &str) -> Result<Endpoint, Error> {
     }
     {
         use tungstenite::client::IntoClientRequest;
-        url.into_client_request()
-            .map_err(|e| bad(&format!("is not a valid request URL ({e})")))?;
+        with_root_path(url)
+            .into_client_request()
+            .map_err(|_| bad("is not a valid request URL"))?;
     }
     let port = match port {
         Some(p) => p
@@ -491,9 +587,63 @@ mod tests {
         let mut c = Config::new();
         c.set_url("ws://h/p").unwrap();
         c.set_param("Authorization", Some("secret-key")).unwrap();
+        c.set_param("api_key", Some("secret-2")).unwrap();
+        c.set_param("language", Some("en")).unwrap();
         let shown = c.display_url();
-        assert!(!shown.contains("secret-key"), "{shown}");
+        assert!(!shown.contains("secret"), "{shown}");
         assert!(shown.contains("Authorization=<hidden>"));
+        assert!(shown.contains("api_key=<hidden>&language=en"), "{shown}");
+    }
+
+    #[test]
+    fn refused_urls_never_echo_credentials() {
+        for url in [
+            "ws://user:hunter2@h/p",
+            "http://user:hunter2@h/p",
+            "ws://h/p?Authorization=hunter2#frag",
+            "ws://h/p?x=1&access_token=hunter2 ",
+            "ws://u:hunter2@h:99999/p",
+        ] {
+            let e = Config::new().set_url(url).unwrap_err();
+            assert!(!e.message.contains("hunter2"), "{url}: {}", e.message);
+            assert!(e.message.contains("<hidden>"), "{url}: {}", e.message);
+        }
+        let e = Config::new().set_url("ws://user:pw@h/p").unwrap_err();
+        assert!(e.message.contains("does not send it"), "{}", e.message);
+    }
+
+    #[test]
+    fn url_shapes() {
+        let mut c = Config::new();
+        c.set_url("ws://127.0.0.1:9").unwrap();
+        assert_eq!(c.request_url(), "ws://127.0.0.1:9/?response_format=verbose_json");
+        c.set_url("ws://h?x=1").unwrap();
+        assert_eq!(c.request_url(), "ws://h/?x=1&response_format=verbose_json");
+        c.set_url("ws://[::1]:5").unwrap();
+        assert_eq!(c.request_url(), "ws://[::1]:5/?response_format=verbose_json");
+        let e = c.set_url("ws://h/p?x=1#top").unwrap_err();
+        assert!(e.message.contains("fragment"), "{}", e.message);
+    }
+
+    #[test]
+    fn headers_that_break_the_upgrade_are_refused() {
+        let mut c = Config::new();
+        for name in [
+            "Sec-WebSocket-Extensions",
+            "sec-websocket-protocol",
+            "Transfer-Encoding",
+            "Content-Length",
+            "Host",
+            "Connection",
+            "Upgrade",
+            "Sec-WebSocket-Key",
+            "Sec-WebSocket-Version",
+        ] {
+            let e = c.set_header(name, Some("x")).unwrap_err();
+            assert!(e.message.contains("reserved"), "{name}: {}", e.message);
+        }
+        assert!(c.set_header("User-Agent", Some("app/1")).is_ok());
+        assert!(c.set_header("X-Request-Id", Some("1")).is_ok());
     }
 
     #[test]

@@ -90,6 +90,20 @@ fn query_parameters_are_encoded() {
     assert_eq!(r["path"], "/v1/audio/transcriptions/streaming");
 }
 
+#[test]
+fn a_url_without_a_path_requests_the_root() {
+    // The devserver answers only its endpoint's path, so "/" is refused with 404, in words;
+    // what matters is that the request target it saw was "/", not an empty one.
+    let d = DevServer::start(&[]);
+    let base = d.url.trim_end_matches("/v1/audio/transcriptions/streaming");
+    let s = Session::open(&config(base)).unwrap();
+    let e = s.wait_ready(SEC).unwrap_err();
+    assert_eq!((e.status, e.code), (FWASR_ERR_HANDSHAKE, 404), "{e}");
+    let r = &d.reports(1)[0];
+    assert_eq!(r["path"], "/");
+    assert_eq!(r["query"][0][0], "response_format");
+}
+
 fn chunking(piece: usize) {
     let d = DevServer::start(&[]);
     let s = Session::open(&config(&d.url)).unwrap();

@@ -78,7 +78,12 @@ unsafe fn with(cfg: *mut fwasr_config, f: impl FnOnce(&mut Config) -> Result<(),
 
 /// The WebSocket URL, `ws://` or `wss://` (TLS through the system's TLS library). Default:
 /// wss://audio-streaming.us-virginia-1.direct.fireworks.ai/v1/audio/transcriptions/streaming.
-/// The query parameters set below are appended to any query the URL has.
+/// The query parameters set below are appended to any query the URL has. A URL without a
+/// path gets "/". Refused (FWASR_ERR_INVALID_ARGUMENT): other schemes, user info
+/// (`user:password@`: never sent; use fwasr_config_set_api_key or fwasr_config_set_header), a
+/// `#fragment` (never sent to a server), spaces and non-ASCII characters. Error messages and
+/// log lines show the URL with user info and secret-looking parameter values (names
+/// containing auth, key, token, secret, pass, sig, credential or session) hidden.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_url(cfg: *mut fwasr_config, url: *const c_char) -> fwasr_status {
     // SAFETY: pointer arguments are checked by the helpers.
@@ -158,7 +163,10 @@ pub unsafe extern "C" fn fwasr_config_set_param(
 }
 
 /// An extra HTTP header on the upgrade request (e.g. User-Agent). Setting a name again
-/// replaces it; NULL value removes it. Authorization and the WebSocket headers are refused.
+/// replaces it; NULL value removes it. Refused: Authorization (use fwasr_config_set_api_key),
+/// the headers of the WebSocket handshake (Host, Connection, Upgrade, Sec-WebSocket-*), and
+/// body framing headers an upgrade has no use for (Content-Length, Transfer-Encoding, TE,
+/// Trailer, Expect).
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_header(
     cfg: *mut fwasr_config,

@@ -81,6 +81,14 @@ static void test_args(void) {
     CHECK(strstr(fwasr_last_error(), "UTF-8") != NULL);
     CHECK(fwasr_config_set_param(cfg, NULL, "x") == FWASR_ERR_INVALID_ARGUMENT);
     CHECK(fwasr_config_set_header(cfg, "Authorization", "k") == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_header(cfg, "Transfer-Encoding", "chunked") == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_header(cfg, "Sec-WebSocket-Extensions", "x") == FWASR_ERR_INVALID_ARGUMENT);
+    /* Credentials in a refused URL are never echoed. */
+    CHECK(fwasr_config_set_url(cfg, "ws://me:hunter2@example.com/") == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(fwasr_last_error(), "hunter2") == NULL);
+    CHECK(fwasr_config_set_url(cfg, "ws://example.com/?Authorization=hunter2#x") == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(fwasr_last_error(), "hunter2") == NULL);
+    CHECK(strstr(fwasr_last_error(), "fragment") != NULL);
     CHECK(fwasr_config_set_chunk_ms(cfg, 10) == FWASR_ERR_INVALID_ARGUMENT);
     CHECK(fwasr_config_set_chunk_ms(cfg, 100) == FWASR_OK);
     CHECK(fwasr_config_set_buffer_ms(cfg, 0) == FWASR_ERR_INVALID_ARGUMENT);
