@@ -164,7 +164,8 @@ typedef struct fwasr_event {
   int32_t code;
   // ERROR, CLOSED: what went wrong, in words (HTTP body, close reason included).
   const char *message;
-  // The raw server message this event came from, or NULL.
+  // The raw server message this event came from, or NULL. One copy per message, shared by
+  // all the events made from it.
   const char *json;
   // RECONNECTING, RECONNECTED: the connection attempt (1 for the first reconnect).
   int32_t attempt;

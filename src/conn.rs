@@ -15,51 +15,87 @@ use tungstenite::http::{header, HeaderValue};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::WebSocket;
 
+use crate::close_watch::{CloseWatch, RawClose};
 use crate::config::{Config, Endpoint};
 use crate::error::*;
 use crate::sys::{self, Waker};
 
-/// The session's byte stream: plain TCP or TLS over TCP. Always non-blocking once connected.
-pub enum Stream {
+/// The session's byte stream: plain TCP or TLS over TCP, always non-blocking once connected.
+/// It watches what the server sends for close frames (see close_watch) and counts what is
+/// written, so a server that stops reading can be told from a slow one.
+pub struct Stream {
+    io: Io,
+    watch: CloseWatch,
+    written: u64,
+}
+
+enum Io {
     Plain(TcpStream),
     Tls(Box<native_tls::TlsStream<TcpStream>>),
 }
 
 impl Stream {
-    pub fn fd(&self) -> RawFd {
-        match self {
-            Stream::Plain(s) => s.as_raw_fd(),
-            Stream::Tls(s) => s.get_ref().as_raw_fd(),
+    fn new(io: Io) -> Stream {
+        Stream {
+            io,
+            watch: CloseWatch::default(),
+            written: 0,
         }
+    }
+
+    pub fn fd(&self) -> RawFd {
+        match &self.io {
+            Io::Plain(s) => s.as_raw_fd(),
+            Io::Tls(s) => s.get_ref().as_raw_fd(),
+        }
+    }
+
+    /// The last close frame the server sent, as it was on the wire.
+    pub fn server_close(&self) -> Option<RawClose> {
+        self.watch.last()
+    }
+
+    /// Bytes written to the socket so far.
+    pub fn written(&self) -> u64 {
+        self.written
     }
 }
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf),
-            Stream::Tls(s) => s.read(buf),
-        }
+        let n = match &mut self.io {
+            Io::Plain(s) => s.read(buf),
+            Io::Tls(s) => s.read(buf),
+        }?;
+        self.watch.observe(&buf[..n]);
+        Ok(n)
     }
 }
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.write(buf),
-            Stream::Tls(s) => s.write(buf),
-        }
+        let n = match &mut self.io {
+            Io::Plain(s) => s.write(buf),
+            Io::Tls(s) => s.write(buf),
+        }?;
+        self.written += n as u64;
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.flush(),
-            Stream::Tls(s) => s.flush(),
+        match &mut self.io {
+            Io::Plain(s) => s.flush(),
+            Io::Tls(s) => s.flush(),
         }
     }
 }
 
 pub type Ws = WebSocket<Stream>;
+
+/// What the WebSocket may hold unsent. fwasr itself writes only while nothing is pending (a
+/// chunk is at most 12.8 KB), so only automatic replies could grow it: with the bound, pongs
+/// to a server that sends pings but never reads replace each other instead of piling up.
+const MAX_WRITE_BUFFER: usize = 64 * 1024;
 
 /// What a connect needs, prepared on the caller's thread at open so that bad input fails there.
 pub struct Connector {
@@ -170,12 +206,12 @@ impl Connector {
         };
         let _ = tcp.set_nodelay(true);
         let stream = match &self.tls {
-            None => Stream::Plain(tcp),
+            None => Stream::new(Io::Plain(tcp)),
             Some(tls) => {
                 let mut step = tls.connect(&ep.host, tcp);
                 loop {
                     match step {
-                        Ok(s) => break Stream::Tls(Box::new(s)),
+                        Ok(s) => break Stream::new(Io::Tls(Box::new(s))),
                         Err(native_tls::HandshakeError::WouldBlock(mid)) => {
                             if !wait_or_cancel(waker, stop, mid.get_ref().as_raw_fd(), deadline)? {
                                 return Err(timed_out("TLS handshake with"));
@@ -199,7 +235,8 @@ impl Connector {
         // 12.8 KB).
         let ws_config = WebSocketConfig::default()
             .read_buffer_size(8 * 1024)
-            .write_buffer_size(16 * 1024);
+            .write_buffer_size(16 * 1024)
+            .max_write_buffer_size(MAX_WRITE_BUFFER);
         let mut request = self.request.clone();
         if let Some(ms) = resume_ms {
             request

@@ -1,6 +1,33 @@
 //! Events a session raises, in the order they happen.
 
+use std::ffi::c_char;
+use std::sync::Arc;
+
 use crate::error::{Error, Status, FWASR_OK};
+
+/// The text of one server message, shared by every event made from it (a message with
+/// thousands of segments is kept once, not once per event). Kept NUL-terminated so the C
+/// layer hands it out without a copy; NUL characters in it are dropped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Json(Arc<str>);
+
+impl Json {
+    pub fn new(text: &str) -> Json {
+        let mut s = String::with_capacity(text.len() + 1);
+        s.extend(text.chars().filter(|c| *c != '\0'));
+        s.push('\0');
+        Json(s.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0[..self.0.len() - 1]
+    }
+
+    /// The text as a C string, valid while this (or a clone) lives.
+    pub(crate) fn as_c_ptr(&self) -> *const c_char {
+        self.0.as_ptr().cast()
+    }
+}
 
 /// What an event reports.
 #[allow(non_camel_case_types)]
@@ -58,7 +85,7 @@ pub struct Event {
     pub code: i32,
     pub message: String,
     /// The raw server message this event came from.
-    pub json: Option<String>,
+    pub json: Option<Json>,
     pub attempt: i32,
     pub replayed_ms: f64,
 }

@@ -5,6 +5,7 @@
 pub mod audio;
 mod blockq;
 pub mod chunker;
+mod close_watch;
 pub mod config;
 mod conn;
 pub mod error;

@@ -161,6 +161,8 @@ struct Slot {
     waker: i32,
     deadline: Option<Instant>,
     want_write: bool,
+    /// The last step yielded with messages left to read.
+    read_again: bool,
 }
 
 fn run(ep: Epoll, jobs: Receiver<Job>, pending: Receiver<Arc<Shared>>, sleeping: &AtomicBool) {
@@ -226,6 +228,7 @@ fn run(ep: Epoll, jobs: Receiver<Job>, pending: Receiver<Arc<Shared>>, sleeping:
                         waker,
                         deadline: None,
                         want_write: false,
+                        read_again: false,
                     });
                     // The upgrade may have brought a first message along.
                     due.push((slot, true));
@@ -249,8 +252,8 @@ fn run(ep: Epoll, jobs: Receiver<Job>, pending: Receiver<Arc<Shared>>, sleeping:
         }
         let now = Instant::now();
         for (i, s) in slots.iter().enumerate() {
-            if s.as_ref().and_then(|s| s.deadline).is_some_and(|d| d <= now) {
-                due.push((i, false));
+            if let Some(s) = s.as_ref().filter(|s| s.deadline.is_some_and(|d| d <= now)) {
+                due.push((i, s.read_again));
             }
         }
         // One step per session per turn, readable if any of its entries was.
@@ -272,6 +275,7 @@ fn run(ep: Epoll, jobs: Receiver<Job>, pending: Receiver<Arc<Shared>>, sleeping:
             let outcome = match stepped {
                 Ok(Ok(wait)) => {
                     s.deadline = wait.timeout.map(|t| Instant::now() + t);
+                    s.read_again = wait.read_again;
                     if wait.want_write == s.want_write {
                         continue;
                     }

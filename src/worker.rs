@@ -79,6 +79,11 @@ const BYTES_PER_S: f64 = BYTES_PER_MS as f64 * 1000.0;
 /// How long to wait for the server's side of the close handshake.
 const CLOSE_WAIT: Duration = Duration::from_millis(2000);
 
+/// Server messages read in one step before the step yields, so a flood cannot keep the
+/// thread from deadlines, finish, free, or the other sessions of a shared thread.
+const READ_MESSAGES_PER_STEP: usize = 64;
+const READ_BYTES_PER_STEP: usize = 1 << 20;
+
 pub(crate) struct Worker {
     shared: Arc<Shared>,
     connector: Connector,
@@ -105,6 +110,14 @@ pub(crate) struct Worker {
     close_deadline: Option<Instant>,
     close_frame: Option<(u16, String)>,
     out_pending: bool,
+    /// The last step stopped reading before the socket was drained (see READ_*_PER_STEP).
+    read_more: bool,
+    /// Bytes written to the socket at the last step, and when that count last grew: a
+    /// server that stops reading is told from a slow one by this.
+    written: u64,
+    write_progress: Instant,
+    /// Audio to send again after a reconnect, ahead of new audio, in chunks.
+    replay: VecDeque<Vec<u8>>,
     dropped_reported: u64,
     keepalive: Option<Duration>,
     /// When the next ping goes out, and whether the last one is still unanswered.
@@ -139,6 +152,9 @@ pub(crate) struct Wait {
     pub timeout: Option<Duration>,
     /// Whether the socket's writability matters (a write is pending).
     pub want_write: bool,
+    /// Step again at once and read, though the socket may not signal: messages are still
+    /// buffered (the step yielded). `timeout` is zero then.
+    pub read_again: bool,
 }
 
 impl Worker {
@@ -177,6 +193,10 @@ impl Worker {
             close_deadline: None,
             close_frame: None,
             out_pending: false,
+            read_more: false,
+            written: 0,
+            write_progress: Instant::now(),
+            replay: VecDeque::new(),
             dropped_reported: 0,
             keepalive: cfg.keepalive,
             next_ping: None,
@@ -275,10 +295,8 @@ impl Worker {
                 Err(e) => return Outcome::GaveUp(e),
                 Ok(mut ws) => {
                     sh.reconnects.fetch_add(1, Ordering::Relaxed);
-                    return match self.resume(&mut ws, resume, attempt) {
-                        Ok(()) => self.stream(&mut ws),
-                        Err(e) => self.broken(e),
-                    };
+                    self.resume(resume, attempt);
+                    return self.stream(&mut ws);
                 }
             }
         }
@@ -316,7 +334,7 @@ impl Worker {
 
     /// Starts a new connection: forgets what the old one had not finished, renumbers what the
     /// new one will send, and sends again the audio from `resume`.
-    fn resume(&mut self, ws: &mut Ws, resume: u64, attempt: u32) -> Result<(), Error> {
+    fn resume(&mut self, resume: u64, attempt: u32) {
         let dropped = self
             .log_start
             .saturating_sub(self.final_bytes().min(self.consumed));
@@ -341,6 +359,9 @@ impl Worker {
         self.generation += 1;
         // Per-connection state starts over.
         self.out_pending = false;
+        self.read_more = false;
+        self.written = 0;
+        self.write_progress = Instant::now();
         self.close_frame = None;
         self.close_deadline = None;
         self.awaiting_pong = false;
@@ -360,6 +381,12 @@ impl Worker {
             .copied()
             .collect();
         let replayed = replay.len() as u64;
+        // Sent by write_due ahead of new audio, as the socket takes it, so the WebSocket's
+        // write buffer stays within its bound.
+        self.replay = replay
+            .chunks(self.shared.chunk_bytes)
+            .map(<[u8]>::to_vec)
+            .collect();
         self.shared.replayed.fetch_add(replayed, Ordering::Relaxed);
         self.emit(Event {
             attempt: attempt as i32,
@@ -375,11 +402,6 @@ impl Worker {
                 self.offset_s
             )
         });
-        for piece in replay.chunks(self.shared.chunk_bytes) {
-            send(ws, Message::binary(piece.to_vec()), &mut self.out_pending)?;
-            self.shared.chunks_sent.fetch_add(1, Ordering::Relaxed);
-        }
-        flush(ws, &mut self.out_pending)
     }
 
     fn end(mut self, outcome: Outcome) {
@@ -460,7 +482,7 @@ impl Worker {
                 Err(outcome) => return outcome,
             };
             readable = match poller.wait(wait.want_write, wait.timeout) {
-                Ok(r) => r.readable,
+                Ok(r) => r.readable || wait.read_again,
                 Err(e) => {
                     return Outcome::Failed(Error::new(FWASR_ERR_INTERNAL, format!("epoll failed: {e}")))
                 }
@@ -507,8 +529,9 @@ impl Worker {
                 ..Event::new(FWASR_EVENT_OVERRUN)
             });
         }
-        // Read only when the wait said so: an empty read is a wasted syscall per wake-up.
-        if readable {
+        // Read only when the wait said so (or the last step left messages unread): an empty
+        // read is a wasted syscall per wake-up.
+        if readable || self.read_more {
             if let Some(outcome) = self.read_all(ws) {
                 return Err(outcome);
             }
@@ -543,9 +566,15 @@ impl Worker {
         if let Err(e) = self.keep_alive(ws, now) {
             return Err(self.broken(e));
         }
+        let timeout = if self.read_more {
+            Some(Duration::ZERO)
+        } else {
+            self.next_deadline().map(|d| d.saturating_duration_since(now))
+        };
         Ok(Wait {
-            timeout: self.next_deadline().map(|d| d.saturating_duration_since(now)),
+            timeout,
             want_write: self.out_pending,
+            read_again: self.read_more,
         })
     }
 
@@ -557,10 +586,18 @@ impl Worker {
             .filter(|_| waiting_to_send && self.interval.is_some());
         let fin = self.finish_deadline.filter(|_| !self.final_received);
         let silence = self.silence_due();
-        [pacing, fin, self.close_deadline, self.next_ping, silence]
+        let stall = self.stall_due();
+        [pacing, fin, self.close_deadline, self.next_ping, silence, stall]
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// When a server that has taken none of the bytes waiting to be written counts as no
+    /// longer reading: one keep-alive interval after the last progress.
+    fn stall_due(&self) -> Option<Instant> {
+        let k = self.keepalive.filter(|_| self.out_pending)?;
+        Some(self.write_progress + k)
     }
 
     /// When a chunk of silence is due (idle silence on, connection open, not finishing).
@@ -574,6 +611,22 @@ impl Worker {
     /// Pings on schedule; a ping unanswered for a whole interval means the peer is gone. Sends
     /// idle silence when due.
     fn keep_alive(&mut self, ws: &mut Ws, now: Instant) -> Result<(), Error> {
+        let written = ws.get_ref().written();
+        if written != self.written || !self.out_pending {
+            self.written = written;
+            self.write_progress = now;
+        }
+        if let (Some(due), Some(k)) = (self.stall_due(), self.keepalive) {
+            if now >= due {
+                return Err(Error::new(
+                    FWASR_ERR_IO,
+                    format!(
+                        "the server has not read anything for {} ms (keep-alive interval)",
+                        k.as_millis()
+                    ),
+                ));
+            }
+        }
         if let (Some(due), Some(interval)) = (self.next_ping, self.keepalive) {
             if now >= due {
                 if self.awaiting_pong {
@@ -605,11 +658,22 @@ impl Worker {
 
     /// Reads every message the socket has. Some(outcome) when the connection is over.
     fn read_all(&mut self, ws: &mut Ws) -> Option<Outcome> {
+        let (mut messages, mut bytes) = (0, 0);
+        self.read_more = false;
         loop {
+            if messages >= READ_MESSAGES_PER_STEP || bytes >= READ_BYTES_PER_STEP {
+                self.read_more = true;
+                return None;
+            }
             let msg = ws.read();
-            if msg.is_ok() {
-                // Anything from the server, a pong or not, shows it is alive.
+            // A pong or a message shows the server is alive; its own pings do not (a server
+            // that never reads can still send them).
+            if matches!(&msg, Ok(m) if !m.is_ping()) {
                 self.awaiting_pong = false;
+            }
+            if let Ok(m) = &msg {
+                messages += 1;
+                bytes += m.len();
             }
             match msg {
                 Ok(Message::Text(t)) => {
@@ -632,9 +696,8 @@ impl Worker {
                     self.emit(Event::from_error(FWASR_EVENT_ERROR, &e));
                 }
                 Ok(Message::Close(frame)) => {
-                    self.close_frame = Some(frame.map_or((1005, String::new()), |f| {
-                        (u16::from(f.code), f.reason.to_string())
-                    }));
+                    let reported = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                    self.close_frame = Some(server_close(ws, reported));
                     self.close_deadline.get_or_insert(Instant::now() + CLOSE_WAIT);
                 }
                 Ok(_) => {}
@@ -642,7 +705,14 @@ impl Worker {
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                     return Some(self.peer_ended())
                 }
-                Err(e) => return Some(self.broken(ws_error(e))),
+                Err(e) => {
+                    // A malformed close frame (a one-byte payload, a reason that is not
+                    // UTF-8) is still the server's close.
+                    if self.close_frame.is_none() && ws.get_ref().server_close().is_some() {
+                        self.close_frame = Some(server_close(ws, None));
+                    }
+                    return Some(self.broken(ws_error(e)));
+                }
             }
         }
     }
@@ -682,14 +752,15 @@ impl Worker {
             Err(why) => {
                 self.shared.log(FWASR_LOG_WARN, || why.clone());
                 let ev = Event {
-                    json: Some(text.to_string()),
+                    json: Some(Json::new(text)),
                     ..Event::from_error(FWASR_EVENT_ERROR, &Error::new(FWASR_ERR_PROTOCOL, why))
                 };
                 self.emit(ev);
                 return;
             }
         };
-        let json = || Some(text.to_string());
+        let shared_text = Json::new(text);
+        let json = || Some(shared_text.clone());
         if let Some(mut segments) = msg.segments {
             if self.generation > 0 {
                 self.renumber(&mut segments);
@@ -785,6 +856,11 @@ impl Worker {
                 if self.out_pending {
                     break;
                 }
+            }
+            if let Some(piece) = self.replay.pop_front() {
+                send(ws, Message::binary(piece), &mut self.out_pending)?;
+                self.shared.chunks_sent.fetch_add(1, Ordering::Relaxed);
+                continue;
             }
             if let Some(c) = self.pending.front() {
                 if !matches!(c, Control::Finish { .. }) && c.at() <= self.consumed {
@@ -889,6 +965,27 @@ impl Worker {
         };
         send(ws, Message::text(text), &mut self.out_pending)
     }
+}
+
+/// The server's close code and reason. tungstenite reports its own 1002 reply for a code
+/// that may not be sent; the bytes on the wire say what the server sent.
+fn server_close(ws: &Ws, reported: Option<(u16, String)>) -> (u16, String) {
+    let Some(raw) = ws.get_ref().server_close() else {
+        return reported.unwrap_or((1005, String::new()));
+    };
+    let Some(code) = raw.code else {
+        return (1005, raw.reason);
+    };
+    if reported.is_some_and(|(c, _)| c == code) {
+        return (code, raw.reason);
+    }
+    let note = "not a valid close code or frame on the wire; fwasr answered 1002";
+    let reason = if raw.reason.is_empty() {
+        format!("({note})")
+    } else {
+        format!("{} ({note})", raw.reason)
+    };
+    (code, reason)
 }
 
 fn send(ws: &mut Ws, msg: Message, pending: &mut bool) -> Result<(), Error> {

@@ -205,11 +205,19 @@ fn segment_state_follows_the_protocol_rules() {
         .find(|e| e.kind == FWASR_EVENT_SEGMENT && e.text == "nine")
         .unwrap();
     assert_eq!((times.start_s, times.end_s), (1.5, 2.0));
-    assert!(times.json.as_deref().unwrap().contains("unknown_field"));
+    assert!(times
+        .json
+        .as_ref()
+        .map(|j| j.as_str())
+        .unwrap()
+        .contains("unknown_field"));
     let errors: Vec<&Event> = events.iter().filter(|e| e.kind == FWASR_EVENT_ERROR).collect();
     assert_eq!(errors.len(), 3, "{errors:?}");
     assert_eq!(errors[0].status, FWASR_ERR_PROTOCOL);
-    assert_eq!(errors[0].json.as_deref(), Some("this is not json"));
+    assert_eq!(
+        errors[0].json.as_ref().map(|j| j.as_str()),
+        Some("this is not json")
+    );
     assert_eq!(errors[1].status, FWASR_ERR_PROTOCOL);
     assert_eq!((errors[2].status, errors[2].code), (FWASR_ERR_SERVER, 42));
     assert!(errors[2].message.contains("audio too loud"));
@@ -414,6 +422,29 @@ fn close_from_server_is_reported_with_code_and_reason() {
     assert_eq!(s.state(), FWASR_STATE_FAILED);
     assert_eq!(s.transcript(), "kept");
     assert_eq!(s.finish(SEC).unwrap_err().code, 1011);
+}
+
+#[test]
+fn close_codes_not_allowed_on_the_wire_are_reported_as_sent() {
+    // fwasr answers these with 1002; the caller still learns the server's code and reason.
+    for code in [999u16, 1005, 1006, 1015, 5000] {
+        let replay = format!(r#"[{{"at": 0.05, "close": {{"code": {code}, "reason": "reason {code}"}}}}]"#);
+        let d = DevServer::with_replay(&replay);
+        let s = Session::open(&config(&d.url)).unwrap();
+        s.push(&audio(200)).unwrap();
+        let closed = drain(&s).pop().unwrap();
+        assert_eq!(
+            (closed.status, closed.code),
+            (FWASR_ERR_CLOSED, i32::from(code)),
+            "{closed:?}"
+        );
+        assert!(
+            closed.message.contains(&format!("reason {code}")),
+            "{}",
+            closed.message
+        );
+        assert!(closed.message.contains("answered 1002"), "{}", closed.message);
+    }
 }
 
 #[test]

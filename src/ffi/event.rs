@@ -3,7 +3,7 @@
 use std::ffi::{c_char, CString};
 
 use crate::error::fwasr_status;
-use crate::event::{fwasr_event_type, Event};
+use crate::event::{fwasr_event_type, Event, Json};
 use crate::ffi::{arg_ref, cstring, guard, status};
 use crate::session::Stats;
 use crate::transcript::Segment;
@@ -36,7 +36,8 @@ pub struct fwasr_event {
     pub code: i32,
     /// ERROR, CLOSED: what went wrong, in words (HTTP body, close reason included).
     pub message: *const c_char,
-    /// The raw server message this event came from, or NULL.
+    /// The raw server message this event came from, or NULL. One copy per message, shared by
+    /// all the events made from it.
     pub json: *const c_char,
     /// RECONNECTING, RECONNECTED: the connection attempt (1 for the first reconnect).
     pub attempt: i32,
@@ -50,7 +51,7 @@ pub struct fwasr_event {
 pub(crate) struct OwnedEvent {
     pub raw: fwasr_event,
     strings: [CString; 4],
-    json: Option<CString>,
+    json: Option<Json>,
 }
 
 impl OwnedEvent {
@@ -61,7 +62,7 @@ impl OwnedEvent {
             cstring(&e.checkpoint_id),
             cstring(&e.message),
         ];
-        let json = e.json.as_deref().map(cstring);
+        let json = e.json.clone();
         OwnedEvent {
             raw: fwasr_event {
                 r#type: e.kind,
@@ -76,7 +77,7 @@ impl OwnedEvent {
                 status: e.status,
                 code: e.code,
                 message: strings[3].as_ptr(),
-                json: json.as_ref().map_or(std::ptr::null(), |j| j.as_ptr()),
+                json: json.as_ref().map_or(std::ptr::null(), Json::as_c_ptr),
                 attempt: e.attempt,
                 replayed_ms: e.replayed_ms,
             },

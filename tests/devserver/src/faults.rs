@@ -25,6 +25,12 @@ pub struct Faults {
     pub ping_every: Option<u32>,
     /// Split every message into continuation frames of this many bytes.
     pub fragment: Option<usize>,
+    /// Drop the TCP connection this long after the upgrade, whatever arrived.
+    pub abort_after_ms: Option<Duration>,
+    /// Stop reading and send transcript messages without pause, after this much audio.
+    pub flood_after: Option<f64>,
+    /// Stop reading and send ping frames without pause, after this much audio.
+    pub ping_flood_after: Option<f64>,
 }
 
 pub const USAGE: &str = "fault modes (T: seconds of audio received on the connection):
@@ -39,7 +45,10 @@ pub const USAGE: &str = "fault modes (T: seconds of audio received on the connec
   --reply-delay MS            delay every reply
   --huge-message              send one 8 MiB transcript message after the first audio
   --ping-every N              send a ping frame after every N audio messages
-  --fragment BYTES            split messages into continuation frames of BYTES";
+  --fragment BYTES            split messages into continuation frames of BYTES
+  --abort-after-ms MS         drop every connection MS milliseconds after its upgrade
+  --flood-after T             stop reading; send transcript messages as fast as the client takes them
+  --ping-flood-after T        stop reading; send ping frames as fast as the client takes them";
 
 impl Faults {
     /// Takes one fault flag and its value; false if `flag` is not a fault flag.
@@ -94,6 +103,9 @@ impl Faults {
             "--stall-after" => self.stall_after = Some(secs(value()?)?),
             "--reply-delay" => self.reply_delay = Some(ms(value()?)?),
             "--huge-message" => self.huge_message = true,
+            "--abort-after-ms" => self.abort_after_ms = Some(ms(value()?)?),
+            "--flood-after" => self.flood_after = Some(secs(value()?)?),
+            "--ping-flood-after" => self.ping_flood_after = Some(secs(value()?)?),
             "--ping-every" => {
                 let v = value()?;
                 self.ping_every = Some(

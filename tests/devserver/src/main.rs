@@ -351,8 +351,27 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
     let mut speaker = Speaker::new(o.source.clone(), rep.resume_ms.unwrap_or(0) as f64 / 1000.0);
     let mut fired = Fired::default();
     let mut audio_messages = 0u32;
+    let upgraded = Instant::now();
+    if let Some(d) = f.abort_after_ms {
+        // Reads wake up in time to abort even when the client sends nothing.
+        let _ = tcp(ws).set_read_timeout(Some(d.max(std::time::Duration::from_millis(1))));
+    }
     loop {
+        if let Some(d) = f.abort_after_ms {
+            if upgraded.elapsed() >= d {
+                abort(ws);
+                return format!("aborted {} ms after the upgrade (fault mode)", d.as_millis());
+            }
+            let left = d.saturating_sub(upgraded.elapsed());
+            let _ = tcp(ws).set_read_timeout(Some(left.max(std::time::Duration::from_millis(1))));
+        }
         let msg = match ws.read() {
+            Err(tungstenite::Error::Io(e))
+                if f.abort_after_ms.is_some()
+                    && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+            {
+                continue
+            }
             Ok(m) => m,
             Err(tungstenite::Error::ConnectionClosed) => return "closed".into(),
             Err(tungstenite::Error::Protocol(
@@ -401,6 +420,14 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
         if past(f.abort_after) {
             abort(ws);
             return format!("aborted after {t:.2} s of audio (fault mode)");
+        }
+        if past(f.flood_after) {
+            return flood(ws, rep, |n| {
+                Message::text(json!({ "segments": [{ "id": 0, "text": format!("flood {n}") }] }).to_string())
+            });
+        }
+        if past(f.ping_flood_after) {
+            return flood(ws, rep, |_| Message::Ping(b"flood".to_vec().into()));
         }
         if past(f.stall_after) {
             // Stop reading: the client's writes back up into the socket buffers.
@@ -459,6 +486,25 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
     }
 }
 
+/// Sends `make(n)` for n = 0, 1, ... without reading, until the client goes.
+fn flood(ws: &mut WebSocket<Stream>, rep: &mut Report, make: impl Fn(u64) -> Message) -> String {
+    for n in 0.. {
+        if let Err(e) = ws.send(make(n)) {
+            return format!("flood of {n} messages ended: {e}");
+        }
+        rep.sent += 1;
+    }
+    unreachable!("the flood ends when the client goes")
+}
+
+/// The TCP connection under the WebSocket.
+fn tcp(ws: &WebSocket<Stream>) -> &TcpStream {
+    match ws.get_ref() {
+        Stream::Plain(s) => s,
+        Stream::Tls(s) => s.get_ref(),
+    }
+}
+
 /// Sends a text message as a first frame and continuation frames of `n` bytes each.
 fn send_fragmented(ws: &mut WebSocket<Stream>, text: &[u8], n: usize) -> tungstenite::Result<()> {
     use tungstenite::protocol::frame::coding::{Data, OpCode};
@@ -476,10 +522,7 @@ fn send_fragmented(ws: &mut WebSocket<Stream>, text: &[u8], n: usize) -> tungste
 /// was sent, then the end of the stream. The server side keeps reading (and discarding) until
 /// the client goes, so no reset races the data it already sent.
 fn abort(ws: &mut WebSocket<Stream>) {
-    let tcp = match ws.get_mut() {
-        Stream::Plain(s) => &*s,
-        Stream::Tls(s) => s.get_ref(),
-    };
+    let tcp = tcp(ws);
     let _ = tcp.shutdown(std::net::Shutdown::Write);
     let _ = tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)));
     let mut sink = [0u8; 16384];

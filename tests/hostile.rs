@@ -1,0 +1,191 @@
+//! Hostile servers: floods of messages or pings from a server that never reads, messages that
+//! fan out into thousands of events. Each must leave the client's memory bounded, its
+//! timeouts honoured, free prompt, and the other sessions of a shared thread unharmed.
+//! Memory is the live heap of this process, counted by a global allocator; the tests take
+//! turns so one test's allocations are not another's.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::*;
+use fwasr::error::*;
+use fwasr::event::*;
+use fwasr::session::*;
+use fwasr::Session;
+use serde_json::json;
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(n: usize) {
+    let now = LIVE.fetch_add(n, Ordering::Relaxed) + n;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: forwards to the system allocator; the counters are plain atomics.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        grew(layout.size());
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        grew(size);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+static TURN: Mutex<()> = Mutex::new(());
+
+/// Runs `f` alone and returns how far the live heap rose above where it started.
+fn peak_growth(f: impl FnOnce()) -> usize {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    f();
+    PEAK.load(Ordering::Relaxed).saturating_sub(base)
+}
+
+const MIB: usize = 1 << 20;
+const SEC10: Option<Duration> = Some(Duration::from_secs(10));
+
+#[test]
+fn pings_from_a_server_that_never_reads_neither_pile_up_nor_keep_the_session_alive() {
+    let d = DevServer::start(&["--ping-flood-after", "0.1"]);
+    let mut closed = None;
+    let mut took = Duration::ZERO;
+    let peak = peak_growth(|| {
+        let started = Instant::now();
+        let mut c = config(&d.url);
+        c.set_keepalive_ms(500).unwrap();
+        let s = Session::open(&c).unwrap();
+        s.push(&audio(300)).unwrap();
+        closed = drain(&s).pop();
+        took = started.elapsed();
+    });
+    let closed = closed.unwrap();
+    assert_eq!(closed.status, FWASR_ERR_IO, "{closed:?}");
+    // Not fooled by the server's pings: ended by keep-alive within a few intervals.
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(peak < 16 * MIB, "the live heap grew by {} MiB", peak / MIB);
+}
+
+#[test]
+fn a_message_flood_leaves_finish_and_free_on_time() {
+    let d = DevServer::start(&["--flood-after", "0.1"]);
+    let peak = peak_growth(|| {
+        // finish gives up at the finish timeout, though the server never stops sending.
+        let mut c = config(&d.url);
+        c.set_finish_timeout_ms(1000).unwrap();
+        let s = Session::open(&c).unwrap();
+        s.push(&audio(300)).unwrap();
+        wait_for(&s, FWASR_EVENT_SEGMENT);
+        let t = Instant::now();
+        let e = s.finish(SEC10).unwrap_err();
+        assert_eq!(e.status, FWASR_ERR_TIMEOUT, "{e}");
+        assert!(
+            t.elapsed() < Duration::from_secs(4),
+            "finish took {:?}",
+            t.elapsed()
+        );
+        assert_eq!(s.state(), FWASR_STATE_FAILED);
+
+        // free returns promptly and the connection goes with it.
+        let s = Session::open(&config(&d.url)).unwrap();
+        s.push(&audio(300)).unwrap();
+        wait_for(&s, FWASR_EVENT_SEGMENT);
+        let t = Instant::now();
+        drop(s);
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "free took {:?}",
+            t.elapsed()
+        );
+        let ended = d.reports(2);
+        assert!(
+            ended
+                .iter()
+                .all(|r| r["end"].as_str().unwrap().contains("flood of")),
+            "{ended:?}"
+        );
+    });
+    assert!(peak < 64 * MIB, "the live heap grew by {} MiB", peak / MIB);
+}
+
+#[test]
+fn a_flooded_session_does_not_starve_its_shared_thread() {
+    let flood = DevServer::start(&["--flood-after", "0.1"]);
+    let calm = DevServer::start(&[]);
+    // Sessions go to the shared threads in turn: with one flooded session per thread, every
+    // calm session shares its thread with one.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let open = |url: &str| {
+        let mut c = config(url);
+        c.set_shared_io(true);
+        Session::open(&c).unwrap()
+    };
+    let flooded: Vec<Session> = (0..threads).map(|_| open(&flood.url)).collect();
+    for s in &flooded {
+        s.push(&audio(300)).unwrap();
+        wait_for(s, FWASR_EVENT_SEGMENT);
+    }
+    let calm_sessions: Vec<Session> = (0..threads).map(|_| open(&calm.url)).collect();
+    for s in &calm_sessions {
+        s.push(&audio(2000)).unwrap();
+    }
+    for s in &calm_sessions {
+        s.finish(SEC10).unwrap();
+        assert_eq!(s.transcript(), "2.00 s of audio received");
+    }
+    drop(flooded);
+}
+
+/// A message with `n` segments of ~250 bytes each (ids 0..n).
+fn wide_message(n: usize) -> serde_json::Value {
+    let segments: Vec<_> = (0..n)
+        .map(|i| json!({ "id": i, "text": format!("{i:06} {}", "x".repeat(240)) }))
+        .collect();
+    json!({ "segments": segments })
+}
+
+#[test]
+fn events_of_one_message_share_one_copy_of_it() {
+    // 2,000 SEGMENT events from one 0.5 MB message, then 1,999 SEGMENT_REMOVED events from
+    // another: one copy of each message, not one per event.
+    let mut retract = wide_message(1);
+    retract["padding"] = json!("p".repeat(500_000));
+    let replay = json!([
+        { "at": 0.05, "json": wide_message(2000) },
+        { "at": 0.10, "json": retract },
+    ]);
+    let d = DevServer::with_replay(&replay.to_string());
+    let mut events = Vec::new();
+    let peak = peak_growth(|| {
+        let s = Session::open(&config(&d.url)).unwrap();
+        s.push(&audio(300)).unwrap();
+        s.finish(SEC10).unwrap();
+        events = drain(&s);
+    });
+    let kinds = |k| events.iter().filter(|e| e.kind == k).count();
+    assert_eq!(kinds(FWASR_EVENT_SEGMENT), 2000);
+    assert_eq!(kinds(FWASR_EVENT_SEGMENT_REMOVED), 1999);
+    let json = events[1].json.as_ref().unwrap();
+    assert!(json.as_str().contains("\"segments\""));
+    assert!(peak < 32 * MIB, "the live heap grew by {} MiB", peak / MIB);
+}
