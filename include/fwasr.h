@@ -61,6 +61,9 @@ typedef enum fwasr_status {
   FWASR_ERR_BUSY = 15,
   // A bug in fwasr (a caught panic). The session is no longer usable.
   FWASR_ERR_INTERNAL = 16,
+  // The system ran out of something the session needs: file descriptors, memory, threads.
+  // Not a bug; closing other sessions or files, or raising the limit, lets a new one open.
+  FWASR_ERR_RESOURCE = 17,
 } fwasr_status;
 
 // What an event reports.
@@ -321,13 +324,16 @@ enum fwasr_status fwasr_config_set_connect_timeout_ms(struct fwasr_config *cfg, 
 
 // How long finishing may take beyond sending the queued audio at its pace: from
 // fwasr_session_finish to the server's final checkpoint echo (default 10,000 ms), whatever the
-// server does (a server that stops reading included). Exceeding it ends the session with
-// FWASR_ERR_TIMEOUT.
+// server does (a server that stops reading, one that floods messages, reconnects and their
+// backoff included). Exceeding it ends the session with FWASR_ERR_TIMEOUT.
 enum fwasr_status fwasr_config_set_finish_timeout_ms(struct fwasr_config *cfg, uint32_t ms);
 
 // Keep-alive: a WebSocket ping every `ms` while the session is open (default 15,000; 0 = off;
-// else 50 or more). When nothing at all comes back from the server for a whole interval
-// after a ping, the server is taken as gone and the session ends with FWASR_ERR_IO.
+// else 50 or more). When neither a pong nor a message comes back from the server for a whole
+// interval after a ping, the server is taken as gone and the session ends with FWASR_ERR_IO
+// (the server's own pings do not count: a server that never reads can send them). So does
+// a server that takes none of the bytes waiting to be sent for a whole interval ("has not
+// read anything").
 enum fwasr_status fwasr_config_set_keepalive_ms(struct fwasr_config *cfg, uint32_t ms);
 
 // Sends one chunk of silence after `ms` without audio while open, for servers that close idle
@@ -338,13 +344,20 @@ enum fwasr_status fwasr_config_set_idle_silence_ms(struct fwasr_config *cfg, uin
 // Automatic reconnection (default off; the examples turn it on). When an established
 // connection drops, closes unexpectedly or stops answering pings, the session raises
 // RECONNECTING, waits (exponential backoff from `initial_backoff_ms` to `max_backoff_ms`,
-// with jitter), connects again (up to `max_attempts` tries per outage; a 401/403, TLS or
-// configuration error is not retried), raises RECONNECTED and sends again the audio after
+// with jitter), connects again (a 401/403, TLS or configuration error is not retried),
+// raises RECONNECTED and sends again the audio after
 // the end of the last final segment; segments not yet final are removed first (the server
 // transcribes that audio again). New segments get ids after the old ones and times offset to
 // the stream. Audio pushed meanwhile is queued within buffer_ms. Asks the server for segment
 // times (`timestamp_granularities=segment`) unless that parameter is set. The first
 // connection is not retried: fwasr_session_wait_ready reports its failure.
+// Budget: `max_attempts` connection attempts in a row without progress, where progress is a
+// connection that confirmed new final audio (the transcript moved forward for good). A
+// connection that only connects, or only streams audio nobody confirms, does not renew the
+// budget, so a server that accepts and drops every connection ends the session after
+// `max_attempts` attempts with the last connection's error ("gave up after N reconnect
+// attempts without progress"). The backoff keeps growing over such a stretch. After
+// fwasr_session_finish, the finish timeout bounds everything, reconnects included.
 enum fwasr_status fwasr_config_set_reconnect(struct fwasr_config *cfg, uint32_t max_attempts, uint32_t initial_backoff_ms, uint32_t max_backoff_ms);
 
 // Also trust the PEM certificate(s) in this file for wss:// (read now). NULL forgets them.

@@ -3,9 +3,10 @@
 //! returns at once, and the connect timeout covers all stages.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tungstenite::client::IntoClientRequest;
@@ -146,13 +147,22 @@ impl Connector {
     }
 
     /// Connects, or fails with the stage's own status. Returns early (FWASR_ERR_STATE) when
-    /// `stop` is set and the waker fires.
-    // The handshake step results are tungstenite's own types, moved along a loop.
-    #[allow(clippy::result_large_err)]
+    /// `stop` is set and the waker fires. Every stage, name resolution included, ends by the
+    /// connect timeout or by `give_up()` (the finish deadline), whichever is first.
     /// `resume_ms`: on a reconnect, where in the stream the new connection's audio starts; sent
     /// as the `X-Fwasr-Resume-Ms` header (servers that do not know it ignore it).
-    pub fn connect(&self, waker: &Waker, stop: &AtomicBool, resume_ms: Option<u64>) -> Result<Ws, Error> {
-        let deadline = Instant::now() + self.timeout;
+    // The handshake step results are tungstenite's own types, moved along a loop.
+    #[allow(clippy::result_large_err)]
+    pub fn connect(
+        &self,
+        waker: &Arc<Waker>,
+        stop: &AtomicBool,
+        give_up: &dyn Fn() -> Option<Instant>,
+        resume_ms: Option<u64>,
+    ) -> Result<Ws, Error> {
+        let timeout_at = Instant::now() + self.timeout;
+        let deadline = || give_up().map_or(timeout_at, |g| g.min(timeout_at));
+        let deadline = &deadline;
         let ep = &self.endpoint;
         let timed_out = |stage: &str| {
             Error::new(
@@ -165,10 +175,10 @@ impl Connector {
                 ),
             )
         };
-        let addrs: Vec<_> = (ep.host.as_str(), ep.port)
-            .to_socket_addrs()
-            .map_err(|e| Error::new(FWASR_ERR_RESOLVE, format!("cannot resolve '{}': {e}", ep.host)))?
-            .collect();
+        let addrs = match resolve(&ep.host, ep.port, waker, stop, deadline)? {
+            Some(a) => a,
+            None => return Err(timed_out("name resolution of")),
+        };
         if addrs.is_empty() {
             return Err(Error::new(
                 FWASR_ERR_RESOLVE,
@@ -194,6 +204,9 @@ impl Connector {
                 }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(timed_out("TCP connect to")),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(cancelled()),
+                Err(e) if sys::exhausted(&e) => {
+                    return Err(Error::os(FWASR_ERR_RESOURCE, "cannot open a socket", &e))
+                }
                 Err(e) => last = Some((addr, e)),
             }
         }
@@ -261,12 +274,66 @@ impl Connector {
     }
 }
 
+/// Resolves `host` on a thread of its own: the system resolver blocks and has no timeout of
+/// ours, so the session waits for its answer on the waker, by the deadline, and a free does
+/// not wait for it. A lookup still running then ends by itself and its answer is dropped.
+/// Ok(None) when the deadline passed first.
+fn resolve(
+    host: &str,
+    port: u16,
+    waker: &Arc<Waker>,
+    stop: &AtomicBool,
+    deadline: &dyn Fn() -> Instant,
+) -> Result<Option<Vec<SocketAddr>>, Error> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(Some(vec![SocketAddr::new(ip, port)]));
+    }
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let (name, wake) = (host.to_string(), waker.clone());
+    std::thread::Builder::new()
+        .name("fwasr-resolve".into())
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let found = (name.as_str(), port)
+                .to_socket_addrs()
+                .map(Iterator::collect::<Vec<_>>);
+            let _ = tx.send(found);
+            wake.wake();
+        })
+        .map_err(|e| Error::os(FWASR_ERR_RESOURCE, "cannot start a name lookup", &e))?;
+    loop {
+        if stop.load(Ordering::Acquire) {
+            return Err(cancelled());
+        }
+        if let Ok(found) = rx.try_recv() {
+            return found
+                .map(Some)
+                .map_err(|e| Error::new(FWASR_ERR_RESOLVE, format!("cannot resolve '{host}': {e}")));
+        }
+        let now = Instant::now();
+        let until = deadline();
+        if now >= until {
+            return Ok(None);
+        }
+        let ready = sys::wait(waker, None, Some(until - now))
+            .map_err(|e| Error::os(FWASR_ERR_IO, "poll failed", &e))?;
+        if ready.woken {
+            waker.drain();
+        }
+    }
+}
+
 fn cancelled() -> Error {
     Error::new(FWASR_ERR_STATE, "session freed while connecting")
 }
 
 /// Waits for the socket to be readable; false on deadline, error when cancelled.
-fn wait_or_cancel(waker: &Waker, stop: &AtomicBool, fd: RawFd, deadline: Instant) -> Result<bool, Error> {
+fn wait_or_cancel(
+    waker: &Waker,
+    stop: &AtomicBool,
+    fd: RawFd,
+    deadline: &dyn Fn() -> Instant,
+) -> Result<bool, Error> {
     wait_ready(waker, stop, fd, true, deadline).map_err(|e| match e.kind() {
         io::ErrorKind::Interrupted => cancelled(),
         _ => Error::new(FWASR_ERR_IO, format!("poll failed: {e}")),
@@ -279,17 +346,18 @@ fn wait_ready(
     stop: &AtomicBool,
     fd: RawFd,
     read: bool,
-    deadline: Instant,
+    deadline: &dyn Fn() -> Instant,
 ) -> io::Result<bool> {
     loop {
         if stop.load(Ordering::Acquire) {
             return Err(io::ErrorKind::Interrupted.into());
         }
         let now = Instant::now();
-        if now >= deadline {
+        let until = deadline();
+        if now >= until {
             return Ok(false);
         }
-        let ready = sys::wait(waker, Some((fd, read, !read)), Some(deadline - now))?;
+        let ready = sys::wait(waker, Some((fd, read, !read)), Some(until - now))?;
         if ready.woken {
             waker.drain();
         }

@@ -42,13 +42,16 @@ pub enum fwasr_status {
     FWASR_ERR_BUSY = 15,
     /// A bug in fwasr (a caught panic). The session is no longer usable.
     FWASR_ERR_INTERNAL = 16,
+    /// The system ran out of something the session needs: file descriptors, memory, threads.
+    /// Not a bug; closing other sessions or files, or raising the limit, lets a new one open.
+    FWASR_ERR_RESOURCE = 17,
 }
 
 pub use fwasr_status::*;
 
 impl fwasr_status {
     /// All statuses, in numeric order.
-    pub(crate) const ALL: [fwasr_status; 17] = [
+    pub(crate) const ALL: [fwasr_status; 18] = [
         FWASR_OK,
         FWASR_ERR_INVALID_ARGUMENT,
         FWASR_ERR_STATE,
@@ -66,6 +69,7 @@ impl fwasr_status {
         FWASR_ERR_IO,
         FWASR_ERR_BUSY,
         FWASR_ERR_INTERNAL,
+        FWASR_ERR_RESOURCE,
     ];
 
     /// The status with this number, if there is one.
@@ -93,6 +97,7 @@ impl fwasr_status {
             FWASR_ERR_IO => "FWASR_ERR_IO",
             FWASR_ERR_BUSY => "FWASR_ERR_BUSY",
             FWASR_ERR_INTERNAL => "FWASR_ERR_INTERNAL",
+            FWASR_ERR_RESOURCE => "FWASR_ERR_RESOURCE",
         }
     }
 }
@@ -131,6 +136,17 @@ impl Error {
     pub fn invalid(message: impl Into<Cow<'static, str>>) -> Error {
         Error::new(FWASR_ERR_INVALID_ARGUMENT, message)
     }
+
+    /// An operating-system failure while `doing` something: FWASR_ERR_RESOURCE when the
+    /// system ran out of descriptors, memory or threads, else `otherwise`.
+    pub(crate) fn os(otherwise: Status, doing: &str, e: &std::io::Error) -> Error {
+        let status = if crate::sys::exhausted(e) {
+            FWASR_ERR_RESOURCE
+        } else {
+            otherwise
+        };
+        Error::new(status, format!("{doing}: {e}"))
+    }
 }
 
 impl fmt::Display for Error {
@@ -152,7 +168,8 @@ mod tests {
             assert_eq!(fwasr_status::from_i32(i as i32), Some(*s));
         }
         assert_eq!(fwasr_status::from_i32(-1), None);
-        assert_eq!(fwasr_status::from_i32(17), None);
+        assert_eq!(fwasr_status::from_i32(18), None);
         assert_eq!(FWASR_ERR_INTERNAL as i32, 16);
+        assert_eq!(FWASR_ERR_RESOURCE as i32, 17);
     }
 }

@@ -68,7 +68,7 @@ pub(crate) struct Progress {
 
 /// What the caller's threads and the network thread share.
 pub(crate) struct Shared {
-    pub waker: Waker,
+    pub waker: Arc<Waker>,
     pub progress: Mutex<Progress>,
     pub changed: Condvar,
     pub transcript: Mutex<Transcript>,
@@ -97,6 +97,9 @@ pub(crate) struct Shared {
     pub room: Mutex<()>,
     pub room_changed: Condvar,
     pub finish_requested: AtomicBool,
+    /// When finishing gives up, set by finish: the finish timeout (plus the time paced audio
+    /// still takes to send) bounds everything after it, reconnects included.
+    pub finish_by: Mutex<Option<Instant>>,
     pub chunk_bytes: usize,
     /// Shared network threads only (src/reactor.rs): the thread this session streams on, set
     /// the first time; its slot there while it streams there (written by that thread;
@@ -140,6 +143,8 @@ pub struct Session {
     next_event_id: AtomicU64,
     capacity: usize,
     input_bytes_per_s: u64,
+    pacing: f64,
+    finish_timeout: Duration,
 }
 
 /// How long `close` waits for the network thread before leaving it to end on its own.
@@ -155,9 +160,10 @@ impl Session {
         let capacity =
             (cfg.buffer_ms as u64 * input.rate as u64 * input.frame_bytes() as u64).div_ceil(1000) as usize;
         let (producer, consumer) = audio_queue(input, capacity.max(input.frame_bytes()), chunk_bytes)
-            .ok_or_else(|| Error::new(FWASR_ERR_INTERNAL, "cannot map memory for the audio queue"))?;
-        let waker = Waker::new()
-            .map_err(|e| Error::new(FWASR_ERR_INTERNAL, format!("cannot create eventfd: {e}")))?;
+            .ok_or_else(|| Error::new(FWASR_ERR_RESOURCE, "cannot map memory for the audio queue"))?;
+        let waker = Arc::new(
+            Waker::new().map_err(|e| Error::os(FWASR_ERR_INTERNAL, "cannot create an eventfd", &e))?,
+        );
         let shared = Arc::new(Shared {
             waker,
             progress: Mutex::new(Progress {
@@ -186,6 +192,7 @@ impl Session {
             room: Mutex::new(()),
             room_changed: Condvar::new(),
             finish_requested: AtomicBool::new(false),
+            finish_by: Mutex::new(None),
             chunk_bytes,
             reactor: std::sync::OnceLock::new(),
             reactor_slot: std::sync::atomic::AtomicUsize::new(crate::reactor::NOT_STREAMING),
@@ -222,12 +229,7 @@ impl Session {
                     sh.room_changed.notify_all();
                 }
             })
-            .map_err(|e| {
-                Error::new(
-                    FWASR_ERR_INTERNAL,
-                    format!("cannot start the session thread: {e}"),
-                )
-            })?;
+            .map_err(|e| Error::os(FWASR_ERR_RESOURCE, "cannot start the session thread", &e))?;
         *shared.network_thread.lock() = Some(thread.thread().id());
         Ok(Session {
             shared,
@@ -239,6 +241,8 @@ impl Session {
             next_event_id: AtomicU64::new(1),
             capacity,
             input_bytes_per_s: input.rate as u64 * input.frame_bytes() as u64,
+            pacing: cfg.pacing,
+            finish_timeout: cfg.finish_timeout,
         })
     }
 
@@ -459,6 +463,15 @@ impl Session {
                         p.state = FWASR_STATE_FINISHING;
                     }
                 }
+                // Paced audio still to send is not the server's delay; nothing else may hold
+                // finish up beyond the timeout (a server that stopped reading, reconnects).
+                let unsent = end.saturating_sub(self.shared.sent.load(Ordering::Acquire));
+                let paced = if self.pacing > 0.0 {
+                    Duration::from_secs_f64(unsent as f64 / (BYTES_PER_MS as f64 * 1000.0) / self.pacing)
+                } else {
+                    Duration::ZERO
+                };
+                *self.shared.finish_by.lock() = Some(Instant::now() + self.finish_timeout + paced);
                 self.shared.finish_requested.store(true, Ordering::Release);
                 let _ = self.control.send(Control::Finish { end });
                 self.shared.waker.wake();

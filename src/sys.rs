@@ -7,6 +7,15 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
+/// Whether `e` says the system ran out of descriptors, memory or threads (a condition the
+/// host can act on, not a bug).
+pub fn exhausted(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS | libc::EAGAIN)
+    ) || e.kind() == io::ErrorKind::OutOfMemory
+}
+
 /// A descriptor other threads make readable to wake the network thread out of `poll`.
 pub struct Waker {
     fd: OwnedFd,

@@ -90,9 +90,8 @@ pub(crate) struct Worker {
     audio: AudioConsumer,
     control: Receiver<Control>,
     sink: Option<Sink>,
-    /// Time between chunks when paced, and the pacing factor.
+    /// Time between chunks when paced.
     interval: Option<Duration>,
-    pacing: f64,
     finish_timeout: Duration,
     pending: VecDeque<Control>,
     /// Audio bytes taken from the queue and written.
@@ -128,6 +127,10 @@ pub(crate) struct Worker {
     reconnect: Option<Reconnect>,
     /// A connection has been up (only an established session is reconnected).
     connected: bool,
+    /// Reconnect attempts since a connection last made progress, and the final position
+    /// when the current connection came up (progress is moving it).
+    attempts: u32,
+    final_at_connect: f64,
     /// The end of Finish, kept to send the final checkpoint again after a reconnect.
     finish_end: Option<u64>,
     /// Audio sent and not yet settled by a final segment, kept for replay: bytes
@@ -179,7 +182,6 @@ impl Worker {
             control,
             sink: Some(sink),
             interval,
-            pacing: cfg.pacing,
             finish_timeout: cfg.finish_timeout,
             pending: VecDeque::new(),
             consumed: 0,
@@ -205,6 +207,8 @@ impl Worker {
             last_audio: Instant::now(),
             reconnect: cfg.reconnect,
             connected: false,
+            attempts: 0,
+            final_at_connect: 0.0,
             finish_end: None,
             log: VecDeque::new(),
             log_start: 0,
@@ -227,9 +231,8 @@ impl Worker {
             format!("connecting to {}", self.connector.display_url)
         });
         let started = Instant::now();
-        let mut outcome = match self.connector.connect(&sh.waker, &sh.stop, None) {
-            Err(_) if sh.stop.load(Ordering::Acquire) => Outcome::Stopped,
-            Err(e) => Outcome::Failed(e),
+        let mut outcome = match self.connect(None) {
+            Err(outcome) => outcome,
             Ok(mut ws) => {
                 sh.log(FWASR_LOG_INFO, || {
                     format!("connected in {} ms", started.elapsed().as_millis())
@@ -255,6 +258,35 @@ impl Worker {
         self.end(outcome);
     }
 
+    /// Connects (the first time, or again from `resume_ms`), within the connect timeout and,
+    /// once finish was called, within the finish deadline.
+    fn connect(&mut self, resume_ms: Option<u64>) -> Result<Ws, Outcome> {
+        let sh = self.shared.clone();
+        let finish_by = || *sh.finish_by.lock();
+        match self.connector.connect(&sh.waker, &sh.stop, &finish_by, resume_ms) {
+            Ok(ws) => Ok(ws),
+            Err(_) if sh.stop.load(Ordering::Acquire) => Err(Outcome::Stopped),
+            Err(e) => Err(self.finish_expired().unwrap_or(Outcome::Failed(e))),
+        }
+    }
+
+    /// The timeout outcome once the finish deadline has passed without the final echo.
+    fn finish_expired(&mut self) -> Option<Outcome> {
+        self.take_controls();
+        let expired = self
+            .finish_deadline
+            .is_some_and(|d| !self.final_received && Instant::now() >= d);
+        expired.then(|| {
+            Outcome::Failed(Error::new(
+                FWASR_ERR_TIMEOUT,
+                format!(
+                    "the final transcript did not arrive within the finish timeout ({} ms)",
+                    self.finish_timeout.as_millis()
+                ),
+            ))
+        })
+    }
+
     /// Whether the session should try a new connection after `e` ended the last one: asked
     /// for, not finished or freed, and an error a new connection can fix.
     fn may_reconnect(&self, e: &Error) -> bool {
@@ -265,11 +297,33 @@ impl Worker {
             && retryable(e)
     }
 
-    /// Tries new connections until one is up (then streams on it) or the attempts run out.
+    /// Tries new connections until one is up (then streams on it), the budget runs out, or
+    /// the finish deadline passes. The budget is `max_attempts` connection attempts in a
+    /// row without progress: a connection that confirmed new final audio (the transcript
+    /// moved forward for good) starts the count again; one that only connected does not, so
+    /// a server that accepts and drops every connection cannot keep the session reconnecting.
     fn reconnect(&mut self, mut cause: Error) -> Outcome {
         let policy = self.reconnect.expect("reconnect is on");
+        if self.last_final_end_s > self.final_at_connect {
+            self.attempts = 0;
+        }
         let sh = self.shared.clone();
-        for attempt in 1..=policy.max_attempts {
+        loop {
+            if let Some(timeout) = self.finish_expired() {
+                return timeout;
+            }
+            if self.attempts == policy.max_attempts {
+                return Outcome::GaveUp(Error::with_code(
+                    cause.status,
+                    cause.code,
+                    format!(
+                        "gave up after {} reconnect attempts without progress: {}",
+                        policy.max_attempts, cause.message
+                    ),
+                ));
+            }
+            self.attempts += 1;
+            let attempt = self.attempts;
             let backoff = backoff(&policy, attempt);
             sh.log(FWASR_LOG_WARN, || {
                 format!(
@@ -285,14 +339,14 @@ impl Worker {
             if !self.sleep(backoff) {
                 return Outcome::Stopped;
             }
+            if let Some(timeout) = self.finish_expired() {
+                return timeout;
+            }
             let resume = self.resume_point();
-            match self
-                .connector
-                .connect(&sh.waker, &sh.stop, Some(resume / BYTES_PER_MS as u64))
-            {
-                Err(_) if sh.stop.load(Ordering::Acquire) => return Outcome::Stopped,
-                Err(e) if attempt < policy.max_attempts && retryable(&e) => cause = e,
-                Err(e) => return Outcome::GaveUp(e),
+            match self.connect(Some(resume / BYTES_PER_MS as u64)) {
+                Err(Outcome::Failed(e)) if retryable(&e) => cause = e,
+                Err(Outcome::Failed(e)) => return Outcome::GaveUp(e),
+                Err(other) => return other,
                 Ok(mut ws) => {
                     sh.reconnects.fetch_add(1, Ordering::Relaxed);
                     self.resume(resume, attempt);
@@ -300,16 +354,18 @@ impl Worker {
                 }
             }
         }
-        Outcome::GaveUp(cause)
     }
 
-    /// Sleeps on the waker until `d` passes; false when the session is freed meanwhile.
-    fn sleep(&self, d: Duration) -> bool {
+    /// Sleeps on the waker until `d` passes or the finish deadline, whichever is first; false
+    /// when the session is freed meanwhile.
+    fn sleep(&mut self, d: Duration) -> bool {
         let until = Instant::now() + d;
         loop {
             if self.shared.stop.load(Ordering::Acquire) {
                 return false;
             }
+            self.take_controls();
+            let until = self.finish_deadline.map_or(until, |f| f.min(until));
             let now = Instant::now();
             if now >= until {
                 return true;
@@ -460,6 +516,7 @@ impl Worker {
 
     fn stream(&mut self, ws: &mut Ws) -> Outcome {
         self.connected = true;
+        self.final_at_connect = self.last_final_end_s;
         self.next_ping = self.keepalive.map(|k| Instant::now() + k);
         self.last_audio = Instant::now();
         if self.shared_io {
@@ -502,20 +559,7 @@ impl Worker {
             let _ = ws.flush();
             return Err(Outcome::Stopped);
         }
-        while let Ok(c) = self.control.try_recv() {
-            if let Control::Finish { end } = c {
-                self.finishing = true;
-                self.finish_end = Some(end);
-                // Paced audio still to send is not the server's delay; nothing else may
-                // hold finish up beyond the timeout (e.g. a server that stopped reading).
-                let unsent = Duration::from_secs_f64(end.saturating_sub(self.consumed) as f64 / BYTES_PER_S);
-                let paced = self
-                    .interval
-                    .map_or(Duration::ZERO, |_| unsent.div_f64(self.pacing));
-                self.finish_deadline = Some(Instant::now() + self.finish_timeout + paced);
-            }
-            self.pending.push_back(c);
-        }
+        self.take_controls();
         let sh = &self.shared;
         if sh.overrun_signal.swap(false, Ordering::Acquire) {
             let dropped = sh.dropped.load(Ordering::Relaxed);
@@ -576,6 +620,18 @@ impl Worker {
             want_write: self.out_pending,
             read_again: self.read_more,
         })
+    }
+
+    /// Takes the control calls made since the last look, in call order.
+    fn take_controls(&mut self) {
+        while let Ok(c) = self.control.try_recv() {
+            if let Control::Finish { end } = c {
+                self.finishing = true;
+                self.finish_end = Some(end);
+                self.finish_deadline = *self.shared.finish_by.lock();
+            }
+            self.pending.push_back(c);
+        }
     }
 
     fn next_deadline(&mut self) -> Option<Instant> {
@@ -904,8 +960,8 @@ impl Worker {
                     &mut self.out_pending,
                 )?;
                 self.final_sent = true;
-                let echo_by = now + self.finish_timeout;
-                self.finish_deadline = Some(self.finish_deadline.map_or(echo_by, |d| d.max(echo_by)));
+                // The deadline set at finish stands, reconnects or not.
+                self.finish_deadline.get_or_insert(now + self.finish_timeout);
                 self.shared.log(FWASR_LOG_INFO, || "final checkpoint sent".into());
                 continue;
             }

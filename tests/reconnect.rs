@@ -193,3 +193,103 @@ fn ids_are_renumbered_past_u128_without_wrapping() {
         ]
     );
 }
+
+/// Events until CLOSED or until `limit` passes, whichever is first.
+fn events_within(s: &Session, limit: Duration) -> Vec<fwasr::Event> {
+    let until = std::time::Instant::now() + limit;
+    let mut out = Vec::new();
+    while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+        match s.next_event(Some(left)) {
+            Some(e) => {
+                let closed = e.kind == FWASR_EVENT_CLOSED;
+                out.push(e);
+                if closed {
+                    break;
+                }
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+#[test]
+fn connections_without_progress_use_up_the_budget() {
+    // Every connection is dropped 300 ms after its upgrade and no audio is ever final: the
+    // connects succeed, but the session gives up after max_attempts of them.
+    let d = DevServer::start(&["--abort-after-ms", "300"]);
+    let mut c = Config::new();
+    c.set_url(&d.url).unwrap();
+    c.set_reconnect(3, 10, 40).unwrap();
+    let s = Session::open(&c).unwrap();
+    s.push(&audio(1000)).unwrap();
+    let events = events_within(&s, Duration::from_secs(15));
+    let closed = events.last().unwrap();
+    assert_eq!(closed.kind, FWASR_EVENT_CLOSED, "still reconnecting: {events:?}");
+    assert_eq!(closed.status, FWASR_ERR_IO, "{closed:?}");
+    assert!(closed.message.contains("without progress"), "{}", closed.message);
+    let attempts: Vec<i32> = events
+        .iter()
+        .filter(|e| e.kind == FWASR_EVENT_RECONNECTING)
+        .map(|e| e.attempt)
+        .collect();
+    assert_eq!(attempts, [1, 2, 3]);
+    assert_eq!(d.reports(4).len(), 4, "the first connection and three more");
+}
+
+#[test]
+fn connections_that_make_progress_renew_the_budget() {
+    // Segments of 0.25 s, final 0.4 s after their end; every connection is dropped after 1 s
+    // of its audio, so each confirms new final audio before it goes. With 2 attempts per
+    // stretch without progress, the session still gets through many more drops.
+    let script: Vec<serde_json::Value> = (0..20)
+        .map(|i| {
+            let t = i as f64 * 0.25;
+            serde_json::json!({ "start": t, "end": t + 0.25, "text": format!("w{i}") })
+        })
+        .collect();
+    let audio_dir = Scratch::new();
+    let d = DevServer::with_script(
+        &serde_json::Value::from(script).to_string(),
+        &[
+            "--abort-after",
+            "1.0",
+            "--save-audio",
+            audio_dir.0.to_str().unwrap(),
+        ],
+    );
+    let mut c = Config::new();
+    c.set_url(&d.url).unwrap();
+    c.set_reconnect(2, 10, 20).unwrap();
+    c.set_pacing(4.0).unwrap();
+    let s = Session::open(&c).unwrap();
+    let pcm = audio(5000);
+    for piece in pcm.chunks(3200) {
+        s.push_wait(piece, Some(Duration::from_secs(10))).unwrap();
+    }
+    s.finish(Some(Duration::from_secs(30))).unwrap();
+    let reconnects = s.stats().reconnects;
+    assert!(reconnects > 2, "only {reconnects} reconnects");
+    let words: Vec<String> = (0..20).map(|i| format!("w{i}")).collect();
+    assert_eq!(s.transcript(), words.join(" "));
+}
+
+#[test]
+fn the_finish_timeout_bounds_reconnects() {
+    // Every connection is dropped 300 ms after its upgrade, before the (delayed) final echo;
+    // the budget would allow 100 attempts, the finish timeout ends it all after 1.5 s.
+    let d = DevServer::start(&["--abort-after-ms", "300", "--reply-delay", "1000"]);
+    let mut c = Config::new();
+    c.set_url(&d.url).unwrap();
+    c.set_reconnect(100, 50, 200).unwrap();
+    c.set_finish_timeout_ms(1500).unwrap();
+    let s = Session::open(&c).unwrap();
+    s.push(&audio(200)).unwrap();
+    s.wait_ready(Some(Duration::from_secs(10))).unwrap();
+    let t = std::time::Instant::now();
+    let e = s.finish(None).unwrap_err();
+    let took = t.elapsed();
+    assert_eq!(e.status, FWASR_ERR_TIMEOUT, "{e}");
+    assert!(took < Duration::from_millis(3500), "finish(-1) took {took:?}");
+    assert!(took >= Duration::from_millis(1400), "finish(-1) took {took:?}");
+}

@@ -18,7 +18,7 @@ namespace Fwasr
     {
         Ok = 0, InvalidArgument = 1, State = 2, BufferFull = 3, Timeout = 4, Resolve = 5, Connect = 6,
         ConnectTimeout = 7, Tls = 8, Handshake = 9, Auth = 10, Protocol = 11, Server = 12, Closed = 13,
-        Io = 14, Busy = 15, Internal = 16,
+        Io = 14, Busy = 15, Internal = 16, Resource = 17,
     }
 
     public enum EventType

@@ -261,8 +261,8 @@ pub unsafe extern "C" fn fwasr_config_set_connect_timeout_ms(
 
 /// How long finishing may take beyond sending the queued audio at its pace: from
 /// fwasr_session_finish to the server's final checkpoint echo (default 10,000 ms), whatever the
-/// server does (a server that stops reading included). Exceeding it ends the session with
-/// FWASR_ERR_TIMEOUT.
+/// server does (a server that stops reading, one that floods messages, reconnects and their
+/// backoff included). Exceeding it ends the session with FWASR_ERR_TIMEOUT.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_finish_timeout_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
     // SAFETY: as above.
@@ -270,8 +270,11 @@ pub unsafe extern "C" fn fwasr_config_set_finish_timeout_ms(cfg: *mut fwasr_conf
 }
 
 /// Keep-alive: a WebSocket ping every `ms` while the session is open (default 15,000; 0 = off;
-/// else 50 or more). When nothing at all comes back from the server for a whole interval
-/// after a ping, the server is taken as gone and the session ends with FWASR_ERR_IO.
+/// else 50 or more). When neither a pong nor a message comes back from the server for a whole
+/// interval after a ping, the server is taken as gone and the session ends with FWASR_ERR_IO
+/// (the server's own pings do not count: a server that never reads can send them). So does
+/// a server that takes none of the bytes waiting to be sent for a whole interval ("has not
+/// read anything").
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_keepalive_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
     // SAFETY: as above.
@@ -290,13 +293,20 @@ pub unsafe extern "C" fn fwasr_config_set_idle_silence_ms(cfg: *mut fwasr_config
 /// Automatic reconnection (default off; the examples turn it on). When an established
 /// connection drops, closes unexpectedly or stops answering pings, the session raises
 /// RECONNECTING, waits (exponential backoff from `initial_backoff_ms` to `max_backoff_ms`,
-/// with jitter), connects again (up to `max_attempts` tries per outage; a 401/403, TLS or
-/// configuration error is not retried), raises RECONNECTED and sends again the audio after
+/// with jitter), connects again (a 401/403, TLS or configuration error is not retried),
+/// raises RECONNECTED and sends again the audio after
 /// the end of the last final segment; segments not yet final are removed first (the server
 /// transcribes that audio again). New segments get ids after the old ones and times offset to
 /// the stream. Audio pushed meanwhile is queued within buffer_ms. Asks the server for segment
 /// times (`timestamp_granularities=segment`) unless that parameter is set. The first
 /// connection is not retried: fwasr_session_wait_ready reports its failure.
+/// Budget: `max_attempts` connection attempts in a row without progress, where progress is a
+/// connection that confirmed new final audio (the transcript moved forward for good). A
+/// connection that only connects, or only streams audio nobody confirms, does not renew the
+/// budget, so a server that accepts and drops every connection ends the session after
+/// `max_attempts` attempts with the last connection's error ("gave up after N reconnect
+/// attempts without progress"). The backoff keeps growing over such a stretch. After
+/// fwasr_session_finish, the finish timeout bounds everything, reconnects included.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_reconnect(
     cfg: *mut fwasr_config,

@@ -25,7 +25,8 @@ pub struct Faults {
     pub ping_every: Option<u32>,
     /// Split every message into continuation frames of this many bytes.
     pub fragment: Option<usize>,
-    /// Drop the TCP connection this long after the upgrade, whatever arrived.
+    /// Drop the TCP connection (both directions) this long after the upgrade, whatever the
+    /// connection is doing.
     pub abort_after_ms: Option<Duration>,
     /// Stop reading and send transcript messages without pause, after this much audio.
     pub flood_after: Option<f64>,

@@ -351,33 +351,31 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
     let mut speaker = Speaker::new(o.source.clone(), rep.resume_ms.unwrap_or(0) as f64 / 1000.0);
     let mut fired = Fired::default();
     let mut audio_messages = 0u32;
-    let upgraded = Instant::now();
-    if let Some(d) = f.abort_after_ms {
-        // Reads wake up in time to abort even when the client sends nothing.
-        let _ = tcp(ws).set_read_timeout(Some(d.max(std::time::Duration::from_millis(1))));
+    let aborted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let (Some(d), Ok(sock)) = (f.abort_after_ms, tcp(ws).try_clone()) {
+        // A watchdog, so the connection goes on time whatever this thread is doing (waiting
+        // for audio, delaying a reply, stalled).
+        let flag = aborted.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(d);
+            flag.store(true, std::sync::atomic::Ordering::Release);
+            let _ = sock.shutdown(std::net::Shutdown::Both);
+        });
     }
-    loop {
-        if let Some(d) = f.abort_after_ms {
-            if upgraded.elapsed() >= d {
-                abort(ws);
-                return format!("aborted {} ms after the upgrade (fault mode)", d.as_millis());
-            }
-            let left = d.saturating_sub(upgraded.elapsed());
-            let _ = tcp(ws).set_read_timeout(Some(left.max(std::time::Duration::from_millis(1))));
+    let ended = |why: String| match f.abort_after_ms {
+        Some(d) if aborted.load(std::sync::atomic::Ordering::Acquire) => {
+            format!("aborted {} ms after the upgrade (fault mode)", d.as_millis())
         }
+        _ => why,
+    };
+    loop {
         let msg = match ws.read() {
-            Err(tungstenite::Error::Io(e))
-                if f.abort_after_ms.is_some()
-                    && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
-            {
-                continue
-            }
             Ok(m) => m,
-            Err(tungstenite::Error::ConnectionClosed) => return "closed".into(),
+            Err(tungstenite::Error::ConnectionClosed) => return ended("closed".into()),
             Err(tungstenite::Error::Protocol(
                 tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-            )) => return "client closed the TCP connection without a close frame".into(),
-            Err(e) => return format!("error: {e}"),
+            )) => return ended("client closed the TCP connection without a close frame".into()),
+            Err(e) => return ended(format!("error: {e}")),
         };
         let mut replies = match msg {
             Message::Binary(b) => {
@@ -480,7 +478,7 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
                 }
             };
             if let Err(e) = sent {
-                return format!("error while sending: {e}");
+                return ended(format!("error while sending: {e}"));
             }
         }
     }
