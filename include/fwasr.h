@@ -179,8 +179,19 @@ typedef struct fwasr_event {
 // Receives events. `event` and its strings are valid only during the call. Runs on the
 // session's network thread (while streaming, a shared one with fwasr_config_set_shared_io), in
 // event order; it must return quickly, must not block, and must not unwind (no C++
-// exceptions). It may call any fwasr function, including fwasr_session_free on its own
-// session.
+// exceptions). It may call any fwasr function on any session, with these rules, so that a
+// callback never waits for the thread it runs on:
+// - Calls that would wait for a network thread do not wait: fwasr_session_finish starts
+//   finishing and returns FWASR_ERR_STATE unless its timeout is 0 (the CLOSED event tells
+//   how it ends); fwasr_session_push_wait returns FWASR_ERR_STATE when the queue is full;
+//   fwasr_session_wait_ready returns FWASR_ERR_STATE while still connecting;
+//   fwasr_session_next_event does not wait.
+// - fwasr_session_free of any session never deadlocks: its own session's free returns at
+//   once (no further callback runs after this one); another session's free waits for that
+//   session's running callback, unless that callback is itself freeing, directly or through
+//   other callbacks, the session this callback belongs to; then it returns without waiting
+//   (the other callback is still running and returns by itself). It never waits for the
+//   other session's thread to end.
 typedef void (*fwasr_event_fn)(void *userdata, const struct fwasr_event *event);
 
 // Receives log lines (never containing the API key). Same thread rules as fwasr_event_fn.
@@ -373,8 +384,7 @@ enum fwasr_status fwasr_config_set_tls_verify(struct fwasr_config *cfg, bool ver
 // costs much less CPU than a wake-up per session per chunk (BENCHMARKS.md). The session still
 // has its own thread for connecting, reconnecting and ending, sleeping while it streams.
 // Callbacks of such sessions run on the shared threads: a callback that blocks holds up the
-// other sessions of its thread. A callback may free any session; freeing another session from
-// a callback returns without waiting for that session's thread.
+// other sessions of its thread. Callbacks may call into fwasr as fwasr_event_fn says.
 enum fwasr_status fwasr_config_set_shared_io(struct fwasr_config *cfg, bool shared);
 
 // Callback mode: every event of sessions opened from this config goes to `callback` (see
@@ -407,7 +417,8 @@ enum fwasr_status fwasr_session_open(const struct fwasr_config *cfg, struct fwas
 
 // Blocks until the session is connected (FWASR_OK), has failed (its error, e.g.
 // FWASR_ERR_AUTH with the HTTP status in the CLOSED event), or `timeout_ms` passes
-// (FWASR_ERR_TIMEOUT; -1 waits for ever). Optional: pushing does not need it.
+// (FWASR_ERR_TIMEOUT; -1 waits for ever). Optional: pushing does not need it. Inside a
+// callback it does not wait (see fwasr_event_fn).
 enum fwasr_status fwasr_session_wait_ready(const struct fwasr_session *s, int32_t timeout_ms);
 
 // Queues `nbytes` of audio in the configured input format (16 kHz mono s16le by default; any
@@ -429,7 +440,7 @@ enum fwasr_status fwasr_session_push_f32(const struct fwasr_session *s, const fl
 
 // Like fwasr_session_push but waits up to `timeout_ms` (-1 for ever) for room instead of
 // failing with FWASR_ERR_BUFFER_FULL; FWASR_ERR_TIMEOUT if none came. For streaming files
-// with pacing. Raises no OVERRUN.
+// with pacing. Raises no OVERRUN. Inside a callback it does not wait (see fwasr_event_fn).
 enum fwasr_status fwasr_session_push_wait(const struct fwasr_session *s, const void *data, size_t nbytes, int32_t timeout_ms);
 
 // Sends `{"checkpoint_id": id}` after the complete chunks pushed so far (a partial chunk
@@ -449,13 +460,15 @@ enum fwasr_status fwasr_session_clear(const struct fwasr_session *s, const char 
 // FWASR_OK means the whole transcript is in; FWASR_ERR_TIMEOUT means still finishing (the
 // CLOSED event will tell); another status is the error that ended the session.
 // With `timeout_ms` 0 it only starts finishing and returns FWASR_OK. Calling it again waits
-// again. Later pushes fail with FWASR_ERR_STATE.
+// again. Later pushes fail with FWASR_ERR_STATE. Inside a callback it starts finishing and
+// does not wait (see fwasr_event_fn).
 enum fwasr_status fwasr_session_finish(const struct fwasr_session *s, int32_t timeout_ms);
 
 // Poll mode (no event callback set): the next event, or NULL when `timeout_ms` passes (0 =
 // do not wait, for game loops; -1 = for ever) or the session has ended and every event was
 // taken. The event is yours: free it with fwasr_event_free. In callback mode returns NULL at
-// once. Events are kept until taken; a session delivers CLOSED last, exactly once.
+// once. Events are kept until taken; a session delivers CLOSED last, exactly once. Inside a
+// callback (e.g. a log callback) it does not wait.
 struct fwasr_event *fwasr_session_next_event(const struct fwasr_session *s, int32_t timeout_ms);
 
 // Writes the transcript so far into `buf` (snprintf semantics: at most `cap - 1` bytes and
@@ -477,8 +490,9 @@ enum fwasr_state fwasr_session_state(const struct fwasr_session *s);
 
 // Stops the session if it is still running (no flush: use fwasr_session_finish first to get
 // the whole transcript), joins its thread and frees it. Returns within about a second
-// whatever the server does. No callback runs after it returns; called from inside the
-// session's own callback, no further callback runs after that one returns. Calls already in
+// whatever the server does (a name lookup in progress is not waited for). No callback runs
+// after it returns; called from inside the session's own callback, no further callback runs
+// after that one returns. From inside another session's callback see fwasr_event_fn. Calls already in
 // progress on other threads (a push, a blocking next_event or finish) return promptly with
 // FWASR_ERR_STATE or their result, and the memory is released when the last of them does;
 // calls that start after free returns are invalid. NULL does nothing.

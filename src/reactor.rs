@@ -9,7 +9,6 @@
 //! connection to a shared thread and waits, without waking, for the outcome. So everything
 //! about a session but where its streaming steps run is the same in both modes.
 
-use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -72,32 +71,30 @@ pub(crate) fn notify(sh: &Arc<Shared>) {
     }
 }
 
-static POOL: OnceLock<Result<Vec<Reactor>, String>> = OnceLock::new();
+static POOL: OnceLock<Vec<Reactor>> = OnceLock::new();
+static POOL_START: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
-thread_local! {
-    static ON_SHARED_THREAD: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether the calling thread is a shared network thread (a callback of a shared session).
-pub(crate) fn on_shared_thread() -> bool {
-    ON_SHARED_THREAD.with(Cell::get)
-}
-
+/// The shared threads, started by the first session that streams on them. A failure to
+/// start them (out of descriptors, say) is not kept: a later session tries again.
 fn pool() -> Result<&'static [Reactor], Error> {
-    POOL.get_or_init(|| {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-        (0..n).map(start).collect()
-    })
-    .as_deref()
-    .map_err(|e| Error::new(FWASR_ERR_INTERNAL, e.clone()))
+    if let Some(p) = POOL.get() {
+        return Ok(p);
+    }
+    let _starting = POOL_START.lock();
+    if let Some(p) = POOL.get() {
+        return Ok(p);
+    }
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let reactors = (0..n).map(start).collect::<Result<Vec<_>, Error>>()?;
+    Ok(POOL.get_or_init(|| reactors))
 }
 
-fn start(i: usize) -> Result<Reactor, String> {
-    let mailbox = Waker::new().map_err(|e| format!("cannot create eventfd: {e}"))?;
-    let ep = Epoll::new().map_err(|e| format!("cannot create epoll set: {e}"))?;
+fn start(i: usize) -> Result<Reactor, Error> {
+    let mailbox = Waker::new().map_err(|e| Error::os(FWASR_ERR_INTERNAL, "cannot create an eventfd", &e))?;
+    let ep = Epoll::new().map_err(|e| Error::os(FWASR_ERR_INTERNAL, "cannot create an epoll set", &e))?;
     ep.add(mailbox.raw_fd(), false, true, MAILBOX)
-        .map_err(|e| format!("cannot watch the mailbox: {e}"))?;
+        .map_err(|e| Error::os(FWASR_ERR_INTERNAL, "cannot watch the mailbox", &e))?;
     let (tx, rx) = unbounded();
     let (pending, pending_rx) = bounded(PENDING_CAPACITY);
     let sleeping = Arc::new(AtomicBool::new(false));
@@ -105,7 +102,7 @@ fn start(i: usize) -> Result<Reactor, String> {
     std::thread::Builder::new()
         .name(format!("fwasr-shared-{i}"))
         .spawn(move || run(ep, rx, pending_rx, &flag))
-        .map_err(|e| format!("cannot start a shared network thread: {e}"))?;
+        .map_err(|e| Error::os(FWASR_ERR_RESOURCE, "cannot start a shared network thread", &e))?;
     Ok(Reactor {
         jobs: tx,
         mailbox,
@@ -166,7 +163,7 @@ struct Slot {
 }
 
 fn run(ep: Epoll, jobs: Receiver<Job>, pending: Receiver<Arc<Shared>>, sleeping: &AtomicBool) {
-    ON_SHARED_THREAD.with(|f| f.set(true));
+    crate::session::mark_network_thread();
     let me = std::thread::current().id();
     let mut slots: Vec<Option<Slot>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
@@ -215,9 +212,10 @@ fn run(ep: Epoll, jobs: Receiver<Job>, pending: Receiver<Arc<Shared>>, sleeping:
                     if let Err(e) = added {
                         let _ = ep.remove(waker);
                         free.push(slot);
-                        let _ = job.done.send(Outcome::Failed(Error::new(
+                        let _ = job.done.send(Outcome::Failed(Error::os(
                             FWASR_ERR_INTERNAL,
-                            format!("cannot watch the connection: {e}"),
+                            "cannot watch the connection",
+                            &e,
                         )));
                         continue;
                     }
@@ -284,9 +282,7 @@ fn run(ep: Epoll, jobs: Receiver<Job>, pending: Receiver<Arc<Shared>>, sleeping:
                             s.want_write = wait.want_write;
                             continue;
                         }
-                        Err(e) => {
-                            Outcome::Failed(Error::new(FWASR_ERR_INTERNAL, format!("epoll failed: {e}")))
-                        }
+                        Err(e) => Outcome::Failed(Error::os(FWASR_ERR_INTERNAL, "epoll failed", &e)),
                     }
                 }
                 Ok(Err(outcome)) => outcome,

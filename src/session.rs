@@ -1,5 +1,6 @@
 //! A session: one stream, one network thread. This is the safe Rust API; `ffi` wraps it for C.
 
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{JoinHandle, ThreadId};
@@ -79,6 +80,8 @@ pub(crate) struct Shared {
     pub freed: AtomicBool,
     /// Held while a callback runs, so free can wait for a running callback to return.
     pub callback_gate: Mutex<()>,
+    /// While this session's callback is inside a free of another session, that session.
+    waiting_for: Mutex<Option<Arc<Shared>>>,
     pub network_thread: Mutex<Option<ThreadId>>,
     pub pushed: AtomicU64,
     pub sent: AtomicU64,
@@ -110,16 +113,94 @@ pub(crate) struct Shared {
     log: Option<(crate::config::LogHandler, LogLevel)>,
 }
 
+thread_local! {
+    /// This thread is a network thread (a session's own, or a shared one): a call that
+    /// waits for a network thread must not wait here.
+    static NETWORK_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// The session whose callback this thread is running.
+    static IN_CALLBACK: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+}
+
+pub(crate) fn mark_network_thread() {
+    NETWORK_THREAD.with(|n| n.set(true));
+}
+
+/// Whether the calling thread is a network thread, i.e. a call from inside a callback.
+pub(crate) fn on_network_thread() -> bool {
+    NETWORK_THREAD.with(Cell::get)
+}
+
+/// Clears IN_CALLBACK when a callback returns or unwinds.
+struct CallbackScope(Option<Arc<Shared>>);
+
+impl Drop for CallbackScope {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        IN_CALLBACK.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+/// How many sessions a chain of frees-in-callbacks is followed through to find a cycle.
+const CYCLE_SEARCH: usize = 64;
+
 impl Shared {
-    pub fn log(&self, level: LogLevel, msg: impl FnOnce() -> String) {
+    pub fn log(self: &Arc<Self>, level: LogLevel, msg: impl FnOnce() -> String) {
         if let Some((f, max)) = &self.log {
-            if level <= *max && !self.freed.load(Ordering::Acquire) {
-                let _gate = self.callback_gate.lock();
-                if !self.freed.load(Ordering::Acquire) {
-                    f(level, &msg());
-                }
+            if level <= *max {
+                self.callback(|| f(level, &msg()));
             }
         }
+    }
+
+    /// Runs a callback of this session unless it has been freed. A free waits for a running
+    /// callback to return (the gate), so none runs after free returns.
+    pub(crate) fn callback(self: &Arc<Self>, f: impl FnOnce()) {
+        if self.freed.load(Ordering::Acquire) {
+            return;
+        }
+        let _gate = self.callback_gate.lock();
+        if self.freed.load(Ordering::Acquire) {
+            return;
+        }
+        let previous = IN_CALLBACK.with(|c| c.borrow_mut().replace(self.clone()));
+        let _scope = CallbackScope(previous);
+        f();
+    }
+
+    /// Waits until no callback of this session runs (or is about to), called by free. From
+    /// inside a callback of another session, the wait ends early when this session's
+    /// callback is itself freeing, directly or through others, the session whose callback is
+    /// calling: each waiting for the other would be a deadlock.
+    fn wait_for_callbacks(self: &Arc<Self>) {
+        let Some(me) = IN_CALLBACK.with(|c| c.borrow().clone()) else {
+            drop(self.callback_gate.lock());
+            return;
+        };
+        *me.waiting_for.lock() = Some(self.clone());
+        loop {
+            if let Some(gate) = self.callback_gate.try_lock_for(Duration::from_millis(1)) {
+                drop(gate);
+                break;
+            }
+            if self.waits_for(&me) {
+                break;
+            }
+        }
+        *me.waiting_for.lock() = None;
+    }
+
+    /// Whether this session's callback waits, through a chain of frees, for `target`.
+    fn waits_for(self: &Arc<Self>, target: &Arc<Shared>) -> bool {
+        let mut at = self.clone();
+        for _ in 0..CYCLE_SEARCH {
+            let next = at.waiting_for.lock().clone();
+            match next {
+                Some(n) if Arc::ptr_eq(&n, target) => return true,
+                Some(n) => at = n,
+                None => return false,
+            }
+        }
+        false
     }
 
     pub fn set_state(&self, state: State) {
@@ -145,6 +226,15 @@ pub struct Session {
     input_bytes_per_s: u64,
     pacing: f64,
     finish_timeout: Duration,
+}
+
+/// The error of a call that would wait for a network thread from inside a callback, which
+/// runs on one: the wait could never end.
+fn in_callback(call: &str) -> Error {
+    Error::new(
+        FWASR_ERR_STATE,
+        format!("{call}: a callback cannot wait (it runs on a network thread)"),
+    )
 }
 
 /// How long `close` waits for the network thread before leaving it to end on its own.
@@ -177,6 +267,7 @@ impl Session {
             ended: AtomicBool::new(false),
             freed: AtomicBool::new(false),
             callback_gate: Mutex::new(()),
+            waiting_for: Mutex::new(None),
             network_thread: Mutex::new(None),
             pushed: AtomicU64::new(0),
             sent: AtomicU64::new(0),
@@ -213,6 +304,7 @@ impl Session {
             .name("fwasr-session".into())
             .stack_size(256 * 1024)
             .spawn(move || {
+                mark_network_thread();
                 // A bug must not take the host down: the session fails instead.
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run())).is_err() {
                     sh.ended.store(true, Ordering::Release);
@@ -246,10 +338,14 @@ impl Session {
         })
     }
 
-    /// Blocks until connected (Ok), failed (its error) or the timeout passes.
+    /// Blocks until connected (Ok), failed (its error) or the timeout passes. Inside a
+    /// callback it does not wait: FWASR_ERR_STATE while still connecting.
     pub fn wait_ready(&self, timeout: Option<Duration>) -> Result<(), Error> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut p = self.shared.progress.lock();
+        if p.state == FWASR_STATE_CONNECTING && timeout != Some(Duration::ZERO) && on_network_thread() {
+            return Err(in_callback("fwasr_session_wait_ready"));
+        }
         while p.state == FWASR_STATE_CONNECTING {
             match deadline {
                 Some(d) => {
@@ -353,7 +449,8 @@ impl Session {
         }
     }
 
-    /// Like `push`, but waits up to `timeout` (None = forever) for room.
+    /// Like `push`, but waits up to `timeout` (None = forever) for room. Inside a callback it
+    /// does not wait: FWASR_ERR_STATE when there is no room.
     pub fn push_wait(&self, data: &[u8], timeout: Option<Duration>) -> Result<(), Error> {
         if data.len() > self.capacity {
             return Err(Error::new(
@@ -374,6 +471,9 @@ impl Session {
             match self.push_locked(&mut producer, data, false) {
                 Err(e) if e.status == FWASR_ERR_BUFFER_FULL => {}
                 other => return other,
+            }
+            if timeout != Some(Duration::ZERO) && on_network_thread() {
+                return Err(in_callback("fwasr_session_push_wait with a full queue"));
             }
             let timed_out = match deadline {
                 Some(d) => self.shared.room_changed.wait_until(&mut room, d).timed_out(),
@@ -448,7 +548,9 @@ impl Session {
 
     /// No more audio. Sends what is queued and the final checkpoint, then waits up to
     /// `timeout` (None = forever, zero = not at all) for the session to end. Ok means the whole
-    /// transcript is in (or, with a zero timeout, that finishing has started).
+    /// transcript is in (or, with a zero timeout, that finishing has started). Inside a
+    /// callback it starts finishing but does not wait: FWASR_ERR_STATE unless the timeout is
+    /// zero (the CLOSED event tells how it ends).
     pub fn finish(&self, timeout: Option<Duration>) -> Result<(), Error> {
         {
             let producer = self.producer.lock();
@@ -482,6 +584,11 @@ impl Session {
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut p = self.shared.progress.lock();
+        if !matches!(p.state, FWASR_STATE_CLOSED | FWASR_STATE_FAILED) && on_network_thread() {
+            return Err(in_callback(
+                "fwasr_session_finish (finishing has started; the CLOSED event tells how it ends)",
+            ));
+        }
         loop {
             match p.state {
                 FWASR_STATE_CLOSED => return Ok(()),
@@ -507,9 +614,15 @@ impl Session {
     }
 
     /// The next event (poll mode). None on timeout, when the session has ended and every
-    /// event was taken, or at once when an event callback is set.
+    /// event was taken, or at once when an event callback is set. Inside a callback it does
+    /// not wait.
     pub fn next_event(&self, timeout: Option<Duration>) -> Option<Event> {
         let rx = self.events.as_ref()?;
+        let timeout = if on_network_thread() {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        };
         match timeout {
             Some(t) if t.is_zero() => rx.try_recv().ok(),
             Some(t) => rx.recv_timeout(t).ok(),
@@ -563,11 +676,11 @@ impl Session {
         if *sh.network_thread.lock() == Some(std::thread::current().id()) {
             return;
         }
-        drop(sh.callback_gate.lock());
-        // A callback on a shared network thread freeing another session: that session ends
-        // by itself (no callback of it runs any more); waiting here would hold up every
-        // session of this thread.
-        if crate::reactor::on_shared_thread() {
+        sh.wait_for_callbacks();
+        // A callback freeing another session: that session's thread ends by itself (no
+        // callback of it runs any more); waiting for it here would hold up this callback's
+        // own session, or every session of a shared thread.
+        if on_network_thread() {
             return;
         }
         let deadline = Instant::now() + JOIN_BOUND;

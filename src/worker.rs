@@ -498,15 +498,7 @@ impl Worker {
     fn emit(&self, ev: Event) {
         let sh = &self.shared;
         match &self.sink {
-            Some(Sink::Callback(f)) => {
-                if sh.freed.load(Ordering::Acquire) {
-                    return;
-                }
-                let _gate = sh.callback_gate.lock();
-                if !sh.freed.load(Ordering::Acquire) {
-                    f(&ev);
-                }
-            }
+            Some(Sink::Callback(f)) => sh.callback(|| f(&ev)),
             Some(Sink::Queue(tx)) => {
                 let _ = tx.send(ev);
             }
@@ -525,10 +517,7 @@ impl Worker {
         let mut poller = match sys::Poller::new(&self.shared.waker, ws.get_ref().fd()) {
             Ok(p) => p,
             Err(e) => {
-                return Outcome::Failed(Error::new(
-                    FWASR_ERR_INTERNAL,
-                    format!("cannot create epoll set: {e}"),
-                ))
+                return Outcome::Failed(Error::os(FWASR_ERR_INTERNAL, "cannot create an epoll set", &e))
             }
         };
         // The upgrade may have brought a first message along.
@@ -540,9 +529,7 @@ impl Worker {
             };
             readable = match poller.wait(wait.want_write, wait.timeout) {
                 Ok(r) => r.readable || wait.read_again,
-                Err(e) => {
-                    return Outcome::Failed(Error::new(FWASR_ERR_INTERNAL, format!("epoll failed: {e}")))
-                }
+                Err(e) => return Outcome::Failed(Error::os(FWASR_ERR_INTERNAL, "epoll failed", &e)),
             };
         }
     }
@@ -1092,7 +1079,8 @@ fn retryable(e: &Error) -> bool {
         | FWASR_ERR_CLOSED
         | FWASR_ERR_CONNECT
         | FWASR_ERR_CONNECT_TIMEOUT
-        | FWASR_ERR_RESOLVE => true,
+        | FWASR_ERR_RESOLVE
+        | FWASR_ERR_RESOURCE => true,
         FWASR_ERR_HANDSHAKE => e.code == 429 || e.code >= 500,
         FWASR_ERR_PROTOCOL => true,
         _ => false,

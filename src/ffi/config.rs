@@ -22,8 +22,19 @@ pub struct fwasr_config {
 /// Receives events. `event` and its strings are valid only during the call. Runs on the
 /// session's network thread (while streaming, a shared one with fwasr_config_set_shared_io), in
 /// event order; it must return quickly, must not block, and must not unwind (no C++
-/// exceptions). It may call any fwasr function, including fwasr_session_free on its own
-/// session.
+/// exceptions). It may call any fwasr function on any session, with these rules, so that a
+/// callback never waits for the thread it runs on:
+/// - Calls that would wait for a network thread do not wait: fwasr_session_finish starts
+///   finishing and returns FWASR_ERR_STATE unless its timeout is 0 (the CLOSED event tells
+///   how it ends); fwasr_session_push_wait returns FWASR_ERR_STATE when the queue is full;
+///   fwasr_session_wait_ready returns FWASR_ERR_STATE while still connecting;
+///   fwasr_session_next_event does not wait.
+/// - fwasr_session_free of any session never deadlocks: its own session's free returns at
+///   once (no further callback runs after this one); another session's free waits for that
+///   session's running callback, unless that callback is itself freeing, directly or through
+///   other callbacks, the session this callback belongs to; then it returns without waiting
+///   (the other callback is still running and returns by itself). It never waits for the
+///   other session's thread to end.
 pub type fwasr_event_fn = Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const fwasr_event)>;
 
 /// Receives log lines (never containing the API key). Same thread rules as fwasr_event_fn.
@@ -351,8 +362,7 @@ pub unsafe extern "C" fn fwasr_config_set_tls_verify(cfg: *mut fwasr_config, ver
 /// costs much less CPU than a wake-up per session per chunk (BENCHMARKS.md). The session still
 /// has its own thread for connecting, reconnecting and ending, sleeping while it streams.
 /// Callbacks of such sessions run on the shared threads: a callback that blocks holds up the
-/// other sessions of its thread. A callback may free any session; freeing another session from
-/// a callback returns without waiting for that session's thread.
+/// other sessions of its thread. Callbacks may call into fwasr as fwasr_event_fn says.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_shared_io(cfg: *mut fwasr_config, shared: bool) -> fwasr_status {
     // SAFETY: as above.

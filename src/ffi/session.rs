@@ -93,7 +93,8 @@ pub unsafe extern "C" fn fwasr_session_open(
 
 /// Blocks until the session is connected (FWASR_OK), has failed (its error, e.g.
 /// FWASR_ERR_AUTH with the HTTP status in the CLOSED event), or `timeout_ms` passes
-/// (FWASR_ERR_TIMEOUT; -1 waits for ever). Optional: pushing does not need it.
+/// (FWASR_ERR_TIMEOUT; -1 waits for ever). Optional: pushing does not need it. Inside a
+/// callback it does not wait (see fwasr_event_fn).
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_wait_ready(s: *const fwasr_session, timeout_ms: i32) -> fwasr_status {
     // SAFETY: checked by the helpers.
@@ -184,7 +185,7 @@ fn expect_format(s: &Session, want: Format) -> Result<(), Error> {
 
 /// Like fwasr_session_push but waits up to `timeout_ms` (-1 for ever) for room instead of
 /// failing with FWASR_ERR_BUFFER_FULL; FWASR_ERR_TIMEOUT if none came. For streaming files
-/// with pacing. Raises no OVERRUN.
+/// with pacing. Raises no OVERRUN. Inside a callback it does not wait (see fwasr_event_fn).
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_push_wait(
     s: *const fwasr_session,
@@ -244,7 +245,8 @@ pub unsafe extern "C" fn fwasr_session_clear(s: *const fwasr_session, id: *const
 /// FWASR_OK means the whole transcript is in; FWASR_ERR_TIMEOUT means still finishing (the
 /// CLOSED event will tell); another status is the error that ended the session.
 /// With `timeout_ms` 0 it only starts finishing and returns FWASR_OK. Calling it again waits
-/// again. Later pushes fail with FWASR_ERR_STATE.
+/// again. Later pushes fail with FWASR_ERR_STATE. Inside a callback it starts finishing and
+/// does not wait (see fwasr_event_fn).
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_finish(s: *const fwasr_session, timeout_ms: i32) -> fwasr_status {
     // SAFETY: checked by the helpers.
@@ -254,7 +256,8 @@ pub unsafe extern "C" fn fwasr_session_finish(s: *const fwasr_session, timeout_m
 /// Poll mode (no event callback set): the next event, or NULL when `timeout_ms` passes (0 =
 /// do not wait, for game loops; -1 = for ever) or the session has ended and every event was
 /// taken. The event is yours: free it with fwasr_event_free. In callback mode returns NULL at
-/// once. Events are kept until taken; a session delivers CLOSED last, exactly once.
+/// once. Events are kept until taken; a session delivers CLOSED last, exactly once. Inside a
+/// callback (e.g. a log callback) it does not wait.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_next_event(
     s: *const fwasr_session,
@@ -322,8 +325,9 @@ pub unsafe extern "C" fn fwasr_session_state(s: *const fwasr_session) -> fwasr_s
 
 /// Stops the session if it is still running (no flush: use fwasr_session_finish first to get
 /// the whole transcript), joins its thread and frees it. Returns within about a second
-/// whatever the server does. No callback runs after it returns; called from inside the
-/// session's own callback, no further callback runs after that one returns. Calls already in
+/// whatever the server does (a name lookup in progress is not waited for). No callback runs
+/// after it returns; called from inside the session's own callback, no further callback runs
+/// after that one returns. From inside another session's callback see fwasr_event_fn. Calls already in
 /// progress on other threads (a push, a blocking next_event or finish) return promptly with
 /// FWASR_ERR_STATE or their result, and the memory is released when the last of them does;
 /// calls that start after free returns are invalid. NULL does nothing.

@@ -1,0 +1,202 @@
+/*
+ * The C API under conditions a host program meets at its worst, against fwasr-devserver (its
+ * URL in $FWASR_URL):
+ *   hostile_caller slow_dns     a name server that takes 3 s (slow_resolver.so preloaded with
+ *                               SLOW_RESOLVER_MS=3000): the connect timeout holds, free does
+ *                               not wait for the lookup
+ *   hostile_caller fd_limit     the process runs out of file descriptors: FWASR_ERR_RESOURCE,
+ *                               never FWASR_ERR_INTERNAL, and sessions open again once there
+ *                               are descriptors
+ *   hostile_caller mutual_free [shared]  two callbacks free each other's sessions at the
+ *                               same moment (own threads, or shared network threads)
+ * Prints "N passed, N failed"; exits non-zero on any failure.
+ */
+#include <fwasr.h>
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static int passed, failed;
+
+#define CHECK(cond)                                                              \
+    do {                                                                         \
+        if (cond) passed++;                                                      \
+        else { failed++; fprintf(stderr, "%s:%d: FAILED: %s (last error: %s)\n", \
+                                 __FILE__, __LINE__, #cond, fwasr_last_error()); } \
+    } while (0)
+
+static const char *url(void) {
+    const char *u = getenv("FWASR_URL");
+    return u ? u : "ws://127.0.0.1:9/v1/audio/transcriptions/streaming";
+}
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static fwasr_config *config(const char *u) {
+    fwasr_config *cfg = fwasr_config_new();
+    CHECK(cfg != NULL && fwasr_config_set_url(cfg, u) == FWASR_OK);
+    return cfg;
+}
+
+/* The devserver's URL with its host replaced by slow.test. */
+static void slow_url(char *out, size_t cap) {
+    const char *port = strrchr(url(), ':');
+    snprintf(out, cap, "ws://slow.test%s", port ? port : ":9/");
+}
+
+static void test_slow_dns(void) {
+    char u[256];
+    slow_url(u, sizeof u);
+    fwasr_config *cfg = config(u);
+    CHECK(fwasr_config_set_connect_timeout_ms(cfg, 1000) == FWASR_OK);
+
+    /* The lookup takes 3 s; the connect timeout of 1 s ends the wait. */
+    fwasr_session *s = NULL;
+    CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
+    double t = now_ms();
+    CHECK(fwasr_session_wait_ready(s, 10000) == FWASR_ERR_CONNECT_TIMEOUT);
+    CHECK(strstr(fwasr_last_error(), "name resolution") != NULL);
+    double took = now_ms() - t;
+    CHECK(took < 2500);
+    fprintf(stderr, "wait_ready gave up after %.0f ms\n", took);
+    fwasr_session_free(s);
+
+    /* free does not wait for a lookup in progress. */
+    CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
+    t = now_ms();
+    fwasr_session_free(s);
+    took = now_ms() - t;
+    CHECK(took < 500);
+    fprintf(stderr, "free during a lookup took %.0f ms\n", took);
+
+    /* With time enough, the same slow lookup leads to the server. */
+    CHECK(fwasr_config_set_connect_timeout_ms(cfg, 10000) == FWASR_OK);
+    CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
+    CHECK(fwasr_session_wait_ready(s, 15000) == FWASR_OK);
+    CHECK(fwasr_session_finish(s, 10000) == FWASR_OK);
+    fwasr_session_free(s);
+    fwasr_config_free(cfg);
+}
+
+/* Descriptors taken to use the process's up: all but `free_slots` below a limit of 256 more
+ * than in use. */
+static int hogs[1024], nhogs;
+
+static void leave_free(int free_slots) {
+    struct rlimit r;
+    CHECK(getrlimit(RLIMIT_NOFILE, &r) == 0);
+    int top = dup(2);
+    close(top);
+    r.rlim_cur = (rlim_t)top + 256;
+    CHECK(setrlimit(RLIMIT_NOFILE, &r) == 0);
+    int fd;
+    while (nhogs < 1024 && (fd = dup(2)) >= 0) hogs[nhogs++] = fd;
+    for (int i = 0; i < free_slots && nhogs > 0; i++) close(hogs[--nhogs]);
+}
+
+static void give_back(void) {
+    while (nhogs > 0) close(hogs[--nhogs]);
+}
+
+static void test_fd_limit(void) {
+    fwasr_config *cfg = config(url());
+    struct rlimit was;
+    CHECK(getrlimit(RLIMIT_NOFILE, &was) == 0);
+
+    /* Room for the session's wake-up descriptor only: its connection cannot get a socket. */
+    leave_free(1);
+    fwasr_session *s = NULL;
+    CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
+    CHECK(fwasr_session_wait_ready(s, 10000) == FWASR_ERR_RESOURCE);
+    fprintf(stderr, "connect: %s\n", fwasr_last_error());
+    CHECK(fwasr_session_state(s) == FWASR_STATE_FAILED);
+    fwasr_session_free(s);
+    give_back();
+
+    /* No room at all: the session does not open. */
+    leave_free(0);
+    s = NULL;
+    CHECK(fwasr_session_open(cfg, &s) == FWASR_ERR_RESOURCE);
+    fprintf(stderr, "open: %s\n", fwasr_last_error());
+    CHECK(s == NULL);
+    give_back();
+
+    /* With descriptors back, sessions work again. */
+    CHECK(setrlimit(RLIMIT_NOFILE, &was) == 0);
+    CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
+    CHECK(fwasr_session_wait_ready(s, 10000) == FWASR_OK);
+    CHECK(fwasr_session_finish(s, 10000) == FWASR_OK);
+    fwasr_session_free(s);
+    fwasr_config_free(cfg);
+}
+
+/* Two sessions whose callbacks, on their first SEGMENT, meet and free each other's. */
+struct pair {
+    fwasr_session *_Atomic session[2];
+    atomic_int met, freed, raced;
+};
+
+struct side {
+    struct pair *pair;
+    int me;
+    atomic_int fired;
+};
+
+static void free_the_other(void *userdata, const fwasr_event *e) {
+    struct side *side = userdata;
+    if (e->type != FWASR_EVENT_SEGMENT || atomic_exchange(&side->fired, 1)) return;
+    struct pair *p = side->pair;
+    atomic_fetch_add(&p->met, 1);
+    double until = now_ms() + 5000;
+    while (atomic_load(&p->met) < 2 && now_ms() < until) sched_yield();
+    if (atomic_load(&p->met) == 2) atomic_store(&p->raced, 1);
+    fwasr_session_free(atomic_exchange(&p->session[1 - side->me], NULL));
+    atomic_fetch_add(&p->freed, 1);
+}
+
+static void test_mutual_free(bool shared) {
+    static struct pair p;
+    static struct side sides[2];
+    int16_t audio[9600] = {0};
+    for (int i = 0; i < 2; i++) {
+        sides[i].pair = &p;
+        sides[i].me = i;
+        fwasr_config *cfg = config(url());
+        CHECK(fwasr_config_set_shared_io(cfg, shared) == FWASR_OK);
+        CHECK(fwasr_config_set_event_callback(cfg, free_the_other, &sides[i]) == FWASR_OK);
+        fwasr_session *s = NULL;
+        CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
+        atomic_store(&p.session[i], s);
+        fwasr_config_free(cfg);
+    }
+    for (int i = 0; i < 2; i++) CHECK(fwasr_session_push_s16(atomic_load(&p.session[i]), audio, 9600) == FWASR_OK);
+    double until = now_ms() + 20000;
+    while (atomic_load(&p.freed) < 2 && now_ms() < until) {
+        struct timespec t = {0, 10000000L};
+        nanosleep(&t, NULL);
+    }
+    CHECK(atomic_load(&p.freed) == 2);
+    CHECK(atomic_load(&p.raced) == 1);
+    CHECK(atomic_load(&p.session[0]) == NULL && atomic_load(&p.session[1]) == NULL);
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (!strcmp(mode, "slow_dns")) test_slow_dns();
+    else if (!strcmp(mode, "fd_limit")) test_fd_limit();
+    else if (!strcmp(mode, "mutual_free")) test_mutual_free(argc > 2 && !strcmp(argv[2], "shared"));
+    else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
