@@ -19,7 +19,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use crate::conn::Ws;
 use crate::error::*;
 use crate::session::Shared;
-use crate::sys::{self, Epoll, Waker};
+use crate::sys::{self, Epoll, Interest, Waker};
 use crate::worker::{Outcome, Worker};
 
 /// A streaming connection lent by a session thread, which waits on `done` meanwhile.
@@ -157,7 +157,7 @@ struct Slot {
     sock: i32,
     waker: i32,
     deadline: Option<Instant>,
-    want_write: bool,
+    interest: Interest,
     /// The last step yielded with messages left to read.
     read_again: bool,
 }
@@ -225,7 +225,7 @@ fn run(ep: Epoll, jobs: Receiver<Job>, pending: Receiver<Arc<Shared>>, sleeping:
                         sock,
                         waker,
                         deadline: None,
-                        want_write: false,
+                        interest: Interest::default(),
                         read_again: false,
                     });
                     // The upgrade may have brought a first message along.
@@ -274,12 +274,12 @@ fn run(ep: Epoll, jobs: Receiver<Job>, pending: Receiver<Arc<Shared>>, sleeping:
                 Ok(Ok(wait)) => {
                     s.deadline = wait.timeout.map(|t| Instant::now() + t);
                     s.read_again = wait.read_again;
-                    if wait.want_write == s.want_write {
+                    if wait.interest == s.interest {
                         continue;
                     }
-                    match ep.set_write(s.sock, wait.want_write, 2 * i as u64 + 1) {
+                    match ep.set_interest(s.sock, wait.interest, 2 * i as u64 + 1) {
                         Ok(()) => {
-                            s.want_write = wait.want_write;
+                            s.interest = wait.interest;
                             continue;
                         }
                         Err(e) => Outcome::Failed(Error::os(FWASR_ERR_INTERNAL, "epoll failed", &e)),

@@ -93,6 +93,9 @@ pub(crate) struct Shared {
     pub replayed: AtomicU64,
     pub messages: AtomicU64,
     pub last_rtt_bits: AtomicU64,
+    /// Poll mode: the event queue is full and the network thread has stopped reading from
+    /// the server; next_event wakes it once half the queue is taken.
+    pub reading_paused: AtomicBool,
     /// An overrun began; the network thread raises the OVERRUN event.
     pub overrun_signal: AtomicBool,
     pub in_overrun: AtomicBool,
@@ -237,6 +240,11 @@ fn in_callback(call: &str) -> Error {
     )
 }
 
+/// Poll mode: events a session keeps for next_event before it stops reading from the server
+/// (the server's messages then wait in the socket; nothing is lost). One message's events are
+/// always queued whole, so the queue can pass this by one message's worth.
+pub(crate) const EVENT_QUEUE_MAX: usize = 10_000;
+
 /// How long `close` waits for the network thread before leaving it to end on its own.
 const JOIN_BOUND: Duration = Duration::from_millis(1000);
 
@@ -278,6 +286,7 @@ impl Session {
             replayed: AtomicU64::new(0),
             messages: AtomicU64::new(0),
             last_rtt_bits: AtomicU64::new(f64::NAN.to_bits()),
+            reading_paused: AtomicBool::new(false),
             overrun_signal: AtomicBool::new(false),
             in_overrun: AtomicBool::new(false),
             room: Mutex::new(()),
@@ -623,11 +632,18 @@ impl Session {
         } else {
             timeout
         };
-        match timeout {
+        let event = match timeout {
             Some(t) if t.is_zero() => rx.try_recv().ok(),
             Some(t) => rx.recv_timeout(t).ok(),
             None => rx.recv().ok(),
+        };
+        if self.shared.reading_paused.load(Ordering::Acquire)
+            && rx.len() <= EVENT_QUEUE_MAX / 2
+            && self.shared.reading_paused.swap(false, Ordering::AcqRel)
+        {
+            self.shared.waker.wake();
         }
+        event
     }
 
     /// The transcript so far: segment texts in id order, joined by one space.

@@ -90,9 +90,10 @@ impl Epoll {
         self.ctl(libc::EPOLL_CTL_ADD, fd, events as u32, token)
     }
 
-    /// Changes whether output readiness of a level-triggered `fd` is watched.
-    pub fn set_write(&self, fd: RawFd, write: bool, token: u64) -> io::Result<()> {
-        let events = libc::EPOLLIN | if write { libc::EPOLLOUT } else { 0 };
+    /// Changes whether input and output readiness of a level-triggered `fd` are watched.
+    pub fn set_interest(&self, fd: RawFd, interest: Interest, token: u64) -> io::Result<()> {
+        let events =
+            if interest.read { libc::EPOLLIN } else { 0 } | if interest.write { libc::EPOLLOUT } else { 0 };
         self.ctl(libc::EPOLL_CTL_MOD, fd, events as u32, token)
     }
 
@@ -126,6 +127,22 @@ impl Epoll {
     }
 }
 
+/// What a socket is watched for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interest {
+    pub read: bool,
+    pub write: bool,
+}
+
+impl Default for Interest {
+    fn default() -> Self {
+        Interest {
+            read: true,
+            write: false,
+        }
+    }
+}
+
 /// The token of a ready entry and whether its descriptor is readable and writable. Errors and
 /// hang-ups count as both, so the next read or write reports them.
 pub fn readiness(ev: &libc::epoll_event) -> (u64, bool, bool) {
@@ -146,7 +163,7 @@ pub fn readiness(ev: &libc::epoll_event) -> (u64, bool, bool) {
 pub struct Poller {
     ep: Epoll,
     sock: RawFd,
-    want_write: bool,
+    interest: Interest,
     events: [libc::epoll_event; 2],
 }
 
@@ -161,17 +178,17 @@ impl Poller {
         Ok(Poller {
             ep,
             sock,
-            want_write: false,
+            interest: Interest::default(),
             events: [libc::epoll_event { events: 0, u64: 0 }; 2],
         })
     }
 
-    /// Sleeps until woken, the socket is readable (or writable, when `want_write`), or the
-    /// timeout passes (`None` = no timeout). EINTR counts as a spurious wake-up.
-    pub fn wait(&mut self, want_write: bool, timeout: Option<Duration>) -> io::Result<Ready> {
-        if want_write != self.want_write {
-            self.ep.set_write(self.sock, want_write, SOCKET)?;
-            self.want_write = want_write;
+    /// Sleeps until woken, the socket is ready as `interest` says, or the timeout passes
+    /// (`None` = no timeout). EINTR counts as a spurious wake-up.
+    pub fn wait(&mut self, interest: Interest, timeout: Option<Duration>) -> io::Result<Ready> {
+        if interest != self.interest {
+            self.ep.set_interest(self.sock, interest, SOCKET)?;
+            self.interest = interest;
         }
         let mut ready = Ready::default();
         for ev in self.ep.wait(&mut self.events, timeout)? {

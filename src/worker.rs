@@ -21,7 +21,7 @@ use crate::event::*;
 use crate::protocol;
 use crate::reactor;
 use crate::session::*;
-use crate::sys;
+use crate::sys::{self, Interest};
 use crate::transcript::{decimal_add, numeric, Change, Segment};
 
 /// Requests from the caller's threads, in call order.
@@ -153,8 +153,9 @@ pub(crate) struct Worker {
 pub(crate) struct Wait {
     /// The next deadline, from now; None when only a wake-up or the socket can end the wait.
     pub timeout: Option<Duration>,
-    /// Whether the socket's writability matters (a write is pending).
-    pub want_write: bool,
+    /// What the socket is watched for: writability while a write is pending; readability
+    /// unless reading is paused (the app has not taken its events).
+    pub interest: Interest,
     /// Step again at once and read, though the socket may not signal: messages are still
     /// buffered (the step yielded). `timeout` is zero then.
     pub read_again: bool,
@@ -527,7 +528,7 @@ impl Worker {
                 Ok(w) => w,
                 Err(outcome) => return outcome,
             };
-            readable = match poller.wait(wait.want_write, wait.timeout) {
+            readable = match poller.wait(wait.interest, wait.timeout) {
                 Ok(r) => r.readable || wait.read_again,
                 Err(e) => return Outcome::Failed(Error::os(FWASR_ERR_INTERNAL, "epoll failed", &e)),
             };
@@ -562,7 +563,7 @@ impl Worker {
         }
         // Read only when the wait said so (or the last step left messages unread): an empty
         // read is a wasted syscall per wake-up.
-        if readable || self.read_more {
+        if (readable || self.read_more) && !self.reading_paused() {
             if let Some(outcome) = self.read_all(ws) {
                 return Err(outcome);
             }
@@ -597,16 +598,28 @@ impl Worker {
         if let Err(e) = self.keep_alive(ws, now) {
             return Err(self.broken(e));
         }
-        let timeout = if self.read_more {
+        let timeout = if self.read_more && !self.reading_paused() {
             Some(Duration::ZERO)
         } else {
             self.next_deadline().map(|d| d.saturating_duration_since(now))
         };
         Ok(Wait {
             timeout,
-            want_write: self.out_pending,
+            interest: Interest {
+                read: !self.reading_paused(),
+                write: self.out_pending,
+            },
             read_again: self.read_more,
         })
+    }
+
+    /// Poll mode: the event queue holds EVENT_QUEUE_MAX events the app has not taken.
+    fn events_full(&self) -> bool {
+        matches!(&self.sink, Some(Sink::Queue(tx)) if tx.len() >= EVENT_QUEUE_MAX)
+    }
+
+    fn reading_paused(&self) -> bool {
+        self.shared.reading_paused.load(Ordering::Acquire)
     }
 
     /// Takes the control calls made since the last look, in call order.
@@ -654,6 +667,11 @@ impl Worker {
     /// Pings on schedule; a ping unanswered for a whole interval means the peer is gone. Sends
     /// idle silence when due.
     fn keep_alive(&mut self, ws: &mut Ws, now: Instant) -> Result<(), Error> {
+        if let (true, Some(k)) = (self.reading_paused(), self.keepalive) {
+            // Nothing is read meanwhile, so no pong could be seen: pings wait.
+            self.next_ping = Some(now + k);
+            self.awaiting_pong = false;
+        }
         let written = ws.get_ref().written();
         if written != self.written || !self.out_pending {
             self.written = written;
@@ -705,6 +723,17 @@ impl Worker {
         self.read_more = false;
         loop {
             if messages >= READ_MESSAGES_PER_STEP || bytes >= READ_BYTES_PER_STEP {
+                self.read_more = true;
+                return None;
+            }
+            if self.events_full() {
+                // The server's messages wait in the socket (TCP holds the server back) until
+                // next_event has taken half the queue and wakes this thread.
+                self.shared.reading_paused.store(true, Ordering::Release);
+                if !self.events_full() {
+                    self.shared.reading_paused.store(false, Ordering::Release);
+                    continue;
+                }
                 self.read_more = true;
                 return None;
             }

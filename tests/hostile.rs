@@ -189,3 +189,33 @@ fn events_of_one_message_share_one_copy_of_it() {
     assert!(json.as_str().contains("\"segments\""));
     assert!(peak < 32 * MIB, "the live heap grew by {} MiB", peak / MIB);
 }
+
+#[test]
+fn an_app_that_does_not_take_its_events_holds_the_server_back() {
+    // Poll mode, a server flooding messages, an app that takes no event for a while: the
+    // queue stops at 10,000 events (the rest waits in the socket), and reading goes on once
+    // the app takes them.
+    let d = DevServer::start(&["--flood-after", "0.1"]);
+    let peak = peak_growth(|| {
+        for shared_io in [false, true] {
+            let mut c = config(&d.url);
+            c.set_shared_io(shared_io);
+            let s = Session::open(&c).unwrap();
+            s.push(&audio(300)).unwrap();
+            std::thread::sleep(Duration::from_millis(1500));
+            // Reading has stopped: nothing more is received while nothing is taken.
+            let held = s.stats().messages_received;
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(s.stats().messages_received, held);
+            assert!((9_000..=10_010).contains(&held), "{held} messages received");
+            // Taking half the queue lets reading go on.
+            for _ in 0..6_000 {
+                s.next_event(Some(Duration::ZERO)).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(s.stats().messages_received > held, "reading did not resume");
+            assert_eq!(s.state(), FWASR_STATE_OPEN);
+        }
+    });
+    assert!(peak < 64 * MIB, "the live heap grew by {} MiB", peak / MIB);
+}
