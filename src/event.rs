@@ -23,6 +23,11 @@ impl Json {
         &self.0[..self.0.len() - 1]
     }
 
+    /// Whether both are the same shared copy.
+    pub(crate) fn same(&self, other: &Json) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The text as a C string, valid while this (or a clone) lives.
     pub(crate) fn as_c_ptr(&self) -> *const c_char {
         self.0.as_ptr().cast()

@@ -1,7 +1,7 @@
 //! A session: one stream, one network thread. This is the safe Rust API; `ffi` wraps it for C.
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -96,6 +96,8 @@ pub(crate) struct Shared {
     /// Poll mode: the event queue is full and the network thread has stopped reading from
     /// the server; next_event wakes it once half the queue is taken.
     pub reading_paused: AtomicBool,
+    /// Poll mode: bytes of events queued and not yet taken (see EVENT_QUEUE_BYTES).
+    pub queued_bytes: AtomicUsize,
     /// An overrun began; the network thread raises the OVERRUN event.
     pub overrun_signal: AtomicBool,
     pub in_overrun: AtomicBool,
@@ -222,7 +224,7 @@ pub struct Session {
     producer: Mutex<AudioProducer>,
     input_format: Format,
     control: Sender<Control>,
-    events: Option<Receiver<Event>>,
+    events: Option<Receiver<Queued>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     next_event_id: AtomicU64,
     capacity: usize,
@@ -240,10 +242,17 @@ fn in_callback(call: &str) -> Error {
     )
 }
 
-/// Poll mode: events a session keeps for next_event before it stops reading from the server
+/// Poll mode: the memory of untaken events (their strings and the server messages they came
+/// from) at which a session stops reading from the server until next_event has taken half
 /// (the server's messages then wait in the socket; nothing is lost). One message's events are
 /// always queued whole, so the queue can pass this by one message's worth.
-pub(crate) const EVENT_QUEUE_MAX: usize = 10_000;
+pub(crate) const EVENT_QUEUE_BYTES: usize = 32 << 20;
+
+/// A poll-mode event and the bytes it counts against EVENT_QUEUE_BYTES.
+pub(crate) struct Queued {
+    pub event: Event,
+    pub bytes: usize,
+}
 
 /// How long `close` waits for the network thread before leaving it to end on its own.
 const JOIN_BOUND: Duration = Duration::from_millis(1000);
@@ -287,6 +296,7 @@ impl Session {
             messages: AtomicU64::new(0),
             last_rtt_bits: AtomicU64::new(f64::NAN.to_bits()),
             reading_paused: AtomicBool::new(false),
+            queued_bytes: AtomicUsize::new(0),
             overrun_signal: AtomicBool::new(false),
             in_overrun: AtomicBool::new(false),
             room: Mutex::new(()),
@@ -632,18 +642,19 @@ impl Session {
         } else {
             timeout
         };
-        let event = match timeout {
+        let queued = match timeout {
             Some(t) if t.is_zero() => rx.try_recv().ok(),
             Some(t) => rx.recv_timeout(t).ok(),
             None => rx.recv().ok(),
-        };
+        }?;
+        let left = self.shared.queued_bytes.fetch_sub(queued.bytes, Ordering::AcqRel) - queued.bytes;
         if self.shared.reading_paused.load(Ordering::Acquire)
-            && rx.len() <= EVENT_QUEUE_MAX / 2
+            && left <= EVENT_QUEUE_BYTES / 2
             && self.shared.reading_paused.swap(false, Ordering::AcqRel)
         {
             self.shared.waker.wake();
         }
-        event
+        Some(queued.event)
     }
 
     /// The transcript so far: segment texts in id order, joined by one space.

@@ -59,7 +59,7 @@ impl Control {
 /// Where events go: the caller's callback, or the queue `next_event` reads.
 pub(crate) enum Sink {
     Callback(EventHandler),
-    Queue(Sender<Event>),
+    Queue(Sender<Queued>),
 }
 
 /// How the session ended.
@@ -117,6 +117,8 @@ pub(crate) struct Worker {
     write_progress: Instant,
     /// Audio to send again after a reconnect, ahead of new audio, in chunks.
     replay: VecDeque<Vec<u8>>,
+    /// The last server message counted against the poll queue's memory.
+    counted_json: std::cell::RefCell<Option<Json>>,
     dropped_reported: u64,
     keepalive: Option<Duration>,
     /// When the next ping goes out, and whether the last one is still unanswered.
@@ -200,6 +202,7 @@ impl Worker {
             written: 0,
             write_progress: Instant::now(),
             replay: VecDeque::new(),
+            counted_json: Default::default(),
             dropped_reported: 0,
             keepalive: cfg.keepalive,
             next_ping: None,
@@ -501,7 +504,23 @@ impl Worker {
         match &self.sink {
             Some(Sink::Callback(f)) => sh.callback(|| f(&ev)),
             Some(Sink::Queue(tx)) => {
-                let _ = tx.send(ev);
+                // A server message shared by several events counts once, with its first.
+                let mut counted = self.counted_json.borrow_mut();
+                let json = ev
+                    .json
+                    .as_ref()
+                    .filter(|j| counted.as_ref().is_none_or(|c| !c.same(j)));
+                let bytes = std::mem::size_of::<Queued>()
+                    + ev.segment_id.len()
+                    + ev.text.len()
+                    + ev.checkpoint_id.len()
+                    + ev.message.len()
+                    + json.map_or(0, |j| j.as_str().len());
+                if let Some(j) = json {
+                    *counted = Some(j.clone());
+                }
+                sh.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+                let _ = tx.send(Queued { event: ev, bytes });
             }
             None => {}
         }
@@ -613,9 +632,10 @@ impl Worker {
         })
     }
 
-    /// Poll mode: the event queue holds EVENT_QUEUE_MAX events the app has not taken.
+    /// Poll mode: the events the app has not taken hold EVENT_QUEUE_BYTES.
     fn events_full(&self) -> bool {
-        matches!(&self.sink, Some(Sink::Queue(tx)) if tx.len() >= EVENT_QUEUE_MAX)
+        matches!(self.sink, Some(Sink::Queue(_)))
+            && self.shared.queued_bytes.load(Ordering::Acquire) >= EVENT_QUEUE_BYTES
     }
 
     fn reading_paused(&self) -> bool {

@@ -257,10 +257,11 @@ pub unsafe extern "C" fn fwasr_session_finish(s: *const fwasr_session, timeout_m
 /// do not wait, for game loops; -1 = for ever) or the session has ended and every event was
 /// taken. The event is yours: free it with fwasr_event_free. In callback mode returns NULL at
 /// once. Events are kept until taken; a session delivers CLOSED last, exactly once. Inside a
-/// callback (e.g. a log callback) it does not wait. While 10,000 events wait to be taken, the
-/// session reads nothing more from the server (its messages wait in the socket, nothing is
-/// lost, keep-alive pauses) until half of them are taken; an app that stops taking events
-/// stops its session, and a finish then ends with FWASR_ERR_TIMEOUT.
+/// callback (e.g. a log callback) it does not wait. While 32 MiB of events (their strings and
+/// the server messages they came from) wait to be taken, the session reads nothing more from
+/// the server (its messages wait in the socket, nothing is lost, keep-alive pauses) until
+/// half of that is taken: take events as they come; a session whose app stops taking them
+/// stops too, and a finish then ends with FWASR_ERR_TIMEOUT.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_next_event(
     s: *const fwasr_session,

@@ -25,8 +25,13 @@ pub fn devserver_bin() -> PathBuf {
     let target = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = target.join("fwasr-devserver");
     BUILD.call_once(|| {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--quiet", "-p", "fwasr-devserver"])
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cargo.args(["build", "--quiet", "-p", "fwasr-devserver"]);
+        // Benchmarks run from target/release.
+        if target.ends_with("release") {
+            cargo.arg("--release");
+        }
+        let status = cargo
             .current_dir(root())
             .status()
             .expect("run cargo to build fwasr-devserver");
