@@ -7,8 +7,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,35 +15,8 @@ use common::*;
 use fwasr::{Config, Session};
 use serde_json::json;
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator; the counters are plain atomics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        let now = LIVE.fetch_add(size, Ordering::Relaxed) + size;
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: heap::Counting = heap::Counting;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -72,10 +44,8 @@ fn case(name: &str, f: impl FnOnce() -> String) {
     // Writing 5 resets the high-water mark (Linux 4.0+).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let rss0 = rss_peak();
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let what = f();
-    let heap = PEAK.load(Ordering::Relaxed).saturating_sub(base) as f64 / MIB;
+    let mut what = String::new();
+    let heap = heap::peak_growth(|| what = f()) as f64 / MIB;
     let rss = (rss_peak() - rss0) / MIB;
     println!("| {name} | {what} | {rss:.0} MiB | {heap:.1} MiB |");
 }
@@ -171,18 +141,7 @@ fn fan_out() {
                 { "at": 0.05, "json": wide_message(5000, 1 << 20, "") },
                 { "at": 0.10, "json": retract },
             ]);
-            let d = DevServer::with_replay(&replay.to_string());
-            let s = Session::open(&config(&d.url)).unwrap();
-            s.push(&audio(300)).unwrap();
-            let t = Instant::now();
-            let r = s.finish(Some(Duration::from_secs(60)));
-            let events = drain(&s).len();
-            format!(
-                "{} events, finish {} after {}",
-                events,
-                r.err().map_or("FWASR_OK", |e| e.status.name()),
-                ms(t.elapsed())
-            )
+            poll_until_finished(&replay)
         },
     );
     case(
@@ -191,20 +150,26 @@ fn fan_out() {
             let replay: Vec<_> = (0..100)
                 .map(|i| json!({ "at": 0.05 + i as f64 * 0.002, "json": wide_message(1000, 200_000, &format!("m{i}-")) }))
                 .collect();
-            let d = DevServer::with_replay(&serde_json::Value::from(replay).to_string());
-            let s = Session::open(&config(&d.url)).unwrap();
-            s.push(&audio(300)).unwrap();
-            let t = Instant::now();
-            let r = s.finish(Some(Duration::from_secs(60)));
-            let events = drain(&s).len();
-            format!(
-                "{} events, finish {} after {}",
-                events,
-                r.err().map_or("FWASR_OK", |e| e.status.name()),
-                ms(t.elapsed())
-            )
+            poll_until_finished(&serde_json::Value::from(replay))
         },
     );
+}
+
+/// A poll-mode session against `replay`: finishes, then takes its events.
+fn poll_until_finished(replay: &serde_json::Value) -> String {
+    let d = DevServer::with_replay(&replay.to_string());
+    let s = Session::open(&config(&d.url)).unwrap();
+    s.push(&audio(300)).unwrap();
+    let t = Instant::now();
+    let r = s.finish(Some(Duration::from_secs(60)));
+    let took = t.elapsed();
+    let events = drain(&s).len();
+    format!(
+        "{} events, finish {} after {}",
+        events,
+        r.err().map_or("FWASR_OK", |e| e.status.name()),
+        ms(took)
+    )
 }
 
 fn floods() {

@@ -141,12 +141,7 @@ fn max_attempts_is_honoured() {
     let s = Session::open(&c).unwrap();
     s.push(&audio(2000)).unwrap();
     let events = drain(&s);
-    let attempts: Vec<i32> = events
-        .iter()
-        .filter(|e| e.kind == FWASR_EVENT_RECONNECTING)
-        .map(|e| e.attempt)
-        .collect();
-    assert_eq!(attempts, [1, 2, 3]);
+    assert_eq!(attempts(&events), [1, 2, 3]);
     let closed = events.last().unwrap();
     assert_eq!((closed.status, closed.code), (FWASR_ERR_HANDSHAKE, 503));
     assert_eq!(d.reports(4).len(), 4, "the first connection and three attempts");
@@ -194,6 +189,15 @@ fn ids_are_renumbered_past_u128_without_wrapping() {
     );
 }
 
+/// The attempt numbers of the RECONNECTING events.
+fn attempts(events: &[fwasr::Event]) -> Vec<i32> {
+    events
+        .iter()
+        .filter(|e| e.kind == FWASR_EVENT_RECONNECTING)
+        .map(|e| e.attempt)
+        .collect()
+}
+
 /// Events until CLOSED or until `limit` passes, whichever is first.
 fn events_within(s: &Session, limit: Duration) -> Vec<fwasr::Event> {
     let until = std::time::Instant::now() + limit;
@@ -228,12 +232,7 @@ fn connections_without_progress_use_up_the_budget() {
     assert_eq!(closed.kind, FWASR_EVENT_CLOSED, "still reconnecting: {events:?}");
     assert_eq!(closed.status, FWASR_ERR_IO, "{closed:?}");
     assert!(closed.message.contains("without progress"), "{}", closed.message);
-    let attempts: Vec<i32> = events
-        .iter()
-        .filter(|e| e.kind == FWASR_EVENT_RECONNECTING)
-        .map(|e| e.attempt)
-        .collect();
-    assert_eq!(attempts, [1, 2, 3]);
+    assert_eq!(attempts(&events), [1, 2, 3]);
     assert_eq!(d.reports(4).len(), 4, "the first connection and three more");
 }
 

@@ -9,7 +9,7 @@
  *   api_test free_race free while other threads are blocked in push_wait and next_event
  * Prints "N passed, N failed"; exits non-zero on any failure.
  */
-#include <fwasr.h>
+#include "check.h"
 
 #include <arpa/inet.h>
 #include <math.h>
@@ -22,21 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
 /* The *_shared modes run the same test with sessions on shared network threads. */
 static bool shared_io;
-
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (cond) passed++;                                                      \
-        else { failed++; fprintf(stderr, "%s:%d: FAILED: %s (last error: %s)\n", \
-                                 __FILE__, __LINE__, #cond, fwasr_last_error()); } \
-    } while (0)
-
-static const char *url(void) {
-    const char *u = getenv("FWASR_URL");
-    return u ? u : "ws://127.0.0.1:9/v1/audio/transcriptions/streaming";
-}
 
 /* 100 ms of 16 kHz s16le tone-ish samples. */
 static void make_audio(int16_t *buf, size_t n) {

@@ -11,7 +11,7 @@
  *                               same moment (own threads, or shared network threads)
  * Prints "N passed, N failed"; exits non-zero on any failure.
  */
-#include <fwasr.h>
+#include "check.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -22,20 +22,6 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-
-static int passed, failed;
-
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (cond) passed++;                                                      \
-        else { failed++; fprintf(stderr, "%s:%d: FAILED: %s (last error: %s)\n", \
-                                 __FILE__, __LINE__, #cond, fwasr_last_error()); } \
-    } while (0)
-
-static const char *url(void) {
-    const char *u = getenv("FWASR_URL");
-    return u ? u : "ws://127.0.0.1:9/v1/audio/transcriptions/streaming";
-}
 
 static double now_ms(void) {
     struct timespec t;
