@@ -89,7 +89,7 @@ fn reconnect_budget() {
                 "gave up after {} connections in {:.1} s: {}",
                 reconnects + 1,
                 took.as_secs_f64(),
-                closed.status.name()
+                closed.status().name()
             )
         },
     );
@@ -181,7 +181,7 @@ fn floods() {
         s.push(&audio(300)).unwrap();
         let t = Instant::now();
         let closed = drain(&s).pop().unwrap();
-        format!("ended after {}: {}", ms(t.elapsed()), closed.status.name())
+        format!("ended after {}: {}", ms(t.elapsed()), closed.status().name())
     });
     case(
         "message flood: finish(10 s) with a 3 s finish timeout, app not taking events",

@@ -89,7 +89,7 @@ typedef enum fwasr_event_type {
   // whole transcript is in; otherwise the error that ended the session.
   FWASR_EVENT_CLOSED = 8,
   // The connection broke (`status`, `code`, `message` say how) and the session will try
-  // again: `attempt` is the attempt about to be made, after `rtt_ms` milliseconds of backoff.
+  // again: `attempt` is the attempt about to be made, after `backoff_ms` milliseconds.
   FWASR_EVENT_RECONNECTING = 9,
   // A new connection is up. Its audio starts `start_s` seconds into the stream;
   // `replayed_ms` of audio the old connection had not confirmed is sent again, `dropped_ms`
@@ -174,6 +174,8 @@ typedef struct fwasr_event {
   int32_t attempt;
   // RECONNECTED: milliseconds of audio sent again on the new connection.
   double replayed_ms;
+  // RECONNECTING: milliseconds of backoff before the attempt (0 otherwise).
+  double backoff_ms;
 } fwasr_event;
 
 // Receives events. `event` and its strings are valid only during the call. Runs on the

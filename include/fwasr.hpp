@@ -60,11 +60,15 @@ struct Event {
     int code;
     std::string message;
     std::optional<std::string> json;
+    int attempt;
+    double replayed_ms;
+    double backoff_ms;
 
     explicit Event(const fwasr_event &e)
         : type(e.type), segment_id(detail::s(e.segment_id)), text(detail::s(e.text)), is_final(e.is_final),
           start_s(e.start_s), end_s(e.end_s), checkpoint_id(detail::s(e.checkpoint_id)), rtt_ms(e.rtt_ms),
-          dropped_ms(e.dropped_ms), status(e.status), code(e.code), message(detail::s(e.message)) {
+          dropped_ms(e.dropped_ms), status(e.status), code(e.code), message(detail::s(e.message)),
+          attempt(e.attempt), replayed_ms(e.replayed_ms), backoff_ms(e.backoff_ms) {
         if (e.json) json = std::string(e.json);
     }
 };

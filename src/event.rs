@@ -4,6 +4,7 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use crate::error::{Error, Status, FWASR_OK};
+use crate::transcript::Segment;
 
 /// The text of one server message, shared by every event made from it (a message with
 /// thousands of segments is kept once, not once per event). Kept NUL-terminated so the C
@@ -60,7 +61,7 @@ pub enum fwasr_event_type {
     /// whole transcript is in; otherwise the error that ended the session.
     FWASR_EVENT_CLOSED = 8,
     /// The connection broke (`status`, `code`, `message` say how) and the session will try
-    /// again: `attempt` is the attempt about to be made, after `rtt_ms` milliseconds of backoff.
+    /// again: `attempt` is the attempt about to be made, after `backoff_ms` milliseconds.
     FWASR_EVENT_RECONNECTING = 9,
     /// A new connection is up. Its audio starts `start_s` seconds into the stream;
     /// `replayed_ms` of audio the old connection had not confirmed is sent again, `dropped_ms`
@@ -72,56 +73,129 @@ pub use fwasr_event_type::*;
 
 pub type EventType = fwasr_event_type;
 
-/// One event, owned by Rust. The C layer turns it into an `fwasr_event`.
+/// One event, typed: each kind carries what it reports and nothing else. The C layer
+/// flattens it into an `fwasr_event`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Event {
-    pub kind: EventType,
-    pub segment_id: String,
-    pub text: String,
-    /// 1 final, 0 not final, -1 unknown (the segment has no words).
-    pub is_final: i32,
-    pub start_s: f64,
-    pub end_s: f64,
-    /// Checkpoint id, trace id or reset id.
-    pub checkpoint_id: String,
-    pub rtt_ms: f64,
-    pub dropped_ms: f64,
-    pub status: Status,
-    pub code: i32,
-    pub message: String,
-    /// The raw server message this event came from.
-    pub json: Option<Json>,
-    pub attempt: i32,
-    pub replayed_ms: f64,
+pub enum Event {
+    /// The WebSocket is open; audio flows.
+    Connected,
+    /// A segment was added, or its text, finality or times changed.
+    Segment { segment: Segment, json: Option<Json> },
+    /// The segment no longer exists (re-segmented by the server, or not final when the
+    /// connection dropped). `segment` is how it last was.
+    SegmentRemoved { segment: Segment, json: Option<Json> },
+    /// The server echoed a checkpoint.
+    Checkpoint { id: String, json: Option<Json> },
+    /// The server answered a trace; `rtt_ms` is NaN when the trace was not this session's.
+    Trace {
+        id: String,
+        rtt_ms: f64,
+        json: Option<Json>,
+    },
+    /// The server forgot the session's context.
+    Cleared { id: String, json: Option<Json> },
+    /// An overrun began: `dropped_ms` of audio refused since the previous one.
+    Overrun { dropped_ms: f64 },
+    /// Something went wrong that did not end the session by itself.
+    Error { error: Error, json: Option<Json> },
+    /// The session ended: None when the whole transcript is in, else what ended it.
+    Closed { error: Option<Error> },
+    /// The connection broke with `error`; attempt `attempt` follows after `backoff_ms`.
+    Reconnecting {
+        error: Error,
+        attempt: u32,
+        backoff_ms: f64,
+    },
+    /// A new connection is up; its audio starts `start_s` into the stream, `replayed_ms` of
+    /// it is sent again, `dropped_ms` could not be (older than the replay buffer).
+    Reconnected {
+        attempt: u32,
+        start_s: f64,
+        replayed_ms: f64,
+        dropped_ms: f64,
+    },
 }
 
 impl Event {
-    pub fn new(kind: EventType) -> Event {
-        Event {
-            kind,
-            segment_id: String::new(),
-            text: String::new(),
-            is_final: -1,
-            start_s: f64::NAN,
-            end_s: f64::NAN,
-            checkpoint_id: String::new(),
-            rtt_ms: f64::NAN,
-            dropped_ms: 0.0,
-            status: FWASR_OK,
-            code: 0,
-            message: String::new(),
-            json: None,
-            attempt: 0,
-            replayed_ms: 0.0,
+    pub fn kind(&self) -> EventType {
+        match self {
+            Event::Connected => FWASR_EVENT_CONNECTED,
+            Event::Segment { .. } => FWASR_EVENT_SEGMENT,
+            Event::SegmentRemoved { .. } => FWASR_EVENT_SEGMENT_REMOVED,
+            Event::Checkpoint { .. } => FWASR_EVENT_CHECKPOINT,
+            Event::Trace { .. } => FWASR_EVENT_TRACE,
+            Event::Cleared { .. } => FWASR_EVENT_CLEARED,
+            Event::Overrun { .. } => FWASR_EVENT_OVERRUN,
+            Event::Error { .. } => FWASR_EVENT_ERROR,
+            Event::Closed { .. } => FWASR_EVENT_CLOSED,
+            Event::Reconnecting { .. } => FWASR_EVENT_RECONNECTING,
+            Event::Reconnected { .. } => FWASR_EVENT_RECONNECTED,
         }
     }
 
-    pub fn from_error(kind: EventType, err: &Error) -> Event {
-        Event {
-            status: err.status,
-            code: err.code,
-            message: err.message.to_string(),
-            ..Event::new(kind)
+    /// The segment of a SEGMENT or SEGMENT_REMOVED event.
+    pub fn segment(&self) -> Option<&Segment> {
+        match self {
+            Event::Segment { segment, .. } | Event::SegmentRemoved { segment, .. } => Some(segment),
+            _ => None,
+        }
+    }
+
+    /// The error of an ERROR, RECONNECTING or failed CLOSED event.
+    pub fn error(&self) -> Option<&Error> {
+        match self {
+            Event::Error { error, .. } | Event::Reconnecting { error, .. } => Some(error),
+            Event::Closed { error } => error.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The status an ERROR, RECONNECTING or CLOSED event reports; FWASR_OK otherwise.
+    pub fn status(&self) -> Status {
+        self.error().map_or(FWASR_OK, |e| e.status)
+    }
+
+    /// The HTTP status, close code or server error code of an event with an error; 0 otherwise.
+    pub fn code(&self) -> i32 {
+        self.error().map_or(0, |e| e.code)
+    }
+
+    /// The message of an event with an error; "" otherwise.
+    pub fn message(&self) -> &str {
+        self.error().map_or("", |e| e.message.as_ref())
+    }
+
+    /// The id of a CHECKPOINT, TRACE or CLEARED event.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Event::Checkpoint { id, .. } | Event::Trace { id, .. } | Event::Cleared { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The server message the event came from.
+    pub fn json(&self) -> Option<&Json> {
+        match self {
+            Event::Segment { json, .. }
+            | Event::SegmentRemoved { json, .. }
+            | Event::Checkpoint { json, .. }
+            | Event::Trace { json, .. }
+            | Event::Cleared { json, .. }
+            | Event::Error { json, .. } => json.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Bytes the event holds besides its fixed size (the server message not included).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let seg = |s: &Segment| s.id.len() + s.text.len();
+        let err = |e: &Error| e.message.len();
+        match self {
+            Event::Segment { segment, .. } | Event::SegmentRemoved { segment, .. } => seg(segment),
+            Event::Checkpoint { id, .. } | Event::Trace { id, .. } | Event::Cleared { id, .. } => id.len(),
+            Event::Error { error, .. } | Event::Reconnecting { error, .. } => err(error),
+            Event::Closed { error } => error.as_ref().map_or(0, err),
+            _ => 0,
         }
     }
 }

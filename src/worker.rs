@@ -247,7 +247,7 @@ impl Worker {
                     FWASR_STATE_OPEN
                 };
                 sh.set_state(state);
-                self.emit(Event::new(FWASR_EVENT_CONNECTED));
+                self.emit(Event::Connected);
                 self.stream(&mut ws)
             }
         };
@@ -335,10 +335,10 @@ impl Worker {
                     backoff.as_millis()
                 )
             });
-            self.emit(Event {
-                attempt: attempt as i32,
-                rtt_ms: backoff.as_secs_f64() * 1000.0,
-                ..Event::from_error(FWASR_EVENT_RECONNECTING, &cause)
+            self.emit(Event::Reconnecting {
+                error: cause.clone(),
+                attempt,
+                backoff_ms: backoff.as_secs_f64() * 1000.0,
             });
             if !self.sleep(backoff) {
                 return Outcome::Stopped;
@@ -402,12 +402,8 @@ impl Worker {
             self.shared.dropped.fetch_add(dropped, Ordering::Relaxed);
         }
         let removed = self.shared.transcript.lock().remove_unfinished();
-        for s in removed {
-            self.emit(Event {
-                segment_id: s.id,
-                text: s.text,
-                ..Event::new(FWASR_EVENT_SEGMENT_REMOVED)
-            });
+        for segment in removed {
+            self.emit(Event::SegmentRemoved { segment, json: None });
         }
         self.offset_s = resume as f64 / BYTES_PER_S;
         self.id_base = self
@@ -448,12 +444,11 @@ impl Worker {
             .map(<[u8]>::to_vec)
             .collect();
         self.shared.replayed.fetch_add(replayed, Ordering::Relaxed);
-        self.emit(Event {
-            attempt: attempt as i32,
+        self.emit(Event::Reconnected {
+            attempt,
             start_s: self.offset_s,
             replayed_ms: replayed as f64 / BYTES_PER_MS as f64,
             dropped_ms: dropped as f64 / BYTES_PER_MS as f64,
-            ..Event::new(FWASR_EVENT_RECONNECTED)
         });
         self.shared.log(FWASR_LOG_INFO, || {
             format!(
@@ -482,11 +477,11 @@ impl Worker {
         match result {
             Some(Ok(())) => {
                 sh.log(FWASR_LOG_INFO, || "finished: the whole transcript is in".into());
-                self.emit(Event::new(FWASR_EVENT_CLOSED));
+                self.emit(Event::Closed { error: None });
             }
             Some(Err(e)) => {
                 sh.log(FWASR_LOG_ERROR, || format!("session failed: {e}"));
-                self.emit(Event::from_error(FWASR_EVENT_CLOSED, &e));
+                self.emit(Event::Closed { error: Some(e) });
             }
             None => {}
         }
@@ -506,16 +501,9 @@ impl Worker {
             Some(Sink::Queue(tx)) => {
                 // A server message shared by several events counts once, with its first.
                 let mut counted = self.counted_json.borrow_mut();
-                let json = ev
-                    .json
-                    .as_ref()
-                    .filter(|j| counted.as_ref().is_none_or(|c| !c.same(j)));
-                let bytes = std::mem::size_of::<Queued>()
-                    + ev.segment_id.len()
-                    + ev.text.len()
-                    + ev.checkpoint_id.len()
-                    + ev.message.len()
-                    + json.map_or(0, |j| j.as_str().len());
+                let json = ev.json().filter(|j| counted.as_ref().is_none_or(|c| !c.same(j)));
+                let bytes =
+                    std::mem::size_of::<Queued>() + ev.heap_bytes() + json.map_or(0, |j| j.as_str().len());
                 if let Some(j) = json {
                     *counted = Some(j.clone());
                 }
@@ -575,10 +563,7 @@ impl Worker {
             sh.log(FWASR_LOG_WARN, || {
                 format!("audio queue overrun: {ms:.1} ms of audio refused")
             });
-            self.emit(Event {
-                dropped_ms: ms,
-                ..Event::new(FWASR_EVENT_OVERRUN)
-            });
+            self.emit(Event::Overrun { dropped_ms: ms });
         }
         // Read only when the wait said so (or the last step left messages unread): an empty
         // read is a wasted syscall per wake-up.
@@ -785,7 +770,7 @@ impl Worker {
                         FWASR_ERR_PROTOCOL,
                         format!("server sent a binary message of {} bytes", b.len()),
                     );
-                    self.emit(Event::from_error(FWASR_EVENT_ERROR, &e));
+                    self.emit(Event::Error { error: e, json: None });
                 }
                 Ok(Message::Close(frame)) => {
                     let reported = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
@@ -843,11 +828,10 @@ impl Worker {
             Ok(m) => m,
             Err(why) => {
                 self.shared.log(FWASR_LOG_WARN, || why.clone());
-                let ev = Event {
+                self.emit(Event::Error {
+                    error: Error::new(FWASR_ERR_PROTOCOL, why),
                     json: Some(Json::new(text)),
-                    ..Event::from_error(FWASR_EVENT_ERROR, &Error::new(FWASR_ERR_PROTOCOL, why))
-                };
-                self.emit(ev);
+                });
                 return;
             }
         };
@@ -862,27 +846,24 @@ impl Worker {
             }
             let changes = self.shared.transcript.lock().apply(&segments);
             for change in changes {
-                let (kind, s) = match change {
-                    Change::Upserted(s) => (FWASR_EVENT_SEGMENT, s),
-                    Change::Removed(s) => (FWASR_EVENT_SEGMENT_REMOVED, s),
-                };
-                self.emit(Event {
-                    segment_id: s.id,
-                    text: s.text,
-                    is_final: s.is_final,
-                    start_s: s.start_s,
-                    end_s: s.end_s,
-                    json: json(),
-                    ..Event::new(kind)
+                self.emit(match change {
+                    Change::Upserted(segment) => Event::Segment {
+                        segment,
+                        json: json(),
+                    },
+                    Change::Removed(segment) => Event::SegmentRemoved {
+                        segment,
+                        json: json(),
+                    },
                 });
             }
         }
         if let Some((message, code)) = &msg.error {
             let e = Error::with_code(FWASR_ERR_SERVER, *code, format!("server error: {message}"));
             self.shared.log(FWASR_LOG_WARN, || e.message.to_string());
-            self.emit(Event {
+            self.emit(Event::Error {
+                error: e,
                 json: json(),
-                ..Event::from_error(FWASR_EVENT_ERROR, &e)
             });
         }
         if let Some(id) = msg.trace_id {
@@ -893,29 +874,20 @@ impl Worker {
             if rtt.is_finite() {
                 self.shared.last_rtt_bits.store(rtt.to_bits(), Ordering::Relaxed);
             }
-            self.emit(Event {
-                checkpoint_id: id,
+            self.emit(Event::Trace {
+                id,
                 rtt_ms: rtt,
                 json: json(),
-                ..Event::new(FWASR_EVENT_TRACE)
             });
         }
         if let Some(id) = msg.reset_id {
-            self.emit(Event {
-                checkpoint_id: id,
-                json: json(),
-                ..Event::new(FWASR_EVENT_CLEARED)
-            });
+            self.emit(Event::Cleared { id, json: json() });
         }
         if let Some(id) = msg.checkpoint_id {
             if id == "final" && self.final_sent {
                 self.final_received = true;
             }
-            self.emit(Event {
-                checkpoint_id: id,
-                json: json(),
-                ..Event::new(FWASR_EVENT_CHECKPOINT)
-            });
+            self.emit(Event::Checkpoint { id, json: json() });
         }
     }
 

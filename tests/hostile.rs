@@ -45,7 +45,7 @@ fn pings_from_a_server_that_never_reads_neither_pile_up_nor_keep_the_session_ali
         took = started.elapsed();
     });
     let closed = closed.unwrap();
-    assert_eq!(closed.status, FWASR_ERR_IO, "{closed:?}");
+    assert_eq!(closed.status(), FWASR_ERR_IO, "{closed:?}");
     // Not fooled by the server's pings: ended by keep-alive within a few intervals.
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert!(peak < 16 * MIB, "the live heap grew by {} MiB", peak / MIB);
@@ -147,10 +147,10 @@ fn events_of_one_message_share_one_copy_of_it() {
         s.finish(SEC10).unwrap();
         events = drain(&s);
     });
-    let kinds = |k| events.iter().filter(|e| e.kind == k).count();
+    let kinds = |k| events.iter().filter(|e| e.kind() == k).count();
     assert_eq!(kinds(FWASR_EVENT_SEGMENT), 2000);
     assert_eq!(kinds(FWASR_EVENT_SEGMENT_REMOVED), 1999);
-    let json = events[1].json.as_ref().unwrap();
+    let json = events[1].json().unwrap();
     assert!(json.as_str().contains("\"segments\""));
     assert!(peak < 32 * MIB, "the live heap grew by {} MiB", peak / MIB);
 }

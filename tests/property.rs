@@ -144,36 +144,36 @@ fn random_run(seed: u64) {
         events.push(e);
     }
     assert_eq!(
-        events.first().map(|e| e.kind),
+        events.first().map(|e| e.kind()),
         Some(FWASR_EVENT_CONNECTED),
         "seed {seed}"
     );
     assert_eq!(
-        events.iter().filter(|e| e.kind == FWASR_EVENT_CLOSED).count(),
+        events.iter().filter(|e| e.kind() == FWASR_EVENT_CLOSED).count(),
         1,
         "seed {seed}"
     );
     let closed = events.last().unwrap();
-    assert_eq!(closed.kind, FWASR_EVENT_CLOSED, "seed {seed}");
+    assert_eq!(closed.kind(), FWASR_EVENT_CLOSED, "seed {seed}");
     match close_code {
         Some(code) => {
             assert_eq!(
-                (closed.status, closed.code),
+                (closed.status(), closed.code()),
                 (FWASR_ERR_CLOSED, i32::from(code)),
                 "seed {seed}"
             );
             assert!(finished.is_err(), "seed {seed}");
         }
         None => {
-            assert_eq!(closed.status, FWASR_OK, "seed {seed}: {closed:?}");
+            assert_eq!(closed.status(), FWASR_OK, "seed {seed}: {closed:?}");
             finished.unwrap();
         }
     }
     let got: Vec<(bool, String)> = events
         .iter()
-        .filter_map(|e| match e.kind {
-            FWASR_EVENT_SEGMENT => Some((true, e.segment_id.clone())),
-            FWASR_EVENT_SEGMENT_REMOVED => Some((false, e.segment_id.clone())),
+        .filter_map(|e| match e.kind() {
+            FWASR_EVENT_SEGMENT => Some((true, e.segment().unwrap().id.clone())),
+            FWASR_EVENT_SEGMENT_REMOVED => Some((false, e.segment().unwrap().id.clone())),
             _ => None,
         })
         .collect();

@@ -40,12 +40,14 @@ fn survive(fault: &[&str], shared_io: bool) {
     let events = drain(&s);
     let resumes: Vec<f64> = events
         .iter()
-        .filter(|e| e.kind == FWASR_EVENT_RECONNECTED)
-        .map(|e| e.start_s)
+        .filter_map(|e| match e {
+            fwasr::Event::Reconnected { start_s, .. } => Some(*start_s),
+            _ => None,
+        })
         .collect();
     let reconnecting = events
         .iter()
-        .filter(|e| e.kind == FWASR_EVENT_RECONNECTING)
+        .filter(|e| e.kind() == FWASR_EVENT_RECONNECTING)
         .count();
     assert!(resumes.len() >= 2, "expected several drops, got {resumes:?}");
     assert_eq!(reconnecting, resumes.len());
@@ -123,12 +125,12 @@ fn a_refused_key_is_not_retried() {
     assert_eq!(
         events
             .iter()
-            .filter(|e| e.kind == FWASR_EVENT_RECONNECTING)
+            .filter(|e| e.kind() == FWASR_EVENT_RECONNECTING)
             .count(),
         1
     );
     let closed = events.last().unwrap();
-    assert_eq!((closed.status, closed.code), (FWASR_ERR_AUTH, 401));
+    assert_eq!((closed.status(), closed.code()), (FWASR_ERR_AUTH, 401));
     assert_eq!(d.reports(2).len(), 2, "one connection, one refused attempt");
 }
 
@@ -143,7 +145,7 @@ fn max_attempts_is_honoured() {
     let events = drain(&s);
     assert_eq!(attempts(&events), [1, 2, 3]);
     let closed = events.last().unwrap();
-    assert_eq!((closed.status, closed.code), (FWASR_ERR_HANDSHAKE, 503));
+    assert_eq!((closed.status(), closed.code()), (FWASR_ERR_HANDSHAKE, 503));
     assert_eq!(d.reports(4).len(), 4, "the first connection and three attempts");
     // Reconnect is off by default: the same fault just ends the session.
     let d = DevServer::start(&["--abort-after", "0.5"]);
@@ -152,8 +154,8 @@ fn max_attempts_is_honoured() {
     let s = Session::open(&c).unwrap();
     s.push(&audio(2000)).unwrap();
     let events = drain(&s);
-    assert!(!events.iter().any(|e| e.kind == FWASR_EVENT_RECONNECTING));
-    assert_eq!(events.last().unwrap().status, FWASR_ERR_IO);
+    assert!(!events.iter().any(|e| e.kind() == FWASR_EVENT_RECONNECTING));
+    assert_eq!(events.last().unwrap().status(), FWASR_ERR_IO);
 }
 
 #[test]
@@ -174,7 +176,10 @@ fn ids_are_renumbered_past_u128_without_wrapping() {
     s.push(&audio(600)).unwrap();
     // The first connection aborts after 0.5 s; the second resumes at 0.45 s.
     let events = wait_for(&s, FWASR_EVENT_RECONNECTED);
-    assert!(!events.iter().any(|e| e.kind == FWASR_EVENT_CLOSED), "{events:?}");
+    assert!(
+        !events.iter().any(|e| e.kind() == FWASR_EVENT_CLOSED),
+        "{events:?}"
+    );
     s.finish(Some(Duration::from_secs(10))).unwrap();
     let segs: Vec<(String, String)> = s.segments().into_iter().map(|g| (g.id, g.text)).collect();
     let twice = "680564733841876926926749214863536422911".to_string();
@@ -193,8 +198,10 @@ fn ids_are_renumbered_past_u128_without_wrapping() {
 fn attempts(events: &[fwasr::Event]) -> Vec<i32> {
     events
         .iter()
-        .filter(|e| e.kind == FWASR_EVENT_RECONNECTING)
-        .map(|e| e.attempt)
+        .filter_map(|e| match e {
+            fwasr::Event::Reconnecting { attempt, .. } => Some(*attempt as i32),
+            _ => None,
+        })
         .collect()
 }
 
@@ -205,7 +212,7 @@ fn events_within(s: &Session, limit: Duration) -> Vec<fwasr::Event> {
     while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
         match s.next_event(Some(left)) {
             Some(e) => {
-                let closed = e.kind == FWASR_EVENT_CLOSED;
+                let closed = e.kind() == FWASR_EVENT_CLOSED;
                 out.push(e);
                 if closed {
                     break;
@@ -229,9 +236,17 @@ fn connections_without_progress_use_up_the_budget() {
     s.push(&audio(1000)).unwrap();
     let events = events_within(&s, Duration::from_secs(15));
     let closed = events.last().unwrap();
-    assert_eq!(closed.kind, FWASR_EVENT_CLOSED, "still reconnecting: {events:?}");
-    assert_eq!(closed.status, FWASR_ERR_IO, "{closed:?}");
-    assert!(closed.message.contains("without progress"), "{}", closed.message);
+    assert_eq!(
+        closed.kind(),
+        FWASR_EVENT_CLOSED,
+        "still reconnecting: {events:?}"
+    );
+    assert_eq!(closed.status(), FWASR_ERR_IO, "{closed:?}");
+    assert!(
+        closed.message().contains("without progress"),
+        "{}",
+        closed.message()
+    );
     assert_eq!(attempts(&events), [1, 2, 3]);
     assert_eq!(d.reports(4).len(), 4, "the first connection and three more");
 }

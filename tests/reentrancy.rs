@@ -58,7 +58,7 @@ fn mutual_free(shared_io: bool) {
             let mut c = config(&url);
             c.set_shared_io(shared_io);
             c.set_event_handler(Some(Arc::new(move |e: &Event| {
-                if e.kind != FWASR_EVENT_SEGMENT || once.swap(true, Ordering::AcqRel) {
+                if e.kind() != FWASR_EVENT_SEGMENT || once.swap(true, Ordering::AcqRel) {
                     return;
                 }
                 // Both callbacks run at once, then each frees the other's session.
@@ -157,7 +157,7 @@ fn blocking_calls(shared_io: bool, poll: bool) {
             );
         } else {
             c.set_event_handler(Some(Arc::new(move |e: &Event| {
-                if e.kind == FWASR_EVENT_CONNECTED {
+                if e.kind() == FWASR_EVENT_CONNECTED {
                     inside();
                 }
             })));

@@ -49,10 +49,13 @@ fn auth_refused_reports_status_and_body_without_the_key() {
     assert_eq!(s.state(), FWASR_STATE_FAILED);
     let events = drain(&s);
     assert_eq!(events.len(), 1, "no CONNECTED before a refused handshake");
-    assert_eq!((events[0].status, events[0].code), (FWASR_ERR_AUTH, 401));
+    assert_eq!((events[0].status(), events[0].code()), (FWASR_ERR_AUTH, 401));
     let logs = logs.lock().unwrap();
     assert!(!logs.is_empty());
-    for line in logs.iter().chain([&e.message.to_string(), &events[0].message]) {
+    for line in logs
+        .iter()
+        .chain([&e.message.to_string(), &events[0].message().to_string()])
+    {
         assert!(!line.contains("SECRET"), "key leaked: {line}");
     }
 }
@@ -179,11 +182,14 @@ fn segment_state_follows_the_protocol_rules() {
     s.push(&audio(400)).unwrap();
     s.finish(SEC).unwrap();
     let events = drain(&s);
-    assert_eq!(events[0].kind, FWASR_EVENT_CONNECTED);
+    assert_eq!(events[0].kind(), FWASR_EVENT_CONNECTED);
     let seg: Vec<(EventType, String, String, i32)> = events
         .iter()
-        .filter(|e| matches!(e.kind, FWASR_EVENT_SEGMENT | FWASR_EVENT_SEGMENT_REMOVED))
-        .map(|e| (e.kind, e.segment_id.clone(), e.text.clone(), e.is_final))
+        .filter(|e| matches!(e.kind(), FWASR_EVENT_SEGMENT | FWASR_EVENT_SEGMENT_REMOVED))
+        .map(|e| {
+            let g = e.segment().unwrap();
+            (e.kind(), g.id.clone(), g.text.clone(), g.is_final)
+        })
         .collect();
     let upd = |id: &str, t: &str, f: i32| (FWASR_EVENT_SEGMENT, id.to_string(), t.to_string(), f);
     let rem = |id: &str, t: &str| (FWASR_EVENT_SEGMENT_REMOVED, id.to_string(), t.to_string(), -1);
@@ -202,25 +208,26 @@ fn segment_state_follows_the_protocol_rules() {
     assert_eq!(seg, want);
     let times = events
         .iter()
-        .find(|e| e.kind == FWASR_EVENT_SEGMENT && e.text == "nine")
+        .find(|e| e.kind() == FWASR_EVENT_SEGMENT && e.segment().unwrap().text == "nine")
         .unwrap();
-    assert_eq!((times.start_s, times.end_s), (1.5, 2.0));
+    let g = times.segment().unwrap();
+    assert_eq!((g.start_s, g.end_s), (1.5, 2.0));
     assert!(times
-        .json
+        .json()
         .as_ref()
         .map(|j| j.as_str())
         .unwrap()
         .contains("unknown_field"));
-    let errors: Vec<&Event> = events.iter().filter(|e| e.kind == FWASR_EVENT_ERROR).collect();
+    let errors: Vec<&Event> = events.iter().filter(|e| e.kind() == FWASR_EVENT_ERROR).collect();
     assert_eq!(errors.len(), 3, "{errors:?}");
-    assert_eq!(errors[0].status, FWASR_ERR_PROTOCOL);
+    assert_eq!(errors[0].status(), FWASR_ERR_PROTOCOL);
     assert_eq!(
-        errors[0].json.as_ref().map(|j| j.as_str()),
+        errors[0].json().as_ref().map(|j| j.as_str()),
         Some("this is not json")
     );
-    assert_eq!(errors[1].status, FWASR_ERR_PROTOCOL);
-    assert_eq!((errors[2].status, errors[2].code), (FWASR_ERR_SERVER, 42));
-    assert!(errors[2].message.contains("audio too loud"));
+    assert_eq!(errors[1].status(), FWASR_ERR_PROTOCOL);
+    assert_eq!((errors[2].status(), errors[2].code()), (FWASR_ERR_SERVER, 42));
+    assert!(errors[2].message().contains("audio too loud"));
     assert_eq!(s.transcript(), "zero one two 3 4 5 6 7 8 nine! ten again");
     let segs = s.segments();
     assert_eq!(
@@ -228,7 +235,7 @@ fn segment_state_follows_the_protocol_rules() {
         ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
     );
     assert_eq!(segs[1].is_final, 1);
-    assert_eq!(events.last().unwrap().status, FWASR_OK);
+    assert_eq!(events.last().unwrap().status(), FWASR_OK);
 }
 
 const SCRIPT: &str = r#"[
@@ -248,8 +255,8 @@ fn finish_returns_after_the_final_echo_with_the_whole_transcript() {
     let events = drain(&s);
     let cps: Vec<&str> = events
         .iter()
-        .filter(|e| e.kind == FWASR_EVENT_CHECKPOINT)
-        .map(|e| e.checkpoint_id.as_str())
+        .filter(|e| e.kind() == FWASR_EVENT_CHECKPOINT)
+        .filter_map(|e| e.id())
         .collect();
     assert_eq!(cps, ["final"]);
     let r = &d.reports(1)[0];
@@ -277,14 +284,16 @@ fn checkpoint_trace_and_clear_round_trip() {
     let find = |k| {
         events
             .iter()
-            .find(|e| e.kind == k)
+            .find(|e| e.kind() == k)
             .unwrap_or_else(|| panic!("{k:?} missing: {events:?}"))
     };
-    assert_eq!(find(FWASR_EVENT_CHECKPOINT).checkpoint_id, "cp-1");
+    assert_eq!(find(FWASR_EVENT_CHECKPOINT).id(), Some("cp-1"));
     let tr = find(FWASR_EVENT_TRACE);
-    assert_eq!(tr.checkpoint_id, "tr-1");
-    assert!(tr.rtt_ms >= 0.0 && tr.rtt_ms < 10_000.0, "{}", tr.rtt_ms);
-    assert_eq!(find(FWASR_EVENT_CLEARED).checkpoint_id, "rs-1");
+    assert!(
+        matches!(tr, Event::Trace { id, rtt_ms, .. } if id == "tr-1" && (0.0..10_000.0).contains(rtt_ms)),
+        "{tr:?}"
+    );
+    assert_eq!(find(FWASR_EVENT_CLEARED).id(), Some("rs-1"));
     assert!(s.stats().last_rtt_ms >= 0.0);
     // The checkpoint follows the complete chunks pushed before it (2 of them), not the partial one.
     let r = &d.reports(1)[0];
@@ -315,7 +324,7 @@ fn connection_refused_and_connect_timeout_are_distinct() {
     assert_eq!(e.status, FWASR_ERR_CONNECT_TIMEOUT, "{e}");
     assert!(t.elapsed() >= Duration::from_millis(290));
     let closed = drain(&s);
-    assert_eq!(closed[0].status, FWASR_ERR_CONNECT_TIMEOUT);
+    assert_eq!(closed[0].status(), FWASR_ERR_CONNECT_TIMEOUT);
     assert_eq!(s.finish(SEC).unwrap_err().status, FWASR_ERR_CONNECT_TIMEOUT);
 
     let s = Session::open(&config("ws://no-such-host.invalid/x")).unwrap();
@@ -349,10 +358,10 @@ fn callback_mode_delivers_every_event_in_order() {
         "callback mode has no queue"
     );
     let seen = seen.lock().unwrap();
-    assert_eq!(seen[0].kind, FWASR_EVENT_CONNECTED);
-    assert_eq!(seen.last().unwrap().kind, FWASR_EVENT_CLOSED);
-    assert_eq!(seen.iter().filter(|e| e.kind == FWASR_EVENT_CLOSED).count(), 1);
-    assert!(seen.iter().filter(|e| e.kind == FWASR_EVENT_SEGMENT).count() >= 3);
+    assert_eq!(seen[0].kind(), FWASR_EVENT_CONNECTED);
+    assert_eq!(seen.last().unwrap().kind(), FWASR_EVENT_CLOSED);
+    assert_eq!(seen.iter().filter(|e| e.kind() == FWASR_EVENT_CLOSED).count(), 1);
+    assert!(seen.iter().filter(|e| e.kind() == FWASR_EVENT_SEGMENT).count() >= 3);
 }
 
 #[test]
@@ -397,13 +406,16 @@ fn full_queue_refuses_whole_push_and_raises_one_overrun() {
     s.push_wait(&audio(100), SEC).unwrap();
     s.finish(SEC).unwrap();
     let events = drain(&s);
-    let overruns: Vec<&Event> = events.iter().filter(|e| e.kind == FWASR_EVENT_OVERRUN).collect();
+    let overruns: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.kind() == FWASR_EVENT_OVERRUN)
+        .collect();
     assert_eq!(overruns.len(), 1, "{events:?}");
     // Raised when the overrun begins; it counts what was refused by then, stats the total.
     assert!(
-        (100.0..=500.0).contains(&overruns[0].dropped_ms),
-        "{}",
-        overruns[0].dropped_ms
+        matches!(overruns[0], Event::Overrun { dropped_ms } if (100.0..=500.0).contains(dropped_ms)),
+        "{:?}",
+        overruns[0]
     );
     assert_eq!(d.reports(1)[0]["audio_bytes"], 9600);
 }
@@ -417,8 +429,8 @@ fn close_from_server_is_reported_with_code_and_reason() {
     s.push(&audio(300)).unwrap();
     let events = drain(&s);
     let closed = events.last().unwrap();
-    assert_eq!((closed.status, closed.code), (FWASR_ERR_CLOSED, 1011));
-    assert!(closed.message.contains("model crashed"), "{}", closed.message);
+    assert_eq!((closed.status(), closed.code()), (FWASR_ERR_CLOSED, 1011));
+    assert!(closed.message().contains("model crashed"), "{}", closed.message());
     assert_eq!(s.state(), FWASR_STATE_FAILED);
     assert_eq!(s.transcript(), "kept");
     assert_eq!(s.finish(SEC).unwrap_err().code, 1011);
@@ -434,16 +446,16 @@ fn close_codes_not_allowed_on_the_wire_are_reported_as_sent() {
         s.push(&audio(200)).unwrap();
         let closed = drain(&s).pop().unwrap();
         assert_eq!(
-            (closed.status, closed.code),
+            (closed.status(), closed.code()),
             (FWASR_ERR_CLOSED, i32::from(code)),
             "{closed:?}"
         );
         assert!(
-            closed.message.contains(&format!("reason {code}")),
+            closed.message().contains(&format!("reason {code}")),
             "{}",
-            closed.message
+            closed.message()
         );
-        assert!(closed.message.contains("answered 1002"), "{}", closed.message);
+        assert!(closed.message().contains("answered 1002"), "{}", closed.message());
     }
 }
 

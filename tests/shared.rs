@@ -74,10 +74,10 @@ fn faults_end_shared_sessions_as_they_end_their_own() {
             let closed = events.last().unwrap();
             let errors: Vec<_> = events
                 .iter()
-                .filter(|e| e.kind == FWASR_EVENT_ERROR)
-                .map(|e| e.status)
+                .filter(|e| e.kind() == FWASR_EVENT_ERROR)
+                .map(|e| e.status())
                 .collect();
-            outcomes.push((closed.status, closed.code, errors, s.transcript()));
+            outcomes.push((closed.status(), closed.code(), errors, s.transcript()));
         }
         assert_eq!(outcomes[0], outcomes[1], "{fault:?}");
         assert_ne!(
@@ -101,7 +101,7 @@ fn callbacks_on_shared_threads_free_sessions_without_holding_the_thread() {
     let slot = own.clone();
     let count = after_free.clone();
     ca.set_event_handler(Some(Arc::new(move |e: &Event| {
-        if e.kind == FWASR_EVENT_SEGMENT {
+        if e.kind() == FWASR_EVENT_SEGMENT {
             if let Some(s) = slot.lock().unwrap().take() {
                 drop(s);
             } else {
@@ -114,7 +114,7 @@ fn callbacks_on_shared_threads_free_sessions_without_holding_the_thread() {
     let slot = other.clone();
     let took = free_took.clone();
     cb.set_event_handler(Some(Arc::new(move |e: &Event| {
-        if e.kind == FWASR_EVENT_SEGMENT {
+        if e.kind() == FWASR_EVENT_SEGMENT {
             if let Some(s) = slot.lock().unwrap().take() {
                 let t = Instant::now();
                 drop(s);

@@ -24,7 +24,7 @@ namespace Fwasr
     public enum EventType
     {
         Connected = 0, Segment = 1, SegmentRemoved = 2, Checkpoint = 3, Trace = 4, Cleared = 5,
-        Overrun = 6, Error = 7, Closed = 8,
+        Overrun = 6, Error = 7, Closed = 8, Reconnecting = 9, Reconnected = 10,
     }
 
     public enum Format { S16LE = 0, F32 = 1, MuLaw = 2, ALaw = 3 }
@@ -49,6 +49,8 @@ namespace Fwasr
         public double StartS, EndS, RttMs, DroppedMs;
         public Status Status;
         public int Code;
+        public int Attempt;
+        public double ReplayedMs, BackoffMs;
     }
 
     public sealed class FwasrException : Exception
@@ -92,6 +94,8 @@ namespace Fwasr
             public double rtt_ms, dropped_ms;
             public int status, code;
             public IntPtr message, json;
+            public int attempt;
+            public double replayed_ms, backoff_ms;
         }
 
         [DllImport(Lib)] internal static extern IntPtr fwasr_version();
@@ -203,7 +207,8 @@ namespace Fwasr
                     IsFinal = raw.is_final, StartS = raw.start_s, EndS = raw.end_s,
                     CheckpointId = Native.Utf8(raw.checkpoint_id), RttMs = raw.rtt_ms, DroppedMs = raw.dropped_ms,
                     Status = (Status)raw.status, Code = raw.code, Message = Native.Utf8(raw.message),
-                    Json = Native.Utf8(raw.json),
+                    Json = Native.Utf8(raw.json), Attempt = raw.attempt, ReplayedMs = raw.replayed_ms,
+                    BackoffMs = raw.backoff_ms,
                 };
             }
             finally

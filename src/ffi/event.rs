@@ -43,6 +43,8 @@ pub struct fwasr_event {
     pub attempt: i32,
     /// RECONNECTED: milliseconds of audio sent again on the new connection.
     pub replayed_ms: f64,
+    /// RECONNECTING: milliseconds of backoff before the attempt (0 otherwise).
+    pub backoff_ms: f64,
 }
 
 /// An fwasr_event together with the strings it points into. `raw` comes first so a pointer to
@@ -54,32 +56,108 @@ pub(crate) struct OwnedEvent {
     json: Option<Json>,
 }
 
+/// The flat form of an event: each kind's values in their fields, the rest at their "does not
+/// apply" values ("" and NaN, -1 for `is_final`, 0 otherwise).
+struct Flat<'a> {
+    segment_id: &'a str,
+    text: &'a str,
+    is_final: i32,
+    start_s: f64,
+    end_s: f64,
+    checkpoint_id: &'a str,
+    rtt_ms: f64,
+    dropped_ms: f64,
+    status: fwasr_status,
+    code: i32,
+    message: &'a str,
+    attempt: i32,
+    replayed_ms: f64,
+    backoff_ms: f64,
+}
+
+impl<'a> Flat<'a> {
+    fn of(e: &'a Event) -> Flat<'a> {
+        let mut f = Flat {
+            segment_id: "",
+            text: "",
+            is_final: -1,
+            start_s: f64::NAN,
+            end_s: f64::NAN,
+            checkpoint_id: e.id().unwrap_or(""),
+            rtt_ms: f64::NAN,
+            dropped_ms: 0.0,
+            status: e.status(),
+            code: e.error().map_or(0, |e| e.code),
+            message: e.error().map_or("", |e| e.message.as_ref()),
+            attempt: 0,
+            replayed_ms: 0.0,
+            backoff_ms: 0.0,
+        };
+        if let Some(s) = e.segment() {
+            f.segment_id = &s.id;
+            f.text = &s.text;
+            f.is_final = s.is_final;
+            f.start_s = s.start_s;
+            f.end_s = s.end_s;
+        }
+        match e {
+            Event::Trace { rtt_ms, .. } => f.rtt_ms = *rtt_ms,
+            Event::Overrun { dropped_ms } => f.dropped_ms = *dropped_ms,
+            Event::Reconnecting {
+                attempt, backoff_ms, ..
+            } => {
+                f.attempt = clamp_i32(*attempt);
+                f.backoff_ms = *backoff_ms;
+            }
+            Event::Reconnected {
+                attempt,
+                start_s,
+                replayed_ms,
+                dropped_ms,
+            } => {
+                f.attempt = clamp_i32(*attempt);
+                f.start_s = *start_s;
+                f.replayed_ms = *replayed_ms;
+                f.dropped_ms = *dropped_ms;
+            }
+            _ => {}
+        }
+        f
+    }
+}
+
+fn clamp_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 impl OwnedEvent {
     pub fn new(e: &Event) -> OwnedEvent {
+        let f = Flat::of(e);
         let strings = [
-            cstring(&e.segment_id),
-            cstring(&e.text),
-            cstring(&e.checkpoint_id),
-            cstring(&e.message),
+            cstring(f.segment_id),
+            cstring(f.text),
+            cstring(f.checkpoint_id),
+            cstring(f.message),
         ];
-        let json = e.json.clone();
+        let json = e.json().cloned();
         OwnedEvent {
             raw: fwasr_event {
-                r#type: e.kind,
+                r#type: e.kind(),
                 segment_id: strings[0].as_ptr(),
                 text: strings[1].as_ptr(),
-                is_final: e.is_final,
-                start_s: e.start_s,
-                end_s: e.end_s,
+                is_final: f.is_final,
+                start_s: f.start_s,
+                end_s: f.end_s,
                 checkpoint_id: strings[2].as_ptr(),
-                rtt_ms: e.rtt_ms,
-                dropped_ms: e.dropped_ms,
-                status: e.status,
-                code: e.code,
+                rtt_ms: f.rtt_ms,
+                dropped_ms: f.dropped_ms,
+                status: f.status,
+                code: f.code,
                 message: strings[3].as_ptr(),
                 json: json.as_ref().map_or(std::ptr::null(), Json::as_c_ptr),
-                attempt: e.attempt,
-                replayed_ms: e.replayed_ms,
+                attempt: f.attempt,
+                replayed_ms: f.replayed_ms,
+                backoff_ms: f.backoff_ms,
             },
             strings,
             json,

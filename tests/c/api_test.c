@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,27 @@ static void test_args(void) {
     CHECK(strcmp(fwasr_status_str(-5), "FWASR_UNKNOWN_STATUS") == 0);
     CHECK(strcmp(fwasr_status_str(9999), "FWASR_UNKNOWN_STATUS") == 0);
     CHECK(strcmp(fwasr_event_type_str(FWASR_EVENT_CLOSED), "CLOSED") == 0);
+
+    /* fwasr_event only grows at its end: every field keeps its offset (LP64 layout). */
+    if (sizeof(void *) == 8) {
+        CHECK(offsetof(fwasr_event, type) == 0);
+        CHECK(offsetof(fwasr_event, segment_id) == 8);
+        CHECK(offsetof(fwasr_event, text) == 16);
+        CHECK(offsetof(fwasr_event, is_final) == 24);
+        CHECK(offsetof(fwasr_event, start_s) == 32);
+        CHECK(offsetof(fwasr_event, end_s) == 40);
+        CHECK(offsetof(fwasr_event, checkpoint_id) == 48);
+        CHECK(offsetof(fwasr_event, rtt_ms) == 56);
+        CHECK(offsetof(fwasr_event, dropped_ms) == 64);
+        CHECK(offsetof(fwasr_event, status) == 72);
+        CHECK(offsetof(fwasr_event, code) == 76);
+        CHECK(offsetof(fwasr_event, message) == 80);
+        CHECK(offsetof(fwasr_event, json) == 88);
+        CHECK(offsetof(fwasr_event, attempt) == 96);
+        CHECK(offsetof(fwasr_event, replayed_ms) == 104);
+        CHECK(offsetof(fwasr_event, backoff_ms) == 112);
+        CHECK(sizeof(fwasr_event) == 120);
+    }
 
     /* NULL objects. */
     CHECK(fwasr_config_set_url(NULL, "ws://x") == FWASR_ERR_INVALID_ARGUMENT);

@@ -191,7 +191,7 @@ pub fn config(url: &str) -> Config {
 pub fn wait_for(s: &Session, kind: fwasr::EventType) -> Vec<Event> {
     let mut out = Vec::new();
     while let Some(e) = s.next_event(Some(Duration::from_secs(30))) {
-        let done = e.kind == kind || e.kind == FWASR_EVENT_CLOSED;
+        let done = e.kind() == kind || e.kind() == FWASR_EVENT_CLOSED;
         out.push(e);
         if done {
             break;
@@ -207,10 +207,10 @@ pub fn drain(s: &Session) -> Vec<Event> {
         out.push(e);
     }
     assert_eq!(
-        out.iter().filter(|e| e.kind == FWASR_EVENT_CLOSED).count(),
+        out.iter().filter(|e| e.kind() == FWASR_EVENT_CLOSED).count(),
         1,
         "{out:?}"
     );
-    assert_eq!(out.last().map(|e| e.kind), Some(FWASR_EVENT_CLOSED), "{out:?}");
+    assert_eq!(out.last().map(|e| e.kind()), Some(FWASR_EVENT_CLOSED), "{out:?}");
     out
 }

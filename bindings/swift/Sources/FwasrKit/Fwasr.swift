@@ -31,6 +31,9 @@ public struct Event {
     public let code: Int32
     public let message: String
     public let json: String?
+    public let attempt: Int32
+    public let replayedMs: Double
+    public let backoffMs: Double
 
     init(_ e: fwasr_event) {
         type = e.type
@@ -46,6 +49,9 @@ public struct Event {
         code = e.code
         message = String(cString: e.message)
         json = e.json.map { String(cString: $0) }
+        attempt = e.attempt
+        replayedMs = e.replayed_ms
+        backoffMs = e.backoff_ms
     }
 }
 
