@@ -19,8 +19,10 @@ const BLOCK: usize = 4096;
 
 /// The mapping and the two positions the sides share.
 struct Shared {
+    /// Owns the anonymous mapping `mem` points into (unmapped when dropped). Its pages
+    /// become resident only when first written, on every platform memmap2 supports.
+    _map: memmap2::MmapMut,
     mem: NonNull<u8>,
-    map_len: usize,
     capacity: u64,
     /// Bytes the producer has made visible, since creation.
     written: AtomicU64,
@@ -32,13 +34,6 @@ struct Shared {
 // read by the consumer in bytes the producer has published (see the two sides below).
 unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // SAFETY: the mapping was created in `queue` with this length and is unmapped once.
-        unsafe { libc::munmap(self.mem.as_ptr().cast(), self.map_len) };
-    }
-}
 
 impl Shared {
     /// The bytes of block `index`.
@@ -75,23 +70,11 @@ pub fn queue(capacity: usize) -> Option<(Producer, Consumer)> {
     // partly filled last one.
     let blocks = capacity.div_ceil(BLOCK) + 1;
     let map_len = blocks * BLOCK;
-    // SAFETY: an anonymous private mapping; the result is checked.
-    let mem = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            map_len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if mem == libc::MAP_FAILED {
-        return None;
-    }
+    let mut map = memmap2::MmapMut::map_anon(map_len).ok()?;
+    let mem = NonNull::new(map.as_mut_ptr())?;
     let shared = Arc::new(Shared {
-        mem: NonNull::new(mem.cast())?,
-        map_len,
+        _map: map,
+        mem,
         capacity: capacity as u64,
         written: AtomicU64::new(0),
         read: AtomicU64::new(0),
