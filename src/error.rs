@@ -140,7 +140,7 @@ impl Error {
     /// An operating-system failure while `doing` something: FWASR_ERR_RESOURCE when the
     /// system ran out of descriptors, memory or threads, else `otherwise`.
     pub(crate) fn os(otherwise: Status, doing: &str, e: &std::io::Error) -> Error {
-        let status = if crate::sys::exhausted(e) {
+        let status = if exhausted(e) {
             FWASR_ERR_RESOURCE
         } else {
             otherwise
@@ -148,6 +148,29 @@ impl Error {
         Error::new(status, format!("{doing}: {e}"))
     }
 }
+
+/// Whether `e` says the system ran out of descriptors, memory or threads: a condition the
+/// host can act on, not a bug. std has no kind for most of these, so the OS's own numbers
+/// are listed, per platform family; elsewhere only out-of-memory is recognised.
+pub(crate) fn exhausted(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::OutOfMemory
+        || e.raw_os_error().is_some_and(|code| EXHAUSTED.contains(&code))
+}
+
+/// EMFILE, ENFILE, ENOMEM, ENOBUFS, and EAGAIN (what thread creation fails with).
+#[cfg(unix)]
+const EXHAUSTED: [i32; 5] = [
+    libc::EMFILE,
+    libc::ENFILE,
+    libc::ENOMEM,
+    libc::ENOBUFS,
+    libc::EAGAIN,
+];
+/// ERROR_TOO_MANY_OPEN_FILES, ERROR_NOT_ENOUGH_MEMORY, ERROR_OUTOFMEMORY, WSAEMFILE, WSAENOBUFS.
+#[cfg(windows)]
+const EXHAUSTED: [i32; 5] = [4, 8, 14, 10024, 10055];
+#[cfg(not(any(unix, windows)))]
+const EXHAUSTED: [i32; 0] = [];
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -160,6 +183,16 @@ impl std::error::Error for Error {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn running_out_of_descriptors_or_memory_is_a_resource_error() {
+        let emfile = std::io::Error::from_raw_os_error(EXHAUSTED[0]);
+        assert!(exhausted(&emfile));
+        let oom = std::io::Error::from(std::io::ErrorKind::OutOfMemory);
+        assert_eq!(Error::os(FWASR_ERR_IO, "x", &oom).status, FWASR_ERR_RESOURCE);
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(Error::os(FWASR_ERR_IO, "x", &refused).status, FWASR_ERR_IO);
+    }
 
     #[test]
     fn numbers_are_dense_and_stable() {

@@ -5,18 +5,15 @@
 pub mod audio;
 mod blockq;
 pub mod chunker;
-mod close_watch;
 pub mod config;
 mod conn;
+mod engine;
 pub mod error;
 pub mod event;
 pub mod ffi;
 pub mod protocol;
-mod reactor;
 pub mod session;
-mod sys;
 pub mod transcript;
-mod worker;
 
 pub use config::Config;
 pub use error::{Error, Status};

@@ -1,43 +1,27 @@
-//! A session: one stream, one network thread. This is the safe Rust API; `ffi` wraps it for C.
+//! A session: one stream, driven by the engine on a network thread. This is the safe Rust
+//! API; `ffi` wraps it for C.
 
-use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::{JoinHandle, ThreadId};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::audio::Format;
 use crate::chunker::{audio_queue, AudioProducer, Full};
 use crate::config::{Config, BYTES_PER_MS};
 use crate::conn::Connector;
+use crate::engine::{on_network_thread, Control, Machine, Place, Queued, Shared, Sink, EVENT_QUEUE_BYTES};
 use crate::error::*;
-use crate::event::{Event, LogLevel};
-use crate::sys::Waker;
-use crate::transcript::{Segment, Transcript};
-use crate::worker::{Control, Sink, Worker};
+use crate::event::Event;
+use crate::transcript::Segment;
 
-/// Where a session is in its life.
-#[allow(non_camel_case_types)]
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum fwasr_state {
-    /// The connection is being made; pushed audio is queued.
-    FWASR_STATE_CONNECTING = 0,
-    /// Connected; audio flows.
-    FWASR_STATE_OPEN = 1,
-    /// `finish` was called; the last audio and the final checkpoint are on their way.
-    FWASR_STATE_FINISHING = 2,
-    /// Ended as asked: finished with the whole transcript in, or freed.
-    FWASR_STATE_CLOSED = 3,
-    /// Ended by an error; `fwasr_session_finish` or the CLOSED event tells which.
-    FWASR_STATE_FAILED = 4,
-}
-
-pub use fwasr_state::*;
-pub type State = fwasr_state;
+pub use crate::engine::{
+    fwasr_state, State, FWASR_STATE_CLOSED, FWASR_STATE_CONNECTING, FWASR_STATE_FAILED,
+    FWASR_STATE_FINISHING, FWASR_STATE_OPEN,
+};
 
 /// Counters of a session, read with `Session::stats`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -57,164 +41,6 @@ pub struct Stats {
 impl Stats {
     pub fn ms(bytes: u64) -> f64 {
         bytes as f64 / BYTES_PER_MS as f64
-    }
-}
-
-pub(crate) struct Progress {
-    pub state: State,
-    /// Why the session failed, once it has.
-    pub error: Option<Error>,
-    pub thread_done: bool,
-}
-
-/// What the caller's threads and the network thread share.
-pub(crate) struct Shared {
-    pub waker: Arc<Waker>,
-    pub progress: Mutex<Progress>,
-    pub changed: Condvar,
-    pub transcript: Mutex<Transcript>,
-    pub stop: AtomicBool,
-    /// The session has ended (CLOSED or FAILED); read by push without taking a lock.
-    pub ended: AtomicBool,
-    /// Set by free: no callback may start after this.
-    pub freed: AtomicBool,
-    /// Held while a callback runs, so free can wait for a running callback to return.
-    pub callback_gate: Mutex<()>,
-    /// While this session's callback is inside a free of another session, that session.
-    waiting_for: Mutex<Option<Arc<Shared>>>,
-    pub network_thread: Mutex<Option<ThreadId>>,
-    pub pushed: AtomicU64,
-    pub sent: AtomicU64,
-    pub chunks_sent: AtomicU64,
-    pub dropped: AtomicU64,
-    /// Bytes of idle silence sent (not pushed audio).
-    pub silence: AtomicU64,
-    pub reconnects: AtomicU64,
-    pub replayed: AtomicU64,
-    pub messages: AtomicU64,
-    pub last_rtt_bits: AtomicU64,
-    /// Poll mode: the event queue is full and the network thread has stopped reading from
-    /// the server; next_event wakes it once half the queue is taken.
-    pub reading_paused: AtomicBool,
-    /// Poll mode: bytes of events queued and not yet taken (see EVENT_QUEUE_BYTES).
-    pub queued_bytes: AtomicUsize,
-    /// An overrun began; the network thread raises the OVERRUN event.
-    pub overrun_signal: AtomicBool,
-    pub in_overrun: AtomicBool,
-    /// push_wait callers sleeping until the network thread takes audio.
-    pub room: Mutex<()>,
-    pub room_changed: Condvar,
-    pub finish_requested: AtomicBool,
-    /// When finishing gives up, set by finish: the finish timeout (plus the time paced audio
-    /// still takes to send) bounds everything after it, reconnects included.
-    pub finish_by: Mutex<Option<Instant>>,
-    pub chunk_bytes: usize,
-    /// Shared network threads only (src/reactor.rs): the thread this session streams on, set
-    /// the first time; its slot there while it streams there (written by that thread;
-    /// reactor::NOT_STREAMING otherwise); whether it is on that thread's pending list.
-    pub reactor: std::sync::OnceLock<&'static crate::reactor::Reactor>,
-    pub reactor_slot: std::sync::atomic::AtomicUsize,
-    pub pending: AtomicBool,
-    log: Option<(crate::config::LogHandler, LogLevel)>,
-}
-
-thread_local! {
-    /// This thread is a network thread (a session's own, or a shared one): a call that
-    /// waits for a network thread must not wait here.
-    static NETWORK_THREAD: Cell<bool> = const { Cell::new(false) };
-    /// The session whose callback this thread is running.
-    static IN_CALLBACK: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
-}
-
-pub(crate) fn mark_network_thread() {
-    NETWORK_THREAD.with(|n| n.set(true));
-}
-
-/// Whether the calling thread is a network thread, i.e. a call from inside a callback.
-pub(crate) fn on_network_thread() -> bool {
-    NETWORK_THREAD.with(Cell::get)
-}
-
-/// Clears IN_CALLBACK when a callback returns or unwinds.
-struct CallbackScope(Option<Arc<Shared>>);
-
-impl Drop for CallbackScope {
-    fn drop(&mut self) {
-        let previous = self.0.take();
-        IN_CALLBACK.with(|c| *c.borrow_mut() = previous);
-    }
-}
-
-/// How many sessions a chain of frees-in-callbacks is followed through to find a cycle.
-const CYCLE_SEARCH: usize = 64;
-
-impl Shared {
-    pub fn log(self: &Arc<Self>, level: LogLevel, msg: impl FnOnce() -> String) {
-        if let Some((f, max)) = &self.log {
-            if level <= *max {
-                self.callback(|| f(level, &msg()));
-            }
-        }
-    }
-
-    /// Runs a callback of this session unless it has been freed. A free waits for a running
-    /// callback to return (the gate), so none runs after free returns.
-    pub(crate) fn callback(self: &Arc<Self>, f: impl FnOnce()) {
-        if self.freed.load(Ordering::Acquire) {
-            return;
-        }
-        let _gate = self.callback_gate.lock();
-        if self.freed.load(Ordering::Acquire) {
-            return;
-        }
-        let previous = IN_CALLBACK.with(|c| c.borrow_mut().replace(self.clone()));
-        let _scope = CallbackScope(previous);
-        f();
-    }
-
-    /// Waits until no callback of this session runs (or is about to), called by free. From
-    /// inside a callback of another session, the wait ends early when this session's
-    /// callback is itself freeing, directly or through others, the session whose callback is
-    /// calling: each waiting for the other would be a deadlock.
-    fn wait_for_callbacks(self: &Arc<Self>) {
-        let Some(me) = IN_CALLBACK.with(|c| c.borrow().clone()) else {
-            drop(self.callback_gate.lock());
-            return;
-        };
-        *me.waiting_for.lock() = Some(self.clone());
-        loop {
-            if let Some(gate) = self.callback_gate.try_lock_for(Duration::from_millis(1)) {
-                drop(gate);
-                break;
-            }
-            if self.waits_for(&me) {
-                break;
-            }
-        }
-        *me.waiting_for.lock() = None;
-    }
-
-    /// Whether this session's callback waits, through a chain of frees, for `target`.
-    fn waits_for(self: &Arc<Self>, target: &Arc<Shared>) -> bool {
-        let mut at = self.clone();
-        for _ in 0..CYCLE_SEARCH {
-            let next = at.waiting_for.lock().clone();
-            match next {
-                Some(n) if Arc::ptr_eq(&n, target) => return true,
-                Some(n) => at = n,
-                None => return false,
-            }
-        }
-        false
-    }
-
-    pub fn set_state(&self, state: State) {
-        self.progress.lock().state = state;
-        self.changed.notify_all();
-    }
-
-    pub fn state(&self) -> State {
-        self.progress.lock().state
     }
 }
 
@@ -242,18 +68,6 @@ fn in_callback(call: &str) -> Error {
     )
 }
 
-/// Poll mode: the memory of untaken events (their strings and the server messages they came
-/// from) at which a session stops reading from the server until next_event has taken half
-/// (the server's messages then wait in the socket; nothing is lost). One message's events are
-/// always queued whole, so the queue can pass this by one message's worth.
-pub(crate) const EVENT_QUEUE_BYTES: usize = 32 << 20;
-
-/// A poll-mode event and the bytes it counts against EVENT_QUEUE_BYTES.
-pub(crate) struct Queued {
-    pub event: Event,
-    pub bytes: usize,
-}
-
 /// How long `close` waits for the network thread before leaving it to end on its own.
 const JOIN_BOUND: Duration = Duration::from_millis(1000);
 
@@ -268,87 +82,25 @@ impl Session {
             (cfg.buffer_ms as u64 * input.rate as u64 * input.frame_bytes() as u64).div_ceil(1000) as usize;
         let (producer, consumer) = audio_queue(input, capacity.max(input.frame_bytes()), chunk_bytes)
             .ok_or_else(|| Error::new(FWASR_ERR_RESOURCE, "cannot map memory for the audio queue"))?;
-        let waker = Arc::new(
-            Waker::new().map_err(|e| Error::os(FWASR_ERR_INTERNAL, "cannot create an eventfd", &e))?,
-        );
-        let shared = Arc::new(Shared {
-            waker,
-            progress: Mutex::new(Progress {
-                state: FWASR_STATE_CONNECTING,
-                error: None,
-                thread_done: false,
-            }),
-            changed: Condvar::new(),
-            transcript: Mutex::new(Transcript::new()),
-            stop: AtomicBool::new(false),
-            ended: AtomicBool::new(false),
-            freed: AtomicBool::new(false),
-            callback_gate: Mutex::new(()),
-            waiting_for: Mutex::new(None),
-            network_thread: Mutex::new(None),
-            pushed: AtomicU64::new(0),
-            sent: AtomicU64::new(0),
-            chunks_sent: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            silence: AtomicU64::new(0),
-            reconnects: AtomicU64::new(0),
-            replayed: AtomicU64::new(0),
-            messages: AtomicU64::new(0),
-            last_rtt_bits: AtomicU64::new(f64::NAN.to_bits()),
-            reading_paused: AtomicBool::new(false),
-            queued_bytes: AtomicUsize::new(0),
-            overrun_signal: AtomicBool::new(false),
-            in_overrun: AtomicBool::new(false),
-            room: Mutex::new(()),
-            room_changed: Condvar::new(),
-            finish_requested: AtomicBool::new(false),
-            finish_by: Mutex::new(None),
-            chunk_bytes,
-            reactor: std::sync::OnceLock::new(),
-            reactor_slot: std::sync::atomic::AtomicUsize::new(crate::reactor::NOT_STREAMING),
-            pending: AtomicBool::new(false),
-            log: cfg.log.clone(),
-        });
+        let place = Place::new(cfg.shared_io)?;
+        let shared = Arc::new(Shared::new(place.doorbell(), chunk_bytes, cfg.log.clone()));
         let (control_tx, control_rx) = crossbeam_channel::unbounded();
         let (sink, events) = match &cfg.on_event {
             Some(f) => (Sink::Callback(f.clone()), None),
             None => {
                 let (tx, rx) = crossbeam_channel::unbounded();
-                (Sink::Queue(tx), Some(rx))
+                (Sink::queue(tx), Some(rx))
             }
         };
-        let worker = Worker::new(shared.clone(), connector, consumer, control_rx, sink, cfg);
-        let sh = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("fwasr-session".into())
-            .stack_size(256 * 1024)
-            .spawn(move || {
-                mark_network_thread();
-                // A bug must not take the host down: the session fails instead.
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run())).is_err() {
-                    sh.ended.store(true, Ordering::Release);
-                    let mut p = sh.progress.lock();
-                    p.state = FWASR_STATE_FAILED;
-                    p.error = Some(Error::new(
-                        FWASR_ERR_INTERNAL,
-                        "internal error: the session thread panicked",
-                    ));
-                    p.thread_done = true;
-                    drop(p);
-                    sh.changed.notify_all();
-                    let _room = sh.room.lock();
-                    sh.room_changed.notify_all();
-                }
-            })
-            .map_err(|e| Error::os(FWASR_ERR_RESOURCE, "cannot start the session thread", &e))?;
-        *shared.network_thread.lock() = Some(thread.thread().id());
+        let machine = Machine::new(shared.clone(), connector, consumer, control_rx, sink, cfg);
+        let thread = place.run(machine)?;
         Ok(Session {
             shared,
             producer: Mutex::new(producer),
             input_format: cfg.input.format,
             control: control_tx,
             events,
-            thread: Mutex::new(Some(thread)),
+            thread: Mutex::new(thread),
             next_event_id: AtomicU64::new(1),
             capacity,
             input_bytes_per_s: input.rate as u64 * input.frame_bytes() as u64,
@@ -445,7 +197,7 @@ impl Session {
                 }
                 let chunk = sh.chunk_bytes as u64 / 2;
                 if after / chunk > before / chunk {
-                    crate::reactor::notify(sh);
+                    sh.notify();
                 }
                 Ok(())
             }
@@ -457,7 +209,7 @@ impl Session {
                     sh.dropped.fetch_add(equivalent, Ordering::Relaxed);
                     if !sh.in_overrun.swap(true, Ordering::Relaxed) {
                         sh.overrun_signal.store(true, Ordering::Release);
-                        sh.waker.wake();
+                        sh.notify();
                     }
                 }
                 Err(Error::new(
@@ -524,7 +276,7 @@ impl Session {
         self.control
             .send(make(at))
             .map_err(|_| Error::new(FWASR_ERR_STATE, "the session has ended"))?;
-        self.shared.waker.wake();
+        self.shared.notify();
         Ok(())
     }
 
@@ -595,7 +347,7 @@ impl Session {
                 *self.shared.finish_by.lock() = Some(Instant::now() + self.finish_timeout + paced);
                 self.shared.finish_requested.store(true, Ordering::Release);
                 let _ = self.control.send(Control::Finish { end });
-                self.shared.waker.wake();
+                self.shared.notify();
             }
         }
         if timeout == Some(Duration::ZERO) {
@@ -652,7 +404,7 @@ impl Session {
             && left <= EVENT_QUEUE_BYTES / 2
             && self.shared.reading_paused.swap(false, Ordering::AcqRel)
         {
-            self.shared.waker.wake();
+            self.shared.notify();
         }
         Some(queued.event)
     }
@@ -690,36 +442,39 @@ impl Session {
     }
 
     /// Stops the session without flushing. No callback starts after this returns (or, when
-    /// called from inside a callback, after that callback returns). Joins the network thread
-    /// within about a second; a thread stuck in name resolution is left to end by itself.
+    /// called from inside the session's own callback, after that callback returns). Waits for
+    /// the network side to let go within about a second (a name lookup in progress is not
+    /// waited for: it ends by itself).
     pub fn close(&self) {
         let sh = &self.shared;
-        sh.freed.store(true, Ordering::Release);
-        sh.stop.store(true, Ordering::Release);
-        sh.waker.wake();
-        let Some(handle) = self.thread.lock().take() else {
+        if sh.freed.swap(true, Ordering::AcqRel) {
             return;
-        };
-        if *sh.network_thread.lock() == Some(std::thread::current().id()) {
+        }
+        sh.stop.store(true, Ordering::Release);
+        sh.notify();
+        let handle = self.thread.lock().take();
+        if sh.in_own_callback() {
             return;
         }
         sh.wait_for_callbacks();
-        // A callback freeing another session: that session's thread ends by itself (no
-        // callback of it runs any more); waiting for it here would hold up this callback's
-        // own session, or every session of a shared thread.
+        // A callback freeing another session: that session ends on its own network thread
+        // (no callback of it runs any more); waiting for it here could be waiting for this
+        // very thread.
         if on_network_thread() {
             return;
         }
         let deadline = Instant::now() + JOIN_BOUND;
         let mut p = sh.progress.lock();
-        while !p.thread_done {
+        while !p.done {
             if sh.changed.wait_until(&mut p, deadline).timed_out() {
                 break;
             }
         }
-        if p.thread_done {
+        if p.done {
             drop(p);
-            let _ = handle.join();
+            if let Some(h) = handle {
+                let _ = h.join();
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ enum Phase {
 }
 
 #[derive(Debug)]
-pub(crate) struct CloseWatch {
+pub struct CloseWatch {
     phase: Phase,
     partial: Vec<u8>,
     last: Option<Vec<u8>>,
@@ -42,7 +42,7 @@ impl Default for CloseWatch {
 /// A close frame as received: its code (None when the payload was empty or one byte) and
 /// its reason, invalid UTF-8 replaced.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct RawClose {
+pub struct RawClose {
     pub code: Option<u16>,
     pub reason: String,
 }

@@ -1,0 +1,377 @@
+//! One open WebSocket: reading server messages within a step's budget, writing without ever
+//! blocking or buffering more than a chunk, and the close handshake, with the server's close
+//! reported as it was on the wire. Generic over the byte stream so it is tested in memory.
+
+use std::io::{ErrorKind, Read, Write};
+use std::time::{Duration, Instant};
+
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::{Message, Utf8Bytes, WebSocket};
+
+use crate::conn::Watched;
+use crate::error::*;
+
+/// How long to wait for the server's side of the close handshake.
+pub(crate) const CLOSE_WAIT: Duration = Duration::from_millis(2000);
+
+/// Server messages read in one step before the step yields, so a flood cannot keep the
+/// thread from deadlines, finish, free, or the other sessions of its thread.
+const READ_MESSAGES_PER_STEP: usize = 64;
+const READ_BYTES_PER_STEP: usize = 1 << 20;
+
+/// What one step may still read.
+pub(crate) struct ReadBudget {
+    messages: usize,
+    bytes: usize,
+}
+
+impl Default for ReadBudget {
+    fn default() -> Self {
+        ReadBudget {
+            messages: READ_MESSAGES_PER_STEP,
+            bytes: READ_BYTES_PER_STEP,
+        }
+    }
+}
+
+/// What a read found.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Incoming {
+    Text(Utf8Bytes),
+    /// A binary message of this many bytes (not part of the protocol).
+    Binary(usize),
+    /// An answer to our ping.
+    Pong,
+    /// Nothing more for now: the socket is drained.
+    Drained,
+    /// The step's budget is spent; more may be waiting (`read_more`).
+    Yield,
+    /// The connection is over (after a close handshake, or the server went).
+    Closed,
+}
+
+pub(crate) struct Link<S: Read + Write> {
+    pub ws: WebSocket<Watched<S>>,
+    /// Bytes wait in the WebSocket's buffer for the socket: nothing new is written until
+    /// they are out, so a server that stops reading backs up into the audio queue.
+    pub out_pending: bool,
+    /// The last read stopped on its budget before the socket was drained.
+    pub read_more: bool,
+    /// The server's close (code, reason), once it came.
+    close: Option<(u16, String)>,
+    /// By when the connection must be over once a close handshake started.
+    pub close_deadline: Option<Instant>,
+}
+
+impl<S: Read + Write> Link<S> {
+    pub fn new(ws: WebSocket<Watched<S>>) -> Link<S> {
+        Link {
+            ws,
+            out_pending: false,
+            read_more: false,
+            close: None,
+            close_deadline: None,
+        }
+    }
+
+    /// The next server message within `budget`. Pings are answered (tungstenite queues the
+    /// pong) and skipped; the server's close frame is noted and reading goes on until the
+    /// connection is over.
+    pub fn read(&mut self, now: Instant, budget: &mut ReadBudget) -> Result<Incoming, Error> {
+        loop {
+            if budget.messages == 0 || budget.bytes == 0 {
+                self.read_more = true;
+                return Ok(Incoming::Yield);
+            }
+            let msg = match self.ws.read() {
+                Ok(m) => m,
+                Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                    self.read_more = false;
+                    return Ok(Incoming::Drained);
+                }
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Ok(Incoming::Closed)
+                }
+                Err(e) => {
+                    // A malformed close frame (a one-byte payload, a reason that is not
+                    // UTF-8) is still the server's close.
+                    if self.close.is_none() && self.ws.get_ref().server_close().is_some() {
+                        self.close = Some(self.server_close(None));
+                    }
+                    return Err(ws_error(e));
+                }
+            };
+            budget.messages -= 1;
+            budget.bytes = budget.bytes.saturating_sub(msg.len());
+            match msg {
+                Message::Text(t) => return Ok(Incoming::Text(t)),
+                Message::Binary(b) => return Ok(Incoming::Binary(b.len())),
+                Message::Pong(_) => return Ok(Incoming::Pong),
+                Message::Close(frame) => {
+                    let reported = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                    self.close = Some(self.server_close(reported));
+                    self.close_deadline.get_or_insert(now + CLOSE_WAIT);
+                }
+                Message::Ping(_) | Message::Frame(_) => {}
+            }
+        }
+    }
+
+    /// The server's close code and reason. tungstenite reports its own 1002 reply for a code
+    /// that may not be sent; the bytes on the wire say what the server sent.
+    fn server_close(&self, reported: Option<(u16, String)>) -> (u16, String) {
+        let Some(raw) = self.ws.get_ref().server_close() else {
+            return reported.unwrap_or((1005, String::new()));
+        };
+        let Some(code) = raw.code else {
+            return (1005, raw.reason);
+        };
+        if reported.is_some_and(|(c, _)| c == code) {
+            return (code, raw.reason);
+        }
+        let note = "not a valid close code or frame on the wire; fwasr answered 1002";
+        let reason = if raw.reason.is_empty() {
+            format!("({note})")
+        } else {
+            format!("{} ({note})", raw.reason)
+        };
+        (code, reason)
+    }
+
+    /// Whether the server has closed (only the close handshake is left to write).
+    pub fn closed_by_server(&self) -> bool {
+        self.close.is_some()
+    }
+
+    /// Why the connection ended: the server's close if it sent one, else `e`, else a
+    /// connection that went without a close frame.
+    pub fn end_error(&self, e: Option<Error>) -> Error {
+        match (&self.close, e) {
+            (Some((code, reason)), _) => Error::with_code(
+                FWASR_ERR_CLOSED,
+                i32::from(*code),
+                format!("server closed the connection with code {code}: {reason}"),
+            ),
+            (None, Some(e)) => e,
+            (None, None) => Error::new(FWASR_ERR_IO, "connection closed without a close frame"),
+        }
+    }
+
+    /// Queues a message; it goes out with the next flush or when the socket takes it.
+    pub fn send(&mut self, msg: Message) -> Result<(), Error> {
+        match self.ws.write(msg) {
+            Ok(()) => Ok(()),
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                self.out_pending = true;
+                Ok(())
+            }
+            Err(e) => Err(ws_error(e)),
+        }
+    }
+
+    pub fn flush(&mut self) -> Result<(), Error> {
+        match self.ws.flush() {
+            Ok(()) => {
+                self.out_pending = false;
+                Ok(())
+            }
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                self.out_pending = true;
+                Ok(())
+            }
+            Err(e) => Err(ws_error(e)),
+        }
+    }
+
+    /// Starts the close handshake (errors do not matter any more).
+    pub fn goodbye(&mut self, code: CloseCode, reason: &str) {
+        let _ = self.ws.close(Some(CloseFrame {
+            code,
+            reason: reason.to_string().into(),
+        }));
+        let _ = self.ws.flush();
+    }
+
+    /// Bytes written to the socket so far.
+    pub fn written(&self) -> u64 {
+        self.ws.get_ref().written()
+    }
+}
+
+pub(crate) fn ws_error(e: tungstenite::Error) -> Error {
+    use tungstenite::error::ProtocolError;
+    match e {
+        tungstenite::Error::Io(e) => Error::new(FWASR_ERR_IO, format!("connection lost: {e}")),
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            Error::new(FWASR_ERR_IO, "connection closed without a close frame")
+        }
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            Error::new(FWASR_ERR_IO, "connection closed")
+        }
+        other => Error::new(FWASR_ERR_PROTOCOL, format!("WebSocket error: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::io;
+
+    use tungstenite::protocol::Role;
+
+    use super::*;
+    use crate::conn::ws_config;
+
+    /// The server's side in memory: what it sent waits in `input`; what the client wrote
+    /// lands in `output`, until `room` (when set) runs out, as with a server that stops
+    /// reading.
+    #[derive(Default)]
+    struct Pipe {
+        input: VecDeque<u8>,
+        output: Vec<u8>,
+        room: Option<usize>,
+    }
+
+    impl Read for Pipe {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.input.is_empty() {
+                return Err(ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.input.len());
+            for (b, x) in buf.iter_mut().zip(self.input.drain(..n)) {
+                *b = x;
+            }
+            Ok(n)
+        }
+    }
+
+    impl Write for Pipe {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = self.room.map_or(buf.len(), |r| r.min(buf.len()));
+            if n == 0 {
+                return Err(ErrorKind::WouldBlock.into());
+            }
+            if let Some(r) = &mut self.room {
+                *r -= n;
+            }
+            self.output.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An unmasked frame, as a server sends it.
+    fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x80 | opcode];
+        if payload.len() < 126 {
+            f.push(payload.len() as u8);
+        } else {
+            f.push(126);
+            f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        }
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn link(server_sends: &[Vec<u8>], room: Option<usize>) -> Link<Pipe> {
+        let mut watched = Watched::new(Pipe::default());
+        // The watch has seen the upgrade response, as after a real handshake.
+        watched.read_upgrade_for_test(b"HTTP/1.1 101 Switching Protocols\r\n\r\n");
+        let pipe = watched.get_mut();
+        pipe.input = server_sends.concat().into();
+        pipe.room = room;
+        Link::new(WebSocket::from_raw_socket(
+            watched,
+            Role::Client,
+            Some(ws_config()),
+        ))
+    }
+
+    fn read_all(l: &mut Link<Pipe>) -> Vec<Incoming> {
+        let mut out = Vec::new();
+        loop {
+            let mut budget = ReadBudget::default();
+            loop {
+                match l.read(Instant::now(), &mut budget).unwrap() {
+                    Incoming::Yield => break,
+                    Incoming::Drained => return out,
+                    other => out.push(other),
+                }
+            }
+            out.push(Incoming::Yield);
+        }
+    }
+
+    #[test]
+    fn reads_yield_after_their_budget() {
+        let texts: Vec<Vec<u8>> = (0..150)
+            .map(|i| frame(0x1, format!("{{\"n\":{i}}}").as_bytes()))
+            .collect();
+        let mut l = link(&texts, None);
+        let got = read_all(&mut l);
+        let yields: Vec<usize> = got
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| **g == Incoming::Yield)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(yields, [64, 129], "a yield after every 64 messages");
+        assert_eq!(got.len(), 152);
+        assert!(!l.read_more);
+    }
+
+    #[test]
+    fn pings_are_answered_but_not_reported_and_pongs_are() {
+        let mut l = link(&[frame(0x9, b"a"), frame(0x9, b"b"), frame(0xA, b"fwasr")], None);
+        assert_eq!(read_all(&mut l), [Incoming::Pong]);
+        l.flush().unwrap();
+        // The pong to the last ping went out (masked client frame, opcode 0xA).
+        assert_eq!(l.ws.get_mut().get_mut().output.first(), Some(&0x8A));
+    }
+
+    #[test]
+    fn pongs_to_a_server_that_never_reads_do_not_pile_up() {
+        let pings: Vec<Vec<u8>> = (0..20_000).map(|_| frame(0x9, &[7; 100])).collect();
+        let mut l = link(&pings, Some(0));
+        read_all(&mut l);
+        // tungstenite keeps one pending pong, and its write buffer is capped: nothing grew.
+        assert!(l.ws.get_mut().get_mut().output.is_empty());
+        assert!(l.send(Message::Ping(vec![1].into())).is_ok());
+    }
+
+    #[test]
+    fn a_close_code_not_allowed_on_the_wire_is_reported_as_sent() {
+        let mut payload = 5000u16.to_be_bytes().to_vec();
+        payload.extend_from_slice(b"custom");
+        let mut l = link(&[frame(0x8, &payload)], None);
+        let got = read_all(&mut l);
+        assert!(got.is_empty(), "{got:?}");
+        assert!(l.closed_by_server() && l.close_deadline.is_some());
+        let e = l.end_error(None);
+        assert_eq!((e.status, e.code), (FWASR_ERR_CLOSED, 5000));
+        assert!(
+            e.message.contains("custom (not a valid close code"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn writes_back_up_instead_of_buffering() {
+        let mut l = link(&[], Some(3000));
+        l.send(Message::binary(vec![0u8; 1600])).unwrap();
+        l.flush().unwrap();
+        assert!(!l.out_pending);
+        l.send(Message::binary(vec![0u8; 1600])).unwrap();
+        l.flush().unwrap();
+        assert!(l.out_pending, "the socket took only part of the second chunk");
+        assert_eq!(l.written(), 3000);
+        l.ws.get_mut().get_mut().room = Some(10_000);
+        l.flush().unwrap();
+        assert!(!l.out_pending);
+        assert!(l.written() > 3200);
+    }
+}

@@ -1,0 +1,283 @@
+//! A network thread: one mio poll (epoll, kqueue or IOCP) for the sockets of its sessions, a
+//! waker, and their deadlines. Each wake-up steps every session whose socket is ready, that
+//! was notified, or whose deadline came. A session's own thread is a reactor holding that one
+//! session (it ends with it); shared network threads are a few reactors holding many.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use mio::{Events, Poll, Token, Waker};
+
+use super::machine::{Machine, Outcome};
+use super::shared::{mark_network_thread, Doorbell, NO_SLOT};
+use crate::error::*;
+
+const WAKER: Token = Token(usize::MAX);
+
+/// Sessions that may be listed as having work before the thread looks; beyond it (never,
+/// with fewer sessions per thread) the thread looks at every session's flag.
+const OWN_LIST: usize = 4;
+const SHARED_LIST: usize = 4096;
+
+struct Slot {
+    machine: Machine,
+    deadline: Option<Instant>,
+    again: bool,
+}
+
+pub(crate) struct Reactor {
+    poll: Poll,
+    doorbell: Arc<Doorbell>,
+    listed: Receiver<usize>,
+    jobs: Receiver<Machine>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    /// The thread ends once it holds no session (a session's own thread).
+    own: bool,
+}
+
+/// A new reactor and the doorbell that wakes it.
+fn reactor(list: usize, own: bool) -> Result<(Reactor, Sender<Machine>), Error> {
+    let poll = Poll::new().map_err(|e| Error::os(FWASR_ERR_INTERNAL, "cannot create a poll", &e))?;
+    let waker = Waker::new(poll.registry(), WAKER)
+        .map_err(|e| Error::os(FWASR_ERR_INTERNAL, "cannot create a waker", &e))?;
+    let (listed_tx, listed) = bounded(list);
+    let (jobs_tx, jobs) = unbounded();
+    let doorbell = Arc::new(Doorbell {
+        waker,
+        listed: listed_tx,
+        overflow: AtomicBool::new(false),
+        sleeping: AtomicBool::new(false),
+    });
+    let r = Reactor {
+        poll,
+        doorbell,
+        listed,
+        jobs,
+        slots: Vec::new(),
+        free: Vec::new(),
+        own,
+    };
+    Ok((r, jobs_tx))
+}
+
+/// Where a new session will run.
+pub(crate) enum Place {
+    /// A thread of its own, started by `run`.
+    Own(Reactor),
+    /// One of the shared network threads.
+    Shared(&'static Pooled),
+}
+
+pub(crate) struct Pooled {
+    doorbell: Arc<Doorbell>,
+    jobs: Sender<Machine>,
+}
+
+impl Place {
+    pub fn new(shared_io: bool) -> Result<Place, Error> {
+        if shared_io {
+            let pool = pool()?;
+            return Ok(Place::Shared(
+                &pool[NEXT.fetch_add(1, Ordering::Relaxed) % pool.len()],
+            ));
+        }
+        let (r, _jobs) = reactor(OWN_LIST, true)?;
+        Ok(Place::Own(r))
+    }
+
+    pub fn doorbell(&self) -> Arc<Doorbell> {
+        match self {
+            Place::Own(r) => r.doorbell.clone(),
+            Place::Shared(p) => p.doorbell.clone(),
+        }
+    }
+
+    /// Runs `machine` here: on its own thread (returned), or on the shared one.
+    pub fn run(self, machine: Machine) -> Result<Option<JoinHandle<()>>, Error> {
+        match self {
+            Place::Own(mut r) => {
+                r.install(machine);
+                std::thread::Builder::new()
+                    .name("fwasr-session".into())
+                    .stack_size(256 * 1024)
+                    .spawn(move || r.run())
+                    .map(Some)
+                    .map_err(|e| Error::os(FWASR_ERR_RESOURCE, "cannot start the session thread", &e))
+            }
+            Place::Shared(p) => {
+                p.jobs
+                    .send(machine)
+                    .map_err(|_| Error::new(FWASR_ERR_INTERNAL, "the shared network thread is gone"))?;
+                let _ = p.doorbell.waker.wake();
+                Ok(None)
+            }
+        }
+    }
+}
+
+static POOL: OnceLock<Vec<Pooled>> = OnceLock::new();
+static POOL_START: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// The shared threads (one per core, at most 8), started by the first session that asks. A
+/// failure to start them (out of descriptors, say) is not kept: a later session tries again.
+fn pool() -> Result<&'static [Pooled], Error> {
+    if let Some(p) = POOL.get() {
+        return Ok(p);
+    }
+    let _starting = POOL_START.lock();
+    if let Some(p) = POOL.get() {
+        return Ok(p);
+    }
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let mut pooled = Vec::with_capacity(n);
+    for i in 0..n {
+        let (r, jobs) = reactor(SHARED_LIST, false)?;
+        let doorbell = r.doorbell.clone();
+        std::thread::Builder::new()
+            .name(format!("fwasr-shared-{i}"))
+            .spawn(move || r.run())
+            .map_err(|e| Error::os(FWASR_ERR_RESOURCE, "cannot start a shared network thread", &e))?;
+        pooled.push(Pooled { doorbell, jobs });
+    }
+    Ok(POOL.get_or_init(|| pooled))
+}
+
+impl Reactor {
+    /// Takes a session in; its first step starts its connection.
+    fn install(&mut self, machine: Machine) -> usize {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        let sh = machine.shared().clone();
+        sh.slot.store(slot, Ordering::Release);
+        sh.pending.store(false, Ordering::Release);
+        self.slots[slot] = Some(Slot {
+            machine,
+            deadline: Some(Instant::now()),
+            again: false,
+        });
+        slot
+    }
+
+    fn live(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    fn run(mut self) {
+        mark_network_thread();
+        let mut events = Events::with_capacity(if self.own { 8 } else { 256 });
+        // (slot, readable) to step this turn.
+        let mut due: Vec<(usize, bool)> = Vec::new();
+        loop {
+            while let Ok(machine) = self.jobs.try_recv() {
+                self.install(machine);
+            }
+            if self.own && self.live() == 0 {
+                return;
+            }
+            let now = Instant::now();
+            let next = self
+                .slots
+                .iter()
+                .flatten()
+                .filter_map(|s| if s.again { Some(now) } else { s.deadline })
+                .min();
+            let bell = &self.doorbell;
+            bell.sleeping.store(true, Ordering::SeqCst);
+            // Pairs with the fence in Shared::notify: a session listed before this point is
+            // seen here, or its notifier sees this thread sleeping and wakes it.
+            fence(Ordering::SeqCst);
+            let busy =
+                !self.listed.is_empty() || bell.overflow.load(Ordering::Acquire) || !self.jobs.is_empty();
+            let timeout = if busy {
+                Some(Duration::ZERO)
+            } else {
+                next.map(|d| d.saturating_duration_since(now))
+            };
+            let polled = self.poll.poll(&mut events, timeout);
+            bell.sleeping.store(false, Ordering::SeqCst);
+            if let Err(e) = polled {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    // Not expected with our own poll; do not spin on it.
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                continue;
+            }
+            due.clear();
+            for ev in events.iter().filter(|ev| ev.token() != WAKER) {
+                let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                due.push((ev.token().0, readable));
+            }
+            while let Ok(slot) = self.listed.try_recv() {
+                due.push((slot, false));
+            }
+            if bell.overflow.swap(false, Ordering::AcqRel) {
+                for (i, s) in self.slots.iter().enumerate() {
+                    if s.as_ref()
+                        .is_some_and(|s| s.machine.shared().pending.load(Ordering::Acquire))
+                    {
+                        due.push((i, false));
+                    }
+                }
+            }
+            let now = Instant::now();
+            for (i, s) in self.slots.iter().enumerate() {
+                if let Some(s) = s {
+                    if s.again || s.deadline.is_some_and(|d| d <= now) {
+                        due.push((i, s.again));
+                    }
+                }
+            }
+            // One step per session per turn, readable if any of its entries was.
+            due.sort_unstable();
+            due.dedup_by(|later, first| {
+                let same = later.0 == first.0;
+                if same {
+                    first.1 |= later.1;
+                }
+                same
+            });
+            for &(i, readable) in &due {
+                self.step(i, readable);
+            }
+        }
+    }
+
+    fn step(&mut self, i: usize, readable: bool) {
+        let registry = self.poll.registry();
+        let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
+        // Cleared before the step, so a notification during it lists the session again.
+        slot.machine.shared().pending.store(false, Ordering::Release);
+        let stepped = catch_unwind(AssertUnwindSafe(|| {
+            slot.machine.step(registry, Token(i), readable)
+        }));
+        let outcome = match stepped {
+            Ok(Ok(wait)) => {
+                slot.deadline = wait.deadline;
+                slot.again = wait.again;
+                return;
+            }
+            Ok(Err(outcome)) => outcome,
+            Err(_) => Outcome::Failed(Error::new(
+                FWASR_ERR_INTERNAL,
+                "internal error (caught panic) on a network thread",
+            )),
+        };
+        let slot = self.slots[i].take().expect("the slot stepped above");
+        self.free.push(i);
+        let sh = slot.machine.shared().clone();
+        sh.slot.store(NO_SLOT, Ordering::Release);
+        if catch_unwind(AssertUnwindSafe(|| slot.machine.end(registry, outcome))).is_err() {
+            sh.fail_internal();
+        }
+    }
+}
