@@ -137,7 +137,8 @@ typedef struct fwasr_config fwasr_config;
 // An owned snapshot of a session's segments, in id order. Free with fwasr_segments_free.
 typedef struct fwasr_segments fwasr_segments;
 
-// A streaming session. Opaque; open with fwasr_session_open, free with fwasr_session_free.
+// A streaming session. Opaque: a handle (a number, not an address; never dereference it).
+// Open with fwasr_session_open, free with fwasr_session_free.
 typedef struct fwasr_session fwasr_session;
 
 // One event. Allocated by the library; fields are only ever appended at the end.
@@ -498,10 +499,12 @@ enum fwasr_state fwasr_session_state(const struct fwasr_session *s);
 // the whole transcript), joins its thread and frees it. Returns within about a second
 // whatever the server does (a name lookup in progress is not waited for). No callback runs
 // after it returns; called from inside the session's own callback, no further callback runs
-// after that one returns. From inside another session's callback see fwasr_event_fn. Calls already in
-// progress on other threads (a push, a blocking next_event or finish) return promptly with
-// FWASR_ERR_STATE or their result, and the memory is released when the last of them does;
-// calls that start after free returns are invalid. NULL does nothing.
+// after that one returns. From inside another session's callback see fwasr_event_fn. Calls
+// in progress on other threads (a push, a blocking next_event or finish) return promptly
+// with FWASR_ERR_STATE or their result, and the memory is released when the last of them
+// does. The handle is dead from then on: a call with it, even one racing the free, fails with
+// FWASR_ERR_INVALID_ARGUMENT instead of touching freed memory (on 32-bit platforms, unless
+// its slot was reused 4,096 times since). NULL, or a handle already freed, does nothing.
 void fwasr_session_free(struct fwasr_session *s);
 
 #ifdef __cplusplus

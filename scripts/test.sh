@@ -13,6 +13,9 @@ cmake --build "$build-sanitize" --parallel 2
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir "$build-sanitize" --output-on-failure --parallel 2
 
+# The free race under ThreadSanitizer, library instrumented too.
+scripts/tsan.sh "$build"
+
 # build.rs regenerated include/fwasr.h during the build; it must equal the committed one.
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   if ! git diff --exit-code --stat -- include/fwasr.h; then

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod event;
+mod handles;
 pub mod session;
 
 use std::cell::RefCell;

@@ -3,66 +3,32 @@
 //! Threads: push, push_s16 and push_wait may be called by one thread at a time (the media
 //! thread; a second concurrent pusher gets FWASR_ERR_BUSY). Every other call is safe from any
 //! thread, concurrently. fwasr_session_free may run while other calls are in progress (they
-//! return promptly) and from inside the session's own event callback; no call may start after
-//! it returns.
+//! return promptly) and from inside the session's own event callback; a call with a handle
+//! that was freed fails cleanly (see src/ffi/handles.rs).
 
 use std::ffi::{c_char, c_void};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::audio::{Format, FWASR_FORMAT_F32, FWASR_FORMAT_S16LE};
 use crate::error::*;
 use crate::ffi::config::fwasr_config;
 use crate::ffi::event::{fwasr_event, fwasr_segments, fwasr_stats, write_stats, OwnedEvent};
-use crate::ffi::{arg_ref, arg_str, guard, status, timeout_arg, value, write_buf};
+use crate::ffi::{arg_ref, arg_str, guard, handles, status, timeout_arg, value, write_buf};
 use crate::session::{fwasr_state, Session, FWASR_STATE_FAILED};
 
-/// A streaming session. Opaque; open with fwasr_session_open, free with fwasr_session_free.
+/// A streaming session. Opaque: a handle (a number, not an address; never dereference it).
+/// Open with fwasr_session_open, free with fwasr_session_free.
 pub struct fwasr_session {
-    inner: Session,
-    /// The caller's reference plus one per call in progress: the memory goes when the last
-    /// of them does, so fwasr_session_free may run while other threads are inside calls.
-    refs: AtomicUsize,
-    freeing: AtomicBool,
+    _opaque: [u8; 0],
 }
 
-/// A call in progress on a session.
-pub(crate) struct Entered(*const fwasr_session);
-
-impl std::ops::Deref for Entered {
-    type Target = Session;
-    fn deref(&self) -> &Session {
-        // SAFETY: our reference keeps the session allocated until this guard drops.
-        unsafe { &(*self.0).inner }
+/// The session behind a handle, held for the duration of a call.
+fn session(s: *const fwasr_session) -> Result<Arc<Session>, Error> {
+    if s.is_null() {
+        return Err(Error::invalid("session is NULL"));
     }
-}
-
-impl Drop for Entered {
-    fn drop(&mut self) {
-        // SAFETY: this guard holds one reference, given back here.
-        unsafe { release(self.0) }
-    }
-}
-
-/// Gives back one reference; the last one frees the session.
-unsafe fn release(s: *const fwasr_session) {
-    // SAFETY: s is live while the caller holds a reference (raw pointers only, so no Rust
-    // reference outlives the memory).
-    if unsafe { (*s).refs.fetch_sub(1, Ordering::AcqRel) } == 1 {
-        // SAFETY: sessions are handed out as Box<fwasr_session>; nobody holds a reference now.
-        drop(unsafe { Box::from_raw(s.cast_mut()) });
-    }
-}
-
-/// Enters a call on `s`, or fails if it is NULL or being freed.
-unsafe fn session(s: *const fwasr_session) -> Result<Entered, Error> {
-    // SAFETY: NULL or a live session from fwasr_session_open.
-    let h = unsafe { arg_ref(s, "session") }?;
-    h.refs.fetch_add(1, Ordering::Acquire);
-    let entered = Entered(s);
-    if h.freeing.load(Ordering::Acquire) {
-        return Err(Error::new(FWASR_ERR_STATE, "the session is being freed"));
-    }
-    Ok(entered)
+    handles::get(s.addr())
+        .ok_or_else(|| Error::invalid("session is not an open session (it was freed, or never opened)"))
 }
 
 /// Checks `cfg` and starts a session: the connection is made on the session's own thread, so
@@ -79,14 +45,9 @@ pub unsafe extern "C" fn fwasr_session_open(
         if out.is_null() {
             return Err(Error::invalid("out is NULL"));
         }
-        let s = Session::open(&cfg.inner)?;
+        let handle = handles::insert(Session::open(&cfg.inner)?)?;
         // SAFETY: out is non-NULL and points to writable storage (caller's contract).
-        let handle = fwasr_session {
-            inner: s,
-            refs: AtomicUsize::new(1),
-            freeing: AtomicBool::new(false),
-        };
-        unsafe { *out = Box::into_raw(Box::new(handle)) };
+        unsafe { *out = std::ptr::without_provenance_mut(handle) };
         Ok(())
     })
 }
@@ -98,7 +59,7 @@ pub unsafe extern "C" fn fwasr_session_open(
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_wait_ready(s: *const fwasr_session, timeout_ms: i32) -> fwasr_status {
     // SAFETY: checked by the helpers.
-    status(|| unsafe { session(s) }?.wait_ready(timeout_arg(timeout_ms, "timeout_ms")?))
+    status(|| session(s)?.wait_ready(timeout_arg(timeout_ms, "timeout_ms")?))
 }
 
 /// Queues `nbytes` of audio in the configured input format (16 kHz mono s16le by default; any
@@ -116,7 +77,7 @@ pub unsafe extern "C" fn fwasr_session_push(
 ) -> fwasr_status {
     status(|| {
         // SAFETY: checked by the helpers.
-        let s = unsafe { session(s) }?;
+        let s = session(s)?;
         // SAFETY: data points to nbytes readable bytes (caller's contract), checked for NULL.
         s.push(unsafe { bytes(data, nbytes) }?)
     })
@@ -132,7 +93,7 @@ pub unsafe extern "C" fn fwasr_session_push_s16(
 ) -> fwasr_status {
     status(|| {
         // SAFETY: checked by the helpers.
-        let s = unsafe { session(s) }?;
+        let s = session(s)?;
         expect_format(&s, FWASR_FORMAT_S16LE)?;
         let n = nsamples
             .checked_mul(2)
@@ -161,7 +122,7 @@ pub unsafe extern "C" fn fwasr_session_push_f32(
 ) -> fwasr_status {
     status(|| {
         // SAFETY: checked by the helpers.
-        let s = unsafe { session(s) }?;
+        let s = session(s)?;
         expect_format(&s, FWASR_FORMAT_F32)?;
         let n = nsamples
             .checked_mul(4)
@@ -195,7 +156,7 @@ pub unsafe extern "C" fn fwasr_session_push_wait(
 ) -> fwasr_status {
     status(|| {
         // SAFETY: checked by the helpers.
-        let s = unsafe { session(s) }?;
+        let s = session(s)?;
         let t = timeout_arg(timeout_ms, "timeout_ms")?;
         // SAFETY: as in fwasr_session_push.
         s.push_wait(unsafe { bytes(data, nbytes) }?, t)
@@ -221,14 +182,14 @@ pub unsafe extern "C" fn fwasr_session_checkpoint(
     id: *const c_char,
 ) -> fwasr_status {
     // SAFETY: checked by the helpers.
-    status(|| unsafe { session(s) }?.checkpoint(unsafe { arg_str(id, "id") }?))
+    status(|| session(s)?.checkpoint(unsafe { arg_str(id, "id") }?))
 }
 
 /// Sends an `stt.input.trace` with this trace id; the answer raises TRACE with `rtt_ms`.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_trace(s: *const fwasr_session, id: *const c_char) -> fwasr_status {
     // SAFETY: checked by the helpers.
-    status(|| unsafe { session(s) }?.trace(unsafe { arg_str(id, "id") }?))
+    status(|| session(s)?.trace(unsafe { arg_str(id, "id") }?))
 }
 
 /// Sends an `stt.state.clear` with this reset id: the server forgets the context so far. The
@@ -236,7 +197,7 @@ pub unsafe extern "C" fn fwasr_session_trace(s: *const fwasr_session, id: *const
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_clear(s: *const fwasr_session, id: *const c_char) -> fwasr_status {
     // SAFETY: checked by the helpers.
-    status(|| unsafe { session(s) }?.clear(unsafe { arg_str(id, "id") }?))
+    status(|| session(s)?.clear(unsafe { arg_str(id, "id") }?))
 }
 
 /// No more audio: sends what is queued (the last chunk may be short, paced like the others),
@@ -250,7 +211,7 @@ pub unsafe extern "C" fn fwasr_session_clear(s: *const fwasr_session, id: *const
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_finish(s: *const fwasr_session, timeout_ms: i32) -> fwasr_status {
     // SAFETY: checked by the helpers.
-    status(|| unsafe { session(s) }?.finish(timeout_arg(timeout_ms, "timeout_ms")?))
+    status(|| session(s)?.finish(timeout_arg(timeout_ms, "timeout_ms")?))
 }
 
 /// Poll mode (no event callback set): the next event, or NULL when `timeout_ms` passes (0 =
@@ -269,7 +230,7 @@ pub unsafe extern "C" fn fwasr_session_next_event(
 ) -> *mut fwasr_event {
     value(std::ptr::null_mut(), || {
         // SAFETY: checked by the helpers.
-        let s = unsafe { session(s) }?;
+        let s = session(s)?;
         let t = timeout_arg(timeout_ms, "timeout_ms")?;
         Ok(s.next_event(t).map_or(std::ptr::null_mut(), |e| {
             Box::into_raw(Box::new(OwnedEvent::new(&e))).cast()
@@ -289,7 +250,7 @@ pub unsafe extern "C" fn fwasr_session_transcript(
 ) -> usize {
     value(0, || {
         // SAFETY: checked by the helpers; buf has cap bytes (caller's contract).
-        let text = unsafe { session(s) }?.transcript();
+        let text = session(s)?.transcript();
         Ok(unsafe { write_buf(&text, buf, cap) })
     })
 }
@@ -300,7 +261,7 @@ pub unsafe extern "C" fn fwasr_session_transcript(
 pub unsafe extern "C" fn fwasr_session_segments(s: *const fwasr_session) -> *mut fwasr_segments {
     value(std::ptr::null_mut(), || {
         // SAFETY: checked by the helpers.
-        let segs = unsafe { session(s) }?.segments();
+        let segs = session(s)?.segments();
         Ok(Box::into_raw(Box::new(fwasr_segments::new(&segs))))
     })
 }
@@ -314,7 +275,7 @@ pub unsafe extern "C" fn fwasr_session_stats(
     size: usize,
 ) -> fwasr_status {
     // SAFETY: checked by the helpers.
-    match unsafe { session(s) } {
+    match session(s) {
         Ok(s) => unsafe { write_stats(s.stats(), out, size) },
         Err(e) => status(|| Err(e)),
     }
@@ -324,30 +285,25 @@ pub unsafe extern "C" fn fwasr_session_stats(
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_state(s: *const fwasr_session) -> fwasr_state {
     // SAFETY: checked by the helpers.
-    value(FWASR_STATE_FAILED, || Ok(unsafe { session(s) }?.state()))
+    value(FWASR_STATE_FAILED, || Ok(session(s)?.state()))
 }
 
 /// Stops the session if it is still running (no flush: use fwasr_session_finish first to get
 /// the whole transcript), joins its thread and frees it. Returns within about a second
 /// whatever the server does (a name lookup in progress is not waited for). No callback runs
 /// after it returns; called from inside the session's own callback, no further callback runs
-/// after that one returns. From inside another session's callback see fwasr_event_fn. Calls already in
-/// progress on other threads (a push, a blocking next_event or finish) return promptly with
-/// FWASR_ERR_STATE or their result, and the memory is released when the last of them does;
-/// calls that start after free returns are invalid. NULL does nothing.
+/// after that one returns. From inside another session's callback see fwasr_event_fn. Calls
+/// in progress on other threads (a push, a blocking next_event or finish) return promptly
+/// with FWASR_ERR_STATE or their result, and the memory is released when the last of them
+/// does. The handle is dead from then on: a call with it, even one racing the free, fails with
+/// FWASR_ERR_INVALID_ARGUMENT instead of touching freed memory (on 32-bit platforms, unless
+/// its slot was reused 4,096 times since). NULL, or a handle already freed, does nothing.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_free(s: *mut fwasr_session) {
     guard((), || {
-        if s.is_null() {
-            return;
+        // Calls in progress hold the session until they return; no new call finds it.
+        if let Some(session) = handles::remove(s.addr()) {
+            session.close();
         }
-        // SAFETY: s is a live session (the caller's reference is still held).
-        if unsafe { (*s).freeing.swap(true, Ordering::AcqRel) } {
-            return;
-        }
-        // SAFETY: as above; close wakes every waiting call.
-        unsafe { (*s).inner.close() };
-        // SAFETY: gives back the caller's reference.
-        unsafe { release(s) }
     })
 }
