@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 
+python3 scripts/check-imports.py
 cargo test --workspace
 ctest --test-dir "$build" --output-on-failure --parallel 2
 

@@ -14,6 +14,7 @@ pub mod ffi;
 pub mod protocol;
 pub mod session;
 pub mod transcript;
+pub mod url;
 
 pub use config::Config;
 pub use error::{Error, Status};

@@ -18,9 +18,10 @@ use tungstenite::handshake::{HandshakeError, MidHandshake};
 use tungstenite::http::{header, HeaderValue};
 use tungstenite::protocol::WebSocketConfig;
 
-use crate::config::{Config, Endpoint};
+use crate::config::Config;
 use crate::error::exhausted;
 use crate::error::*;
+use crate::url::Endpoint;
 
 pub use resolve::Wake;
 pub use wire::{Net, Watched, Wire, Ws};
