@@ -71,7 +71,7 @@ pub fn config_url(data: &[u8]) {
     let url = c.request_url();
     assert!(!c.display_url().contains("secret-from-fuzz"));
     if url_ok {
-        assert!(fwasr::config::parse_endpoint(&url).is_ok(), "{url}");
+        assert!(fwasr::url::parse_endpoint(&url).is_ok(), "{url}");
         use tungstenite::client::IntoClientRequest;
         assert!(url.as_str().into_client_request().is_ok(), "{url}");
     }
