@@ -22,7 +22,10 @@ fn tls_server() -> DevServer {
 
 fn transcribe(cfg: &Config) -> Result<String, fwasr::Error> {
     let s = Session::open(cfg)?;
-    s.push(&audio(600))?;
+    // A session that has already failed refuses audio (FWASR_ERR_STATE); finish says why.
+    if let Err(e) = s.push(&audio(600)) {
+        assert_eq!(e.status, FWASR_ERR_STATE);
+    }
     s.finish(SEC)?;
     Ok(s.transcript())
 }
