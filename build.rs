@@ -32,4 +32,9 @@ fn main() {
             version("MAJOR")
         );
     }
+    // Apple platforms find a dylib by its install name: @rpath lets an app ship it inside its
+    // bundle (Frameworks/) and a build tree use it where it lies.
+    if os == "macos" || os == "ios" {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-install_name,@rpath/libfwasr.dylib");
+    }
 }

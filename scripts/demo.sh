@@ -11,5 +11,5 @@ if [ -n "${FIREWORKS_API_KEY:-}" ]; then
   exec "$build/transcribe_file" "$sample"
 fi
 echo "FIREWORKS_API_KEY is not set: streaming $sample to a local fwasr-devserver"
-exec "target/$profile/fwasr-devserver" --quiet --script examples-c/data/sample.script.json -- \
+exec "$build/cargo/$profile/fwasr-devserver" --quiet --script examples-c/data/sample.script.json -- \
   "$build/transcribe_file" "$sample"

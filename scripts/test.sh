@@ -5,11 +5,13 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 
 python3 scripts/check-imports.py
-cargo test --workspace
+# The same cargo output as the CMake build, so nothing is compiled twice.
+CARGO_TARGET_DIR=$build/cargo cargo test --workspace
 ctest --test-dir "$build" --output-on-failure --parallel 2
 
 # The C and C++ programs again, built by clang with AddressSanitizer and UBSan.
-cmake -S . -B "$build-sanitize" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DFWASR_SANITIZE=ON >/dev/null
+cmake -S . -B "$build-sanitize" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DFWASR_SANITIZE=ON \
+  -DFWASR_CARGO_TARGET_DIR="$PWD/$build/cargo" >/dev/null
 cmake --build "$build-sanitize" --parallel 2
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir "$build-sanitize" --output-on-failure --parallel 2

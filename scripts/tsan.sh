@@ -8,7 +8,8 @@
 #   scripts/tsan.sh BUILD_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${1:-build}-tsan
+main=${1:-build}
+build=$main-tsan
 mkdir -p "$build"
 target=x86_64-unknown-linux-gnu
 env PATH=/usr/bin:/bin RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
@@ -19,7 +20,7 @@ ln -sf libfwasr.so "$lib/libfwasr.so.0"
 clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -fsanitize=thread -Iinclude \
   tests/c/free_stress.c tests/c/tsan_runtime.c -o "$build/free_stress" \
   -L"$lib" -l:libfwasr.so.0 -Wl,-rpath,"$(cd "$lib" && pwd)" -lpthread
-devserver=$(ls -t target/debug/fwasr-devserver target/release/fwasr-devserver 2>/dev/null | head -1)
+devserver=$main/cargo/debug/fwasr-devserver
 for mode in own shared; do
   out=$("$devserver" --quiet -- "$build/free_stress" "$mode" 3 2>&1) || { echo "$out"; exit 1; }
   if grep -q "ThreadSanitizer" <<<"$out"; then

@@ -27,7 +27,9 @@ case "$mode" in
     fi
     ;;
   subdirectory)
-    cmake -S "$here/subdirectory" -B "$work/b" -DFWASR_SOURCE_DIR="$src" >/dev/null
+    # fwasr's cargo output is reused from the main build, not compiled again.
+    cmake -S "$here/subdirectory" -B "$work/b" -DFWASR_SOURCE_DIR="$src" \
+      -DFWASR_CARGO_TARGET_DIR="$build/cargo" >/dev/null
     cmake --build "$work/b" >/dev/null
     serve "$work/b/consumer"
     ;;
