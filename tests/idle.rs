@@ -1,5 +1,7 @@
 //! The network thread sleeps while there is nothing to do: no timer, no polling loop. Counted
 //! with the kernel's per-thread context-switch counter, so the machine's load does not matter.
+//! The counter is read from /proc: Linux only.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -19,12 +19,20 @@ fn shared(url: &str) -> Config {
     c
 }
 
-fn shared_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
+/// Threads named fwasr-shared-N, from /proc (Linux); elsewhere the count is not checked.
+#[cfg(target_os = "linux")]
+fn shared_threads() -> Option<usize> {
+    let n = std::fs::read_dir("/proc/self/task")
         .unwrap()
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
         .filter(|name| name.starts_with("fwasr-shared"))
-        .count()
+        .count();
+    Some(n)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn shared_threads() -> Option<usize> {
+    None
 }
 
 #[test]
@@ -40,8 +48,9 @@ fn many_sessions_stream_on_a_few_threads_and_lose_nothing() {
             s.push_wait(piece, SEC10).unwrap();
         }
     }
-    let threads = shared_threads();
-    assert!((1..=8).contains(&threads), "{threads} shared threads");
+    if let Some(threads) = shared_threads() {
+        assert!((1..=8).contains(&threads), "{threads} shared threads");
+    }
     for s in &sessions {
         s.finish(Some(Duration::from_secs(30))).unwrap();
         assert_eq!(s.transcript(), "2.00 s of audio received");

@@ -25,7 +25,7 @@ pub fn devserver_bin() -> PathBuf {
     static BUILD: Once = Once::new();
     let exe = std::env::current_exe().expect("test binary path");
     let target = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = target.join("fwasr-devserver");
+    let bin = target.join(format!("fwasr-devserver{}", std::env::consts::EXE_SUFFIX));
     BUILD.call_once(|| {
         let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         cargo.args(["build", "--quiet", "-p", "fwasr-devserver"]);

@@ -638,6 +638,7 @@ fn write_report(o: &Options, rep: &Report, unix_ms: f64) {
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: the clock a benchmark client on this machine reads too.
+#[cfg(unix)]
 fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -646,6 +647,13 @@ fn monotonic_ns() -> u64 {
     // SAFETY: clock_gettime writes the timespec it is given.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Elsewhere (the benchmarks run on Linux) a monotonic clock of this process.
+#[cfg(not(unix))]
+fn monotonic_ns() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
 /// A JSON object message with the time it is sent as its first member.
