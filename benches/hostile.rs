@@ -2,7 +2,8 @@
 //! client's peak memory (resident set, reset before each case, and live heap), how long
 //! finish and free take, and CPU where that is the cost. Against fwasr-devserver's fault
 //! modes on loopback. Run with `cargo bench --bench hostile`; the numbers go into
-//! README.md (Reliability) and BENCHMARKS.md.
+//! README.md (Reliability) and BENCHMARKS.md. It reads /proc and getrusage: Linux only.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -31,6 +32,7 @@ fn rss_peak() -> f64 {
 }
 
 /// CPU seconds of this process (user + system).
+#[cfg(target_os = "linux")]
 fn cpu_s() -> f64 {
     // SAFETY: getrusage writes the struct it is given.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
@@ -242,6 +244,7 @@ fn floods() {
     );
 }
 
+#[cfg(target_os = "linux")]
 fn string_ids() {
     for total in [25_000usize, 50_000, 100_000] {
         case(
@@ -273,6 +276,12 @@ fn string_ids() {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("benches/hostile reads /proc and getrusage: run it on Linux");
+}
+
+#[cfg(target_os = "linux")]
 fn main() {
     println!("| case | result | peak RSS growth | peak heap growth |");
     println!("|---|---|---|---|");

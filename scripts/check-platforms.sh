@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Type-checks the library for the platforms this machine cannot run: macOS, iOS and Windows.
+# Type-checks the workspace (the library, fwasr-devserver, the Rust tests and benchmarks) for
+# the platforms this machine cannot run: macOS, iOS and Windows.
 # Where rustup has the target's standard library, plain `cargo check --target`; otherwise
 # Debian's rustc-web, cargo-web and rust-web-src (Rust 1.96 with the standard library's
 # source) build `std` for the target with -Zbuild-std. Nothing is linked, so no SDK is
@@ -21,13 +22,18 @@ installed=$(rustup target list --installed 2>/dev/null || true)
 failed=0
 for t in "${targets[@]}"; do
   start=$SECONDS
+  # iOS is never a host: the library alone (the devserver and the tests run on the Mac).
+  scope=(--workspace --all-targets)
+  if [[ $t == *-apple-ios* ]]; then
+    scope=(-p fwasr --lib)
+  fi
   if grep -qx "$t" <<<"$installed"; then
     how="rustup std"
-    cmd=(cargo check --locked -p fwasr --lib --target "$t" --target-dir "$out")
+    cmd=(cargo check --locked "${scope[@]}" --target "$t" --target-dir "$out")
   elif [ -x /usr/bin/cargo ] && [ -d /usr/lib/rustlib/src/rust/library ]; then
     how="-Zbuild-std (rustc-web)"
     cmd=(env PATH=/usr/bin:/bin RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
-         /usr/bin/cargo check --locked -p fwasr --lib -Zbuild-std=std,panic_abort --target "$t" --target-dir "$out")
+         /usr/bin/cargo check --locked "${scope[@]}" -Zbuild-std=std,panic_unwind,test --target "$t" --target-dir "$out")
   else
     echo "$t: no standard library for it: install the rustup target, or Debian's rustc-web cargo-web rust-web-src" >&2
     failed=$((failed + 1))

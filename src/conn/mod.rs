@@ -3,6 +3,7 @@
 //! ready, so it never blocks and one thread can connect many sessions at once.
 
 mod close_watch;
+mod pem;
 mod resolve;
 mod wire;
 
@@ -347,8 +348,10 @@ fn tls_connector(cfg: &Config) -> Result<native_tls::TlsConnector, Error> {
     }
     let mut b = native_tls::TlsConnector::builder();
     if let Some(pem) = &cfg.tls_ca_pem {
-        for cert in pem_certificates(pem) {
-            let c = native_tls::Certificate::from_pem(cert)
+        let certs =
+            pem::certificates(pem).map_err(|e| Error::new(FWASR_ERR_TLS, format!("bad CA file: {e}")))?;
+        for der in certs {
+            let c = native_tls::Certificate::from_der(&der)
                 .map_err(|e| Error::new(FWASR_ERR_TLS, format!("bad certificate in CA file: {e}")))?;
             b.add_root_certificate(c);
         }
@@ -366,16 +369,4 @@ fn tls_connector(cfg: &Config) -> Result<native_tls::TlsConnector, Error> {
     }
     cache.push((key, c.clone()));
     Ok(c)
-}
-
-/// Splits a PEM bundle into its certificates.
-fn pem_certificates(pem: &[u8]) -> Vec<&[u8]> {
-    const END: &[u8] = b"-----END CERTIFICATE-----";
-    let mut out = Vec::new();
-    let mut rest = pem;
-    while let Some(i) = rest.windows(END.len()).position(|w| w == END) {
-        out.push(&rest[..i + END.len()]);
-        rest = &rest[i + END.len()..];
-    }
-    out
 }
