@@ -23,8 +23,11 @@ const WAKER: Token = Token(usize::MAX);
 const OWN_LIST: usize = 4;
 const SHARED_LIST: usize = 4096;
 
-struct Slot {
-    machine: Machine,
+/// When a session wants its next step. Kept apart from the sessions themselves, so the scan
+/// for due deadlines on every wake-up walks a few bytes per session, not a whole machine.
+#[derive(Clone, Copy, Default)]
+struct Timer {
+    live: bool,
     deadline: Option<Instant>,
     again: bool,
 }
@@ -34,7 +37,8 @@ pub(crate) struct Reactor {
     doorbell: Arc<Doorbell>,
     listed: Receiver<usize>,
     jobs: Receiver<Machine>,
-    slots: Vec<Option<Slot>>,
+    machines: Vec<Option<Box<Machine>>>,
+    timers: Vec<Timer>,
     free: Vec<usize>,
     /// The thread ends once it holds no session (a session's own thread).
     own: bool,
@@ -58,7 +62,8 @@ fn reactor(list: usize, own: bool) -> Result<(Reactor, Sender<Machine>), Error> 
         doorbell,
         listed,
         jobs,
-        slots: Vec::new(),
+        machines: Vec::new(),
+        timers: Vec::new(),
         free: Vec::new(),
         own,
     };
@@ -152,22 +157,24 @@ impl Reactor {
     /// Takes a session in; its first step starts its connection.
     fn install(&mut self, machine: Machine) -> usize {
         let slot = self.free.pop().unwrap_or_else(|| {
-            self.slots.push(None);
-            self.slots.len() - 1
+            self.machines.push(None);
+            self.timers.push(Timer::default());
+            self.machines.len() - 1
         });
         let sh = machine.shared().clone();
         sh.slot.store(slot, Ordering::Release);
         sh.pending.store(false, Ordering::Release);
-        self.slots[slot] = Some(Slot {
-            machine,
+        self.machines[slot] = Some(Box::new(machine));
+        self.timers[slot] = Timer {
+            live: true,
             deadline: Some(Instant::now()),
             again: false,
-        });
+        };
         slot
     }
 
     fn live(&self) -> usize {
-        self.slots.len() - self.free.len()
+        self.machines.len() - self.free.len()
     }
 
     fn run(mut self) {
@@ -184,10 +191,10 @@ impl Reactor {
             }
             let now = Instant::now();
             let next = self
-                .slots
+                .timers
                 .iter()
-                .flatten()
-                .filter_map(|s| if s.again { Some(now) } else { s.deadline })
+                .filter(|t| t.live)
+                .filter_map(|t| if t.again { Some(now) } else { t.deadline })
                 .min();
             let bell = &self.doorbell;
             bell.sleeping.store(true, Ordering::SeqCst);
@@ -219,20 +226,18 @@ impl Reactor {
                 due.push((slot, false));
             }
             if bell.overflow.swap(false, Ordering::AcqRel) {
-                for (i, s) in self.slots.iter().enumerate() {
-                    if s.as_ref()
-                        .is_some_and(|s| s.machine.shared().pending.load(Ordering::Acquire))
+                for (i, m) in self.machines.iter().enumerate() {
+                    if m.as_ref()
+                        .is_some_and(|m| m.shared().pending.load(Ordering::Acquire))
                     {
                         due.push((i, false));
                     }
                 }
             }
             let now = Instant::now();
-            for (i, s) in self.slots.iter().enumerate() {
-                if let Some(s) = s {
-                    if s.again || s.deadline.is_some_and(|d| d <= now) {
-                        due.push((i, s.again));
-                    }
+            for (i, t) in self.timers.iter().enumerate() {
+                if t.live && (t.again || t.deadline.is_some_and(|d| d <= now)) {
+                    due.push((i, t.again));
                 }
             }
             // One step per session per turn, readable if any of its entries was.
@@ -252,18 +257,16 @@ impl Reactor {
 
     fn step(&mut self, i: usize, readable: bool) {
         let registry = self.poll.registry();
-        let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else {
+        let Some(machine) = self.machines.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
         // Cleared before the step, so a notification during it lists the session again.
-        slot.machine.shared().pending.store(false, Ordering::Release);
-        let stepped = catch_unwind(AssertUnwindSafe(|| {
-            slot.machine.step(registry, Token(i), readable)
-        }));
+        machine.shared().pending.store(false, Ordering::Release);
+        let stepped = catch_unwind(AssertUnwindSafe(|| machine.step(registry, Token(i), readable)));
         let outcome = match stepped {
             Ok(Ok(wait)) => {
-                slot.deadline = wait.deadline;
-                slot.again = wait.again;
+                self.timers[i].deadline = wait.deadline;
+                self.timers[i].again = wait.again;
                 return;
             }
             Ok(Err(outcome)) => outcome,
@@ -272,11 +275,12 @@ impl Reactor {
                 "internal error (caught panic) on a network thread",
             )),
         };
-        let slot = self.slots[i].take().expect("the slot stepped above");
+        let machine = self.machines[i].take().expect("the slot stepped above");
+        self.timers[i] = Timer::default();
         self.free.push(i);
-        let sh = slot.machine.shared().clone();
+        let sh = machine.shared().clone();
         sh.slot.store(NO_SLOT, Ordering::Release);
-        if catch_unwind(AssertUnwindSafe(|| slot.machine.end(registry, outcome))).is_err() {
+        if catch_unwind(AssertUnwindSafe(|| machine.end(registry, outcome))).is_err() {
             sh.fail_internal();
         }
     }

@@ -60,3 +60,79 @@ impl Sink {
         matches!(self, Sink::Queue { .. }) && shared.queued_bytes.load(Ordering::Acquire) >= EVENT_QUEUE_BYTES
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::shared::Doorbell;
+    use crate::error::{Error, FWASR_ERR_PROTOCOL};
+    use crate::transcript::Segment;
+    use std::sync::atomic::AtomicBool;
+
+    fn shared() -> (Arc<Shared>, mio::Poll) {
+        let poll = mio::Poll::new().unwrap();
+        let (listed, _) = crossbeam_channel::bounded(4);
+        let doorbell = Arc::new(Doorbell {
+            waker: mio::Waker::new(poll.registry(), mio::Token(0)).unwrap(),
+            listed,
+            overflow: AtomicBool::new(false),
+            sleeping: AtomicBool::new(false),
+        });
+        (Arc::new(Shared::new(doorbell, 1600, None)), poll)
+    }
+
+    fn segment(id: &str, text: &str) -> Segment {
+        Segment {
+            id: id.into(),
+            text: text.into(),
+            is_final: -1,
+            start_s: f64::NAN,
+            end_s: f64::NAN,
+        }
+    }
+
+    #[test]
+    fn a_message_shared_by_its_events_counts_once() {
+        let (sh, _poll) = shared();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let sink = Sink::queue(tx);
+        let json = Json::new(&"x".repeat(10_000));
+        for i in 0..100 {
+            let segment = segment(&i.to_string(), "word");
+            sink.emit(
+                &sh,
+                Event::Segment {
+                    segment,
+                    json: Some(json.clone()),
+                },
+            );
+        }
+        let queued: Vec<Queued> = rx.try_iter().collect();
+        let total: usize = queued.iter().map(|q| q.bytes).sum();
+        assert_eq!(total, sh.queued_bytes.load(Ordering::Acquire));
+        let each = std::mem::size_of::<Queued>();
+        assert!(total < 100 * (each + 10) + 10_000 + 1, "{total}");
+        assert!(total >= 10_000);
+        // Another message counts again.
+        let other = Json::new("{}");
+        sink.emit(
+            &sh,
+            Event::Error {
+                error: Error::new(FWASR_ERR_PROTOCOL, "bad"),
+                json: Some(other),
+            },
+        );
+        assert_eq!(rx.try_recv().unwrap().bytes, each + 3 + 2);
+    }
+
+    #[test]
+    fn the_queue_is_full_at_its_bound() {
+        let (sh, _poll) = shared();
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let sink = Sink::queue(tx);
+        assert!(!sink.full(&sh));
+        sh.queued_bytes.store(EVENT_QUEUE_BYTES, Ordering::Release);
+        assert!(sink.full(&sh));
+        assert!(!Sink::Closed.full(&sh), "only a queue fills");
+    }
+}
