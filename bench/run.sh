@@ -24,7 +24,7 @@ fi
 rm -rf "$out"
 mkdir -p "$out"
 
-cargo build --release --workspace --quiet
+cargo build --release -p fwasr -p fwasr-devserver --quiet
 devserver=$root/target/release/fwasr-devserver
 ln -sf "$root/target/release/libfwasr.so" "$out/libfwasr.so.0"
 cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Iinclude bench/fwasr_bench.c \

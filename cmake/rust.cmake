@@ -56,7 +56,7 @@ if(FWASR_RUST_TARGET)
 else()
   set(FWASR_RUST_OUT "${FWASR_CARGO_TARGET_DIR}/${FWASR_CARGO_PROFILE}")
   set(_fwasr_target_args "")
-  set(_fwasr_packages --workspace)
+  set(_fwasr_packages -p fwasr -p fwasr-devserver)
   set(FWASR_DEVSERVER "${FWASR_RUST_OUT}/fwasr-devserver${CMAKE_EXECUTABLE_SUFFIX}")
 endif()
 set(FWASR_LIB_DIR "${PROJECT_BINARY_DIR}/lib")
@@ -123,6 +123,14 @@ add_dependencies(fwasr_shared fwasr_cargo)
 add_library(fwasr::fwasr ALIAS fwasr_shared)
 
 find_package(Threads REQUIRED)
+# fwasr-devserver, for tests (a host tool: none when cross-compiling).
+if(FWASR_DEVSERVER)
+  add_executable(fwasr_devserver IMPORTED GLOBAL)
+  set_target_properties(fwasr_devserver PROPERTIES IMPORTED_LOCATION "${FWASR_DEVSERVER}")
+  add_dependencies(fwasr_devserver fwasr_cargo)
+  add_executable(fwasr::devserver ALIAS fwasr_devserver)
+endif()
+
 add_library(fwasr_static STATIC IMPORTED GLOBAL)
 set_target_properties(fwasr_static PROPERTIES
   IMPORTED_LOCATION "${FWASR_STATIC_LIB}"

@@ -14,7 +14,7 @@
 #ifndef FWASR_H
 #define FWASR_H
 
-/* Generated from the Rust sources by cbindgen (build.rs, cbindgen.toml). Do not edit. */
+/* Generated from the Rust sources by cbindgen (tools/header, cbindgen.toml). Do not edit. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,6 +24,14 @@
 #define FWASR_VERSION_MAJOR 0
 #define FWASR_VERSION_MINOR 1
 #define FWASR_VERSION_PATCH 0
+
+/* Fireworks' streaming transcription endpoints, for fwasr_config_set_url. */
+/* Production (v1), the default. */
+#define FWASR_URL_PRODUCTION "wss://audio-streaming.api.fireworks.ai/v1/audio/transcriptions/streaming"
+/* The regional us-virginia-1 host, the one first published. */
+#define FWASR_URL_US_VIRGINIA "wss://audio-streaming.us-virginia-1.direct.fireworks.ai/v1/audio/transcriptions/streaming"
+/* The v2 preview (a newer model; same protocol and path). */
+#define FWASR_URL_V2_PREVIEW "wss://audio-streaming-v2.api.fireworks.ai/v1/audio/transcriptions/streaming"
 
 // The result of every fallible fwasr call. `FWASR_OK` is 0; the numbers never change.
 typedef enum fwasr_status {
@@ -270,7 +278,8 @@ struct fwasr_config *fwasr_config_new(void);
 void fwasr_config_free(struct fwasr_config *cfg);
 
 // The WebSocket URL, `ws://` or `wss://` (TLS through the system's TLS library). Default:
-// wss://audio-streaming.us-virginia-1.direct.fireworks.ai/v1/audio/transcriptions/streaming.
+// FWASR_URL_PRODUCTION; FWASR_URL_US_VIRGINIA (regional) and FWASR_URL_V2_PREVIEW (the v2
+// preview model) name Fireworks' other hosts.
 // The query parameters set below are appended to any query the URL has. A URL without a
 // path gets "/". Refused (FWASR_ERR_INVALID_ARGUMENT): other schemes, user info
 // (`user:password@`: never sent; use fwasr_config_set_api_key or fwasr_config_set_header), a

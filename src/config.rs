@@ -8,9 +8,16 @@ use crate::error::Error;
 use crate::event::{Event, LogLevel};
 use crate::url::{parse_endpoint, percent_encode, redact_url, with_root_path, Endpoint};
 
-/// The seed endpoint of the Fireworks streaming transcription service.
-pub(crate) const DEFAULT_URL: &str =
+/// Fireworks' production streaming transcription endpoint (v1), the default URL.
+pub const FWASR_URL_PRODUCTION: &str =
+    "wss://audio-streaming.api.fireworks.ai/v1/audio/transcriptions/streaming";
+/// The regional (us-virginia-1) host of the same service, the one first published.
+pub const FWASR_URL_US_VIRGINIA: &str =
     "wss://audio-streaming.us-virginia-1.direct.fireworks.ai/v1/audio/transcriptions/streaming";
+/// The v2 preview host (a newer model; same protocol and path).
+pub const FWASR_URL_V2_PREVIEW: &str =
+    "wss://audio-streaming-v2.api.fireworks.ai/v1/audio/transcriptions/streaming";
+pub(crate) const DEFAULT_URL: &str = FWASR_URL_PRODUCTION;
 /// The environment variable read for the API key when none is set.
 pub(crate) const API_KEY_ENV: &str = "FIREWORKS_API_KEY";
 

@@ -16,6 +16,9 @@ pub mod session;
 pub mod transcript;
 pub mod url;
 
+/// The library's version, as in Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub use config::Config;
 pub use error::{Error, Status};
 pub use event::{Event, EventType, LogLevel};

@@ -88,7 +88,8 @@ unsafe fn with(cfg: *mut fwasr_config, f: impl FnOnce(&mut Config) -> Result<(),
 }
 
 /// The WebSocket URL, `ws://` or `wss://` (TLS through the system's TLS library). Default:
-/// wss://audio-streaming.us-virginia-1.direct.fireworks.ai/v1/audio/transcriptions/streaming.
+/// FWASR_URL_PRODUCTION; FWASR_URL_US_VIRGINIA (regional) and FWASR_URL_V2_PREVIEW (the v2
+/// preview model) name Fireworks' other hosts.
 /// The query parameters set below are appended to any query the URL has. A URL without a
 /// path gets "/". Refused (FWASR_ERR_INVALID_ARGUMENT): other schemes, user info
 /// (`user:password@`: never sent; use fwasr_config_set_api_key or fwasr_config_set_header), a

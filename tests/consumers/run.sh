@@ -18,8 +18,9 @@ case "$mode" in
     install_prefix
     cmake -S "$here/find_package" -B "$work/b" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
     cmake --build "$work/b" >/dev/null
-    serve "$work/b/consumer_shared"
-    serve "$work/b/consumer_static"
+    # Both run against the installed fwasr-devserver (fwasr::devserver from the package).
+    ctest --test-dir "$work/b" --output-on-failure >/dev/null
+    grep -q "$work/prefix/bin/fwasr-devserver" "$work/b/CTestTestfile.cmake"
     # The installed library is found through its SONAME link, from the build's RUNPATH.
     readelf -d "$work/b/consumer_shared" | grep -q "NEEDED.*libfwasr.so.0"
     if readelf -d "$work/b/consumer_static" | grep -q "libfwasr"; then
@@ -31,7 +32,26 @@ case "$mode" in
     cmake -S "$here/subdirectory" -B "$work/b" -DFWASR_SOURCE_DIR="$src" \
       -DFWASR_CARGO_TARGET_DIR="$build/cargo" >/dev/null
     cmake --build "$work/b" >/dev/null
-    serve "$work/b/consumer"
+    ctest --test-dir "$work/b" --output-on-failure >/dev/null
+    ;;
+  readonly)
+    # A copy of the sources that may not be written (as a vendored or packaged checkout),
+    # built out of tree: the build must work and write nothing into it. Root ignores the
+    # permissions, so the copy is also checked for anything newer than the build's start.
+    mkdir -p "$work/src"
+    (cd "$src" && git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$work/src")
+    chmod -R a-w "$work/src"
+    touch "$work/started"
+    sleep 1
+    cmake -S "$work/src" -B "$work/b" -DFWASR_BUILD_EXAMPLES=OFF -DFWASR_BUILD_TESTS=OFF \
+      -DFWASR_CARGO_TARGET_DIR="$build/cargo-readonly" >/dev/null
+    cmake --build "$work/b" >/dev/null
+    chmod -R u+w "$work/src"
+    written=$(find "$work/src" -newer "$work/started")
+    if [ -n "$written" ]; then
+      echo "the build wrote into the source tree: $written" >&2; exit 1
+    fi
+    ls "$work/b/lib/libfwasr.so.0" >/dev/null
     ;;
   pkgconfig)
     install_prefix
