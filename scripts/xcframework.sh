@@ -23,7 +23,9 @@ mkdir -p "$out/lipo/ios-sim" "$out/lipo/macos"
 lipo -create "$(lib aarch64-apple-ios-sim)" "$(lib x86_64-apple-ios)" -output "$out/lipo/ios-sim/libfwasr.a"
 lipo -create "$(lib aarch64-apple-darwin)" "$(lib x86_64-apple-darwin)" -output "$out/lipo/macos/libfwasr.a"
 
-cp include/fwasr.h include/module.modulemap "$out/headers/"
+mkdir -p "$out/headers/fwasr"
+cp include/fwasr.h "$out/headers/"
+cp include/fwasr/module.modulemap "$out/headers/fwasr/"
 xcodebuild -create-xcframework \
   -library "$(lib aarch64-apple-ios)" -headers "$out/headers" \
   -library "$out/lipo/ios-sim/libfwasr.a" -headers "$out/headers" \

@@ -5,7 +5,8 @@
 #   usual version links;
 # - FWASR_VERSION_MAJOR/MINOR/PATCH in fwasr.h match Cargo.toml;
 # - fwasr.h compiles cleanly as C99 and C++ (gcc and clang, -Wall -Wextra -Werror -pedantic),
-#   fwasr.hpp as C++17, and the module map imports with clang -fmodules.
+#   fwasr.hpp as C++17, and the module map (include/fwasr/) imports with clang -fmodules, also
+#   after a textual #include of the header.
 set -uo pipefail
 src=$1 lib=$2
 inc="$src/include"
@@ -62,14 +63,12 @@ done
 modcache=$(mktemp -d)
 check "clang -fmodules @import fwasr" clang -x objective-c -fmodules -fmodules-cache-path="$modcache" \
   -fsyntax-only -Wall -Werror -I"$inc" "$src/tests/abi/module_import.c"
-# In C, #include <fwasr.h> becomes an import of the module under -fmodules.
-c_include_imports() {
-  local out
-  out=$(printf '#include <fwasr.h>\nint main(void) { return FWASR_OK; }\n' |
-    clang -fmodules -fmodules-cache-path="$modcache/c" -Rmodule-build -fsyntax-only -I"$inc" -x c - 2>&1)
-  grep -q "building module 'fwasr'" <<<"$out"
-}
-check "C #include becomes a module import" c_include_imports
+check "clang -fmodules #include then @import fwasr" clang -x objective-c -fmodules \
+  -fmodules-cache-path="$modcache/both" -fsyntax-only -Wall -Werror -DINCLUDE_FIRST -I"$inc" \
+  "$src/tests/abi/module_import.c"
+# The module map sits in fwasr's own directory, not at the include root that other
+# libraries' module maps share.
+check "module map in include/fwasr/" bash -c "[ -f '$inc/fwasr/module.modulemap' ] && [ ! -e '$inc/module.modulemap' ]"
 rm -rf "$modcache"
 
 echo "$passed passed, $failed failed"

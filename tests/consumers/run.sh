@@ -15,7 +15,15 @@ install_prefix() {
 
 case "$mode" in
   find_package)
+    # Another library's module map at the include root of the shared prefix stays as it is.
+    mkdir -p "$work/prefix/include"
+    echo 'module other { header "other.h" }' >"$work/prefix/include/module.modulemap"
+    echo 'int other(void);' >"$work/prefix/include/other.h"
     install_prefix
+    grep -q "module other" "$work/prefix/include/module.modulemap"
+    printf '#include <fwasr.h>\n@import fwasr;\nint main(void) { return FWASR_OK; }\n' >"$work/m.m"
+    clang -x objective-c -fmodules -fmodules-cache-path="$work/mc" -fsyntax-only -Werror \
+      -I"$work/prefix/include" "$work/m.m"
     cmake -S "$here/find_package" -B "$work/b" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
     cmake --build "$work/b" >/dev/null
     # Both run against the installed fwasr-devserver (fwasr::devserver from the package).
