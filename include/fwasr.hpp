@@ -46,6 +46,18 @@ inline std::string z(std::string_view v) { return std::string(v); }
 inline std::string s(const char *p) { return p ? std::string(p) : std::string(); }
 }  // namespace detail
 
+// The library's version ("0.1.0"); the header's is FWASR_VERSION_MAJOR/MINOR/PATCH.
+inline std::string version() { return fwasr_version(); }
+// "FWASR_ERR_TIMEOUT", "SEGMENT": the names of statuses and event types.
+inline std::string status_name(fwasr_status status) { return fwasr_status_str(status); }
+inline std::string event_type_name(fwasr_event_type type) { return fwasr_event_type_str(type); }
+
+// Fireworks' endpoints, for Config::url: production (the default), the regional host, and
+// the v2 preview.
+inline constexpr std::string_view url_production = FWASR_URL_PRODUCTION;
+inline constexpr std::string_view url_us_virginia = FWASR_URL_US_VIRGINIA;
+inline constexpr std::string_view url_v2_preview = FWASR_URL_V2_PREVIEW;
+
 // An event, copied out of the C struct (so it may be kept after the callback returns).
 struct Event {
     fwasr_event_type type;

@@ -42,7 +42,7 @@ static class StreamSample
             }
             Check(closed == 1 && end == Status.Ok, "one Closed event, status Ok");
             Check(segments >= 3, "segment events");
-            Check(s.State == SessionState.Closed, "state Closed");
+            Check(s.State == State.Closed, "state Closed");
             Check(s.Transcript == expected, "transcript: " + s.Transcript);
             Check(s.Stats.BytesSent == (ulong)((wav.Length - 44) / 2 * 2), "bytes sent");
             Check(Session.Version.StartsWith("0."), "version");
