@@ -1,12 +1,16 @@
-// FwasrKit: Swift classes over the fwasr C API. Objects free their handles in deinit; the
-// event callback is a Swift closure bridged with Unmanaged and runs on fwasr's network thread
-// (hop to the main queue before touching UI).
+// FwasrKit: Swift classes over the whole fwasr C API (fwasr.h). Objects free their handles in
+// deinit. Callbacks (onEvent, onLog) are Swift closures bridged with Unmanaged; they run on
+// fwasr's network thread, so hop to the main queue before touching UI.
+//
+// Calls that block, so keep them off the main thread (or pass a zero timeout): finish,
+// waitReady, pushWait, nextEvent with a timeout, and releasing the last reference to a Session
+// (deinit stops the session and waits up to about a second for its network thread).
 import fwasr
 
 public struct FwasrError: Error, CustomStringConvertible {
     public let status: fwasr_status
     public let message: String
-    public var description: String { String(cString: fwasr_status_str(Int32(status.rawValue))) + ": " + message }
+    public var description: String { Fwasr.statusName(status) + ": " + message }
 }
 
 @inline(__always)
@@ -14,6 +18,26 @@ func check(_ status: fwasr_status) throws {
     if status != FWASR_OK {
         throw FwasrError(status: status, message: String(cString: fwasr_last_error()))
     }
+}
+
+/// Names, version and endpoints of the library.
+public enum Fwasr {
+    /// Production (v1), the default.
+    public static let production = FWASR_URL_PRODUCTION
+    /// The regional us-virginia-1 host.
+    public static let usVirginia = FWASR_URL_US_VIRGINIA
+    /// The v2 preview (a newer model; same protocol and path).
+    public static let v2Preview = FWASR_URL_V2_PREVIEW
+
+    public static var version: String { String(cString: fwasr_version()) }
+    public static func statusName(_ status: fwasr_status) -> String {
+        String(cString: fwasr_status_str(Int32(status.rawValue)))
+    }
+    public static func eventTypeName(_ type: fwasr_event_type) -> String {
+        String(cString: fwasr_event_type_str(Int32(type.rawValue)))
+    }
+    /// The message of the last failed call on this thread.
+    public static var lastError: String { String(cString: fwasr_last_error()) }
 }
 
 /// An event, copied out of the C struct.
@@ -55,15 +79,64 @@ public struct Event {
     }
 }
 
-/// Holds the Swift closure the C callback calls; kept alive by Config and Session.
-final class EventBox {
-    let handler: (Event) -> Void
-    init(_ handler: @escaping (Event) -> Void) { self.handler = handler }
+/// One segment of a transcript snapshot.
+public struct Segment {
+    public let id: String
+    public let text: String
+    /// 1 final, 0 not final, -1 unknown.
+    public let isFinal: Int32
+    public let startS: Double
+    public let endS: Double
+
+    init(_ s: fwasr_segment) {
+        id = String(cString: s.id)
+        text = String(cString: s.text)
+        isFinal = s.is_final
+        startS = s.start_s
+        endS = s.end_s
+    }
+}
+
+/// Session counters.
+public struct Stats {
+    public let audioMsPushed: Double
+    public let audioMsSent: Double
+    public let audioMsDropped: Double
+    public let audioMsQueued: Double
+    public let bytesSent: UInt64
+    public let chunksSent: UInt64
+    public let messagesReceived: UInt64
+    public let lastRttMs: Double
+    public let audioMsSilence: Double
+    public let reconnects: UInt64
+    public let audioMsReplayed: Double
+
+    init(_ s: fwasr_stats) {
+        audioMsPushed = s.audio_ms_pushed
+        audioMsSent = s.audio_ms_sent
+        audioMsDropped = s.audio_ms_dropped
+        audioMsQueued = s.audio_ms_queued
+        bytesSent = s.bytes_sent
+        chunksSent = s.chunks_sent
+        messagesReceived = s.messages_received
+        lastRttMs = s.last_rtt_ms
+        audioMsSilence = s.audio_ms_silence
+        reconnects = s.reconnects
+        audioMsReplayed = s.audio_ms_replayed
+    }
+}
+
+/// Holds a Swift closure the C callbacks call; kept alive by Config and every Session opened
+/// from it, because the network thread may call it until the session is freed.
+final class Box<T> {
+    let handler: T
+    init(_ handler: T) { self.handler = handler }
 }
 
 public final class Config {
     let raw: OpaquePointer
-    var events: EventBox?
+    var events: Box<(Event) -> Void>?
+    var logs: Box<(fwasr_log_level, String) -> Void>?
 
     public init() {
         guard let p = fwasr_config_new() else { fatalError("fwasr_config_new: out of memory") }
@@ -72,41 +145,89 @@ public final class Config {
 
     deinit { fwasr_config_free(raw) }
 
-    @discardableResult public func url(_ v: String) throws -> Config { try check(fwasr_config_set_url(raw, v)); return self }
-    @discardableResult public func apiKey(_ v: String) throws -> Config { try check(fwasr_config_set_api_key(raw, v)); return self }
-    @discardableResult public func language(_ v: String) throws -> Config { try check(fwasr_config_set_language(raw, v)); return self }
-    @discardableResult public func prompt(_ v: String) throws -> Config { try check(fwasr_config_set_prompt(raw, v)); return self }
+    @discardableResult func set(_ status: fwasr_status) throws -> Config { try check(status); return self }
+
+    /// One of Fwasr.production (the default), Fwasr.usVirginia, Fwasr.v2Preview, or your own.
+    @discardableResult public func url(_ v: String) throws -> Config { try set(fwasr_config_set_url(raw, v)) }
+    @discardableResult public func apiKey(_ v: String) throws -> Config { try set(fwasr_config_set_api_key(raw, v)) }
+    @discardableResult public func language(_ v: String) throws -> Config { try set(fwasr_config_set_language(raw, v)) }
+    @discardableResult public func prompt(_ v: String) throws -> Config { try set(fwasr_config_set_prompt(raw, v)) }
+    @discardableResult public func temperature(_ v: Float) throws -> Config { try set(fwasr_config_set_temperature(raw, v)) }
+    @discardableResult public func responseFormat(_ v: String) throws -> Config {
+        try set(fwasr_config_set_response_format(raw, v))
+    }
     @discardableResult public func param(_ name: String, _ value: String) throws -> Config {
-        try check(fwasr_config_set_param(raw, name, value)); return self
+        try set(fwasr_config_set_param(raw, name, value))
     }
-    /// Audio as Core Audio usually delivers it: e.g. `.f32`, 48000, 1.
+    @discardableResult public func header(_ name: String, _ value: String) throws -> Config {
+        try set(fwasr_config_set_header(raw, name, value))
+    }
+    /// Audio as Core Audio usually delivers it: e.g. `FWASR_FORMAT_F32`, 48000, 1.
     @discardableResult public func inputFormat(_ format: fwasr_format, sampleRate: UInt32, channels: UInt32) throws -> Config {
-        try check(fwasr_config_set_input_format(raw, Int32(format.rawValue), sampleRate, channels)); return self
+        try set(fwasr_config_set_input_format(raw, Int32(format.rawValue), sampleRate, channels))
     }
-    @discardableResult public func pacing(_ factor: Double) throws -> Config { try check(fwasr_config_set_pacing(raw, factor)); return self }
+    /// Transcribe one channel of interleaved input (from 0) instead of their average; -1 averages.
+    @discardableResult public func inputChannel(_ channel: Int32) throws -> Config {
+        try set(fwasr_config_set_input_channel(raw, channel))
+    }
+    @discardableResult public func chunkMs(_ ms: UInt32) throws -> Config { try set(fwasr_config_set_chunk_ms(raw, ms)) }
+    @discardableResult public func bufferMs(_ ms: UInt32) throws -> Config { try set(fwasr_config_set_buffer_ms(raw, ms)) }
+    @discardableResult public func pacing(_ factor: Double) throws -> Config { try set(fwasr_config_set_pacing(raw, factor)) }
+    @discardableResult public func connectTimeoutMs(_ ms: UInt32) throws -> Config {
+        try set(fwasr_config_set_connect_timeout_ms(raw, ms))
+    }
+    @discardableResult public func finishTimeoutMs(_ ms: UInt32) throws -> Config {
+        try set(fwasr_config_set_finish_timeout_ms(raw, ms))
+    }
+    @discardableResult public func keepaliveMs(_ ms: UInt32) throws -> Config { try set(fwasr_config_set_keepalive_ms(raw, ms)) }
+    @discardableResult public func idleSilenceMs(_ ms: UInt32) throws -> Config {
+        try set(fwasr_config_set_idle_silence_ms(raw, ms))
+    }
+    @discardableResult public func reconnect(maxAttempts: UInt32, initialBackoffMs: UInt32, maxBackoffMs: UInt32) throws -> Config {
+        try set(fwasr_config_set_reconnect(raw, maxAttempts, initialBackoffMs, maxBackoffMs))
+    }
+    @discardableResult public func tlsCaFile(_ path: String) throws -> Config { try set(fwasr_config_set_tls_ca_file(raw, path)) }
+    @discardableResult public func tlsVerify(_ verify: Bool) throws -> Config { try set(fwasr_config_set_tls_verify(raw, verify)) }
+    /// Run sessions on a few shared network threads instead of one thread each.
+    @discardableResult public func sharedIo(_ shared: Bool) throws -> Config { try set(fwasr_config_set_shared_io(raw, shared)) }
 
     /// Callback mode: `handler` receives every event on fwasr's network thread.
     @discardableResult public func onEvent(_ handler: @escaping (Event) -> Void) throws -> Config {
-        let box = EventBox(handler)
+        let box = Box(handler)
         try check(fwasr_config_set_event_callback(raw, { userdata, event in
             guard let userdata = userdata, let event = event else { return }
-            Unmanaged<EventBox>.fromOpaque(userdata).takeUnretainedValue().handler(Event(event.pointee))
+            Unmanaged<Box<(Event) -> Void>>.fromOpaque(userdata).takeUnretainedValue().handler(Event(event.pointee))
         }, Unmanaged.passUnretained(box).toOpaque()))
         events = box
+        return self
+    }
+
+    /// Log lines at `level` or more severe go to `handler`, on fwasr's threads.
+    @discardableResult public func onLog(level: fwasr_log_level = FWASR_LOG_INFO,
+                                         _ handler: @escaping (fwasr_log_level, String) -> Void) throws -> Config {
+        let box = Box(handler)
+        try check(fwasr_config_set_log_callback(raw, { userdata, level, message in
+            guard let userdata = userdata, let message = message else { return }
+            Unmanaged<Box<(fwasr_log_level, String) -> Void>>.fromOpaque(userdata).takeUnretainedValue()
+                .handler(level, String(cString: message))
+        }, Unmanaged.passUnretained(box).toOpaque(), Int32(level.rawValue)))
+        logs = box
         return self
     }
 }
 
 public final class Session {
     let raw: OpaquePointer
-    // The callback's closure must outlive the session's thread; deinit frees the session first.
-    let events: EventBox?
+    // The callbacks' closures must outlive the session's thread; deinit frees the session first.
+    let events: Box<(Event) -> Void>?
+    let logs: Box<(fwasr_log_level, String) -> Void>?
 
     public init(_ config: Config) throws {
         var out: OpaquePointer?
         try check(fwasr_session_open(config.raw, &out))
         raw = out!
         events = config.events
+        logs = config.logs
     }
 
     deinit { fwasr_session_free(raw) }
@@ -114,6 +235,10 @@ public final class Session {
     public func waitReady(timeoutMs: Int32 = -1) throws { try check(fwasr_session_wait_ready(raw, timeoutMs)) }
 
     /// For the audio thread: never throws or blocks; FWASR_ERR_BUFFER_FULL when the queue is full.
+    public func tryPush(_ bytes: UnsafeRawBufferPointer) -> fwasr_status {
+        fwasr_session_push(raw, bytes.baseAddress, bytes.count)
+    }
+
     public func tryPush(_ samples: UnsafeBufferPointer<Float>) -> fwasr_status {
         fwasr_session_push_f32(raw, samples.baseAddress, samples.count)
     }
@@ -121,6 +246,15 @@ public final class Session {
     public func tryPush(_ samples: UnsafeBufferPointer<Int16>) -> fwasr_status {
         fwasr_session_push_s16(raw, samples.baseAddress, samples.count)
     }
+
+    /// Waits up to `timeoutMs` (-1 for ever) for room instead of failing; for streaming files.
+    public func pushWait(_ bytes: UnsafeRawBufferPointer, timeoutMs: Int32 = -1) throws {
+        try check(fwasr_session_push_wait(raw, bytes.baseAddress, bytes.count, timeoutMs))
+    }
+
+    public func checkpoint(_ id: String) throws { try check(fwasr_session_checkpoint(raw, id)) }
+    public func trace(_ id: String) throws { try check(fwasr_session_trace(raw, id)) }
+    public func clear(_ id: String) throws { try check(fwasr_session_clear(raw, id)) }
 
     public func finish(timeoutMs: Int32 = -1) throws { try check(fwasr_session_finish(raw, timeoutMs)) }
 
@@ -136,6 +270,21 @@ public final class Session {
         var buf = [CChar](repeating: 0, count: n + 1)
         fwasr_session_transcript(raw, &buf, buf.count)
         return String(cString: buf)
+    }
+
+    /// The transcript's segments in id order.
+    public var segments: [Segment] {
+        guard let snap = fwasr_session_segments(raw) else { return [] }
+        defer { fwasr_segments_free(snap) }
+        return (0..<fwasr_segments_len(snap)).compactMap { i in
+            fwasr_segments_get(snap, i).map { Segment($0.pointee) }
+        }
+    }
+
+    public func stats() throws -> Stats {
+        var s = fwasr_stats()
+        try check(fwasr_session_stats(raw, &s, MemoryLayout<fwasr_stats>.size))
+        return Stats(s)
     }
 
     public var state: fwasr_state { fwasr_session_state(raw) }
