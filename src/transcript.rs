@@ -15,6 +15,20 @@ pub struct Segment {
     pub end_s: f64,
 }
 
+impl Segment {
+    /// A segment with no words and no times, as tests build them.
+    #[cfg(test)]
+    pub(crate) fn untimed(id: &str, text: &str) -> Segment {
+        Segment {
+            id: id.into(),
+            text: text.into(),
+            is_final: -1,
+            start_s: f64::NAN,
+            end_s: f64::NAN,
+        }
+    }
+}
+
 impl PartialEq for Segment {
     fn eq(&self, o: &Segment) -> bool {
         let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || a == b;
@@ -228,13 +242,7 @@ mod tests {
     use super::*;
 
     fn seg(id: &str, text: &str) -> Segment {
-        Segment {
-            id: id.into(),
-            text: text.into(),
-            is_final: -1,
-            start_s: f64::NAN,
-            end_s: f64::NAN,
-        }
+        Segment::untimed(id, text)
     }
 
     fn ids(t: &Transcript) -> Vec<String> {

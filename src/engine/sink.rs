@@ -81,16 +81,6 @@ mod tests {
         (Arc::new(Shared::new(doorbell, 1600, None)), poll)
     }
 
-    fn segment(id: &str, text: &str) -> Segment {
-        Segment {
-            id: id.into(),
-            text: text.into(),
-            is_final: -1,
-            start_s: f64::NAN,
-            end_s: f64::NAN,
-        }
-    }
-
     #[test]
     fn a_message_shared_by_its_events_counts_once() {
         let (sh, _poll) = shared();
@@ -98,7 +88,7 @@ mod tests {
         let sink = Sink::queue(tx);
         let json = Json::new(&"x".repeat(10_000));
         for i in 0..100 {
-            let segment = segment(&i.to_string(), "word");
+            let segment = Segment::untimed(&i.to_string(), "word");
             sink.emit(
                 &sh,
                 Event::Segment {
