@@ -209,11 +209,16 @@ static void expire(struct receiver *r, double now, int flush) {
     }
 }
 
+/* Plays what is held, then follows a new stream (a new source, or a sender that restarted its
+ * sequence): its sequence numbers and timestamps start where they like, so its first packet
+ * continues the audio where the old stream ended. */
 static void resync(struct receiver *r, uint32_t ssrc, uint16_t seq, double now) {
     expire(r, now, 1);
     r->synced = 1;
     r->ssrc = ssrc;
     r->next_seq = r->top_seq = seq;
+    r->played_any = 0;
+    memset(r->played_mark, 0, sizeof r->played_mark);
 }
 
 static void on_datagram(struct receiver *r, const unsigned char *b, size_t len, double now) {

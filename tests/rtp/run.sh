@@ -11,6 +11,8 @@
 #   pcma      G.711 A-law in 20 ms packets
 #   l16       16 kHz 16-bit linear PCM in 20 ms packets, dynamic payload type (Asterisk's slin16)
 #   impaired  mu-law in 20 ms packets through impair.py: lost, duplicated and reordered packets
+#   handover  mu-law in 20 ms packets from two ffmpeg runs one after the other (the first 4.5 s,
+#             then the rest): a new source with its own sequence numbers and timestamps
 set -euo pipefail
 mode=$1 receiver=$2 match=$3 wav=$4 saved=$5 transcript=$6
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,7 +27,7 @@ case $mode in
   pcmu) ff=(-ar 8000 -ac 1 -c:a pcm_mulaw) ;;
   pcma) ff=(-af aresample=8000,asetnsamples=n=160:p=0 -ac 1 -c:a pcm_alaw -pkt_size 172) ;;
   l16) ff=(-af asetnsamples=n=320:p=0 -ac 1 -c:a pcm_s16be -pkt_size 652); codec=(--codec l16/16000) ;;
-  impaired) ff=("${twenty_ms_mulaw[@]}") ;;
+  impaired | handover) ff=("${twenty_ms_mulaw[@]}") ;;
   *) echo "unknown mode $mode"; exit 2 ;;
 esac
 
@@ -50,7 +52,13 @@ if [ "$mode" = impaired ]; then
   target=$(wait_line "$tmp/relay.out" 's|^relaying on \([0-9]*\)$|\1|p') || { echo "the relay did not start"; exit 1; }
 fi
 
-ffmpeg -hide_banner -loglevel error -nostdin -re -i "$wav" "${ff[@]}" -f rtp "rtp://127.0.0.1:$target" >/dev/null
+send() { ffmpeg -hide_banner -loglevel error -nostdin -re "$@" "${ff[@]}" -f rtp "rtp://127.0.0.1:$target" >/dev/null; }
+if [ "$mode" = handover ]; then
+  send -t 4.5 -i "$wav"
+  send -ss 4.5 -i "$wav"
+else
+  send -i "$wav"
+fi
 [ -z "${relay:-}" ] || wait "$relay"
 status=0
 wait "$rx" || status=$?
@@ -78,6 +86,9 @@ fi
 for k in "${!want[@]}"; do
   [ "$(count "$k")" = "${want[$k]}" ] || fail "$k $(count "$k"), want ${want[$k]}"
 done
+# Every packet of the call that was neither a duplicate nor too late was played.
+[ "$(count played)" = $(($(count received) - $(count duplicates) - $(count late))) ] || fail "packets went unplayed"
+
 grep -q '; [0-9]* ms silence filled, 0 ms refused$' <<<"$counts" || fail "audio was refused"
 
 # The audio that reached the server is the recording, as long as it, in order. A telephony
