@@ -15,6 +15,17 @@
 #define RATE 16000
 #define FPS 60
 
+/* Sleeps until `t` on the monotonic clock: an absolute schedule does not drift. (macOS has no
+ * clock_nanosleep, so the remainder goes to nanosleep.) */
+static void sleep_until(const struct timespec *t) {
+    struct timespec now, left;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    left.tv_sec = t->tv_sec - now.tv_sec;
+    left.tv_nsec = t->tv_nsec - now.tv_nsec;
+    if (left.tv_nsec < 0) { left.tv_nsec += 1000000000L; left.tv_sec--; }
+    if (left.tv_sec >= 0) nanosleep(&left, NULL);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s FILE.wav\n", argv[0]);
@@ -69,7 +80,7 @@ int main(int argc, char **argv) {
         frames++;
         next.tv_nsec += 1000000000L / FPS;
         if (next.tv_nsec >= 1000000000L) { next.tv_nsec -= 1000000000L; next.tv_sec++; }
-        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+        sleep_until(&next);
     }
     char text[8192];
     fwasr_session_transcript(s, text, sizeof text);

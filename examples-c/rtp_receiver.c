@@ -24,6 +24,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,6 +90,25 @@ static double now_ms(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* When the kernel received the datagram (SO_TIMESTAMP), on the monotonic clock: the jitter
+ * window and the idle timeout measure the network, not how late this thread got to read. */
+static double arrival_ms(struct msghdr *m, double now) {
+#ifdef SO_TIMESTAMP
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMP) continue;
+        struct timeval got;
+        struct timespec wall;
+        memcpy(&got, CMSG_DATA(c), sizeof got);
+        clock_gettime(CLOCK_REALTIME, &wall);
+        double age = (double)(wall.tv_sec - got.tv_sec) * 1e3 + ((double)wall.tv_nsec / 1e3 - (double)got.tv_usec) / 1e3;
+        if (age >= 0 && age < 10000) return now - age; /* else the wall clock was set meanwhile */
+    }
+#else
+    (void)m;
+#endif
+    return now;
 }
 
 static uint16_t be16(const unsigned char *p) { return (uint16_t)(p[0] << 8 | p[1]); }
@@ -342,11 +363,16 @@ static int open_socket(const char *listen, struct sockaddr_in *addr) {
     }
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     socklen_t alen = sizeof *addr;
-    if (fd < 0 || bind(fd, (struct sockaddr *)addr, sizeof *addr) != 0 || getsockname(fd, (struct sockaddr *)addr, &alen) != 0) {
+    if (fd < 0 || bind(fd, (struct sockaddr *)addr, sizeof *addr) != 0 || getsockname(fd, (struct sockaddr *)addr, &alen) != 0 ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
         perror(listen);
         if (fd >= 0) close(fd);
         return -1;
     }
+#ifdef SO_TIMESTAMP
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &on, sizeof on);
+#endif
     return fd;
 }
 
@@ -402,8 +428,18 @@ int main(int argc, char **argv) {
         if (ready > 0) {
             /* A bounded batch, so a flood of datagrams cannot keep the jitter deadlines waiting. */
             ssize_t got = 0;
-            for (int batch = 0; batch < 256 && (got = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) >= 0; batch++)
-                on_datagram(&r, buf, (size_t)got, now);
+            for (int batch = 0; batch < 256; batch++) {
+                union { struct cmsghdr align; char space[CMSG_SPACE(sizeof(struct timeval))]; } control;
+                struct iovec iov = {buf, sizeof buf};
+                struct msghdr msg;
+                memset(&msg, 0, sizeof msg);
+                msg.msg_iov = &iov;
+                msg.msg_iovlen = 1;
+                msg.msg_control = control.space;
+                msg.msg_controllen = sizeof control.space;
+                if ((got = recvmsg(fd, &msg, 0)) < 0) break;
+                on_datagram(&r, buf, (size_t)got, arrival_ms(&msg, now));
+            }
             if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) { perror("recv"); break; }
         } else if (ready < 0 && errno != EINTR) {
             perror("poll");

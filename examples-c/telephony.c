@@ -25,6 +25,17 @@ struct call {
     int overruns;
 };
 
+/* Sleeps until `t` on the monotonic clock: an absolute schedule does not drift. (macOS has no
+ * clock_nanosleep, so the remainder goes to nanosleep.) */
+static void sleep_until(const struct timespec *t) {
+    struct timespec now, left;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    left.tv_sec = t->tv_sec - now.tv_sec;
+    left.tv_nsec = t->tv_nsec - now.tv_nsec;
+    if (left.tv_nsec < 0) { left.tv_nsec += 1000000000L; left.tv_sec--; }
+    if (left.tv_sec >= 0) nanosleep(&left, NULL);
+}
+
 /* The media thread: one frame every 20 ms on an absolute clock, as a PBX delivers them.
  * fwasr_session_push never blocks; a full queue costs this frame, not the call. */
 static void *media_thread(void *arg) {
@@ -36,7 +47,7 @@ static void *media_thread(void *arg) {
             c->overruns++;
         next.tv_nsec += 20 * 1000 * 1000;
         if (next.tv_nsec >= 1000000000L) { next.tv_nsec -= 1000000000L; next.tv_sec++; }
-        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+        sleep_until(&next);
     }
     /* Hang-up: start finishing without waiting; the CLOSED event ends the call below. */
     fwasr_session_finish(c->session, 0);

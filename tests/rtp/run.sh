@@ -57,6 +57,7 @@ fi
 send() { ffmpeg -hide_banner -loglevel error -nostdin -re "$@" "${ff[@]}" -f rtp "rtp://127.0.0.1:$target" >/dev/null; }
 if [ "$mode" = handover ]; then
   send -t 4.5 -i "$wav"
+  sleep 0.2 # a transfer or re-INVITE takes at least a round trip; the receiver waits 60 ms
   send -ss 4.5 -i "$wav"
 else
   send -i "$wav"
