@@ -419,8 +419,8 @@ int main(int argc, char **argv) {
     unsigned char buf[65536];
     while (!hangup && !r.session_done) {
         double now = now_ms();
-        if (r.n.received && now - r.last_rx_ms >= idle_ms) break;
         double wait = r.n.received ? idle_ms - (now - r.last_rx_ms) : 1000;
+        if (wait < 0) wait = 0;
         if (r.held > 0 && wait > r.jitter_ms / 2) wait = r.jitter_ms / 2;
         struct pollfd pfd = {fd, POLLIN, 0};
         int ready = poll(&pfd, 1, (int)wait + 1);
@@ -441,6 +441,8 @@ int main(int argc, char **argv) {
                 on_datagram(&r, buf, (size_t)got, arrival_ms(&msg, now));
             }
             if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) { perror("recv"); break; }
+        } else if (ready == 0 && r.n.received && now - r.last_rx_ms >= idle_ms) {
+            break; /* hung up: idle, and nothing waiting (a thread that woke late reads first) */
         } else if (ready < 0 && errno != EINTR) {
             perror("poll");
             break;

@@ -175,7 +175,8 @@ unsafe fn bytes<'a>(data: *const c_void, n: usize) -> Result<&'a [u8], Error> {
 }
 
 /// Sends `{"checkpoint_id": id}` after the complete chunks pushed so far (a partial chunk
-/// follows it). The server's echo raises CHECKPOINT. "final" is reserved for finish.
+/// follows it). The server's echo raises CHECKPOINT, unless the connection drops first (see
+/// fwasr_config_set_reconnect). "final" is reserved for finish.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_checkpoint(
     s: *const fwasr_session,

@@ -41,9 +41,10 @@ wait_line() { # file, sed expression
   return 1
 }
 
-# RUN_UNDER: a command to run the receiver under (valgrind), split into words.
+# RUN_UNDER: a command to run the receiver under (valgrind), split into words; IDLE_MS: its
+# hang-up time (longer under valgrind, whose threads take turns).
 # shellcheck disable=SC2086
-timeout -k 5 120 ${RUN_UNDER:-} "$receiver" --listen 127.0.0.1:0 --idle-ms 1500 "${codec[@]}" >"$tmp/receiver.out" 2>"$tmp/receiver.err" &
+timeout -k 5 120 ${RUN_UNDER:-} "$receiver" --listen 127.0.0.1:0 --idle-ms "${IDLE_MS:-1500}" "${codec[@]}" >"$tmp/receiver.out" 2>"$tmp/receiver.err" &
 rx=$!
 port=$(wait_line "$tmp/receiver.out" 's|^listening on udp://127\.0\.0\.1:\([0-9]*\)$|\1|p') ||
   { echo "the receiver did not start"; cat "$tmp/receiver.err"; exit 1; }
