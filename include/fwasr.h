@@ -375,8 +375,9 @@ enum fwasr_status fwasr_config_set_idle_silence_ms(struct fwasr_config *cfg, uin
 // times (`timestamp_granularities=segment`) unless that parameter is set. The first
 // connection is not retried: fwasr_session_wait_ready reports its failure.
 // A checkpoint, trace or clear that went out on the dropped connection and was not answered
-// there is not sent again and raises no event; send it again after RECONNECTED if you wait
-// for it. (finish's final checkpoint is the exception: it is sent again.)
+// there is sent again on the new one where its audio position comes in the audio sent again
+// (first, if that is before the resume point), so its event still comes, once; a trace's
+// rtt_ms then counts from the second sending. The 256 most recent unanswered ones are kept.
 // Budget: `max_attempts` connection attempts in a row without progress, where progress is a
 // connection that confirmed new final audio (the transcript moved forward for good). A
 // connection that only connects, or only streams audio nobody confirms, does not renew the
@@ -459,8 +460,9 @@ enum fwasr_status fwasr_session_push_f32(const struct fwasr_session *s, const fl
 enum fwasr_status fwasr_session_push_wait(const struct fwasr_session *s, const void *data, size_t nbytes, int32_t timeout_ms);
 
 // Sends `{"checkpoint_id": id}` after the complete chunks pushed so far (a partial chunk
-// follows it). The server's echo raises CHECKPOINT, unless the connection drops first (see
-// fwasr_config_set_reconnect). "final" is reserved for finish.
+// follows it). The server's echo raises CHECKPOINT, once, also when the connection drops
+// before the echo and reconnect is on (see fwasr_config_set_reconnect). "final" is reserved
+// for finish.
 enum fwasr_status fwasr_session_checkpoint(const struct fwasr_session *s, const char *id);
 
 // Sends an `stt.input.trace` with this trace id; the answer raises TRACE with `rtt_ms`.

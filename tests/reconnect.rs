@@ -307,3 +307,82 @@ fn the_finish_timeout_bounds_reconnects() {
     assert!(took < Duration::from_millis(3500), "finish(-1) took {took:?}");
     assert!(took >= Duration::from_millis(1400), "finish(-1) took {took:?}");
 }
+
+/// A checkpoint, trace and clear sent right behind the audio that makes the server drop the
+/// connection (it never reads them) are sent again on the next connection, at their place in
+/// the replayed audio, and each is answered once.
+#[test]
+fn control_messages_unanswered_on_a_dropped_connection_are_sent_again() {
+    let d = DevServer::with_script(&script(), &["--abort-after", "4.0"]);
+    let mut c = Config::new();
+    c.set_url(&d.url).unwrap();
+    c.set_reconnect(5, 20, 200).unwrap();
+    let s = Session::open(&c).unwrap();
+    let pcm = sample_pcm();
+    // 4.0 s is a whole number of chunks: the messages follow the chunk the server drops on.
+    let (before, after) = pcm.split_at(4 * 32_000);
+    s.push_wait(before, Some(Duration::from_secs(10))).unwrap();
+    s.checkpoint("cp").unwrap();
+    s.trace("tr").unwrap();
+    s.clear("rs").unwrap();
+    for piece in after.chunks(3200) {
+        s.push_wait(piece, Some(Duration::from_secs(10))).unwrap();
+    }
+    s.finish(Some(Duration::from_secs(30))).unwrap();
+    let events = drain(&s);
+
+    let first_reconnect = events
+        .iter()
+        .position(|e| matches!(e, fwasr::Event::Reconnected { .. }))
+        .expect("the server dropped the connection");
+    let answers: Vec<(usize, &str)> = events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e {
+            fwasr::Event::Checkpoint { id, .. } if id != "final" => Some((i, "checkpoint")),
+            fwasr::Event::Trace { id, rtt_ms, .. } if id == "tr" && rtt_ms.is_finite() => Some((i, "trace")),
+            fwasr::Event::Cleared { id, .. } if id == "rs" => Some((i, "clear")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answers.iter().map(|a| a.1).collect::<Vec<_>>(),
+        ["checkpoint", "trace", "clear"],
+        "each answered once, in order: {answers:?}"
+    );
+    assert!(
+        answers.iter().all(|a| a.0 > first_reconnect),
+        "answered after the reconnect"
+    );
+
+    // On the second connection each came where its audio ended, 4.0 s into the stream:
+    // after the audio replayed from the resume point up to there, not ahead of it.
+    let reconnects = events
+        .iter()
+        .filter(|e| matches!(e, fwasr::Event::Reconnected { .. }))
+        .count();
+    let reports = d.reports(reconnects + 1);
+    let second = &reports[1];
+    let resume_ms = second["resume_ms"].as_u64().unwrap();
+    let control = second["control"].as_array().unwrap();
+    let at = second["control_at_bytes"].as_array().unwrap();
+    assert!(resume_ms < 4000, "resumed at {resume_ms} ms");
+    assert_eq!(control.len(), 3, "{control:?}");
+    assert_eq!(control[0]["checkpoint_id"], "cp");
+    assert_eq!(control[1]["object"], "stt.input.trace");
+    assert_eq!(control[2]["object"], "stt.state.clear");
+    let replayed_to_there = (4000 - resume_ms) * 32;
+    for a in at {
+        let a = a.as_u64().unwrap();
+        // The devserver reports the resume point in whole ms; the audio is whole chunks.
+        assert!(
+            a.abs_diff(replayed_to_there) < 32 * 100,
+            "at {a} bytes, want ~{replayed_to_there}"
+        );
+    }
+    assert_eq!(
+        reports[0]["control"].as_array().unwrap().len(),
+        0,
+        "the first connection read none"
+    );
+}

@@ -35,6 +35,7 @@ pub use fwasr_state::*;
 pub type State = fwasr_state;
 
 /// Requests from the caller's threads, in call order.
+#[derive(Clone, Debug)]
 pub(crate) enum Control {
     /// `at`: the audio byte position after which the message goes out.
     Checkpoint {

@@ -313,8 +313,9 @@ pub unsafe extern "C" fn fwasr_config_set_idle_silence_ms(cfg: *mut fwasr_config
 /// times (`timestamp_granularities=segment`) unless that parameter is set. The first
 /// connection is not retried: fwasr_session_wait_ready reports its failure.
 /// A checkpoint, trace or clear that went out on the dropped connection and was not answered
-/// there is not sent again and raises no event; send it again after RECONNECTED if you wait
-/// for it. (finish's final checkpoint is the exception: it is sent again.)
+/// there is sent again on the new one where its audio position comes in the audio sent again
+/// (first, if that is before the resume point), so its event still comes, once; a trace's
+/// rtt_ms then counts from the second sending. The 256 most recent unanswered ones are kept.
 /// Budget: `max_attempts` connection attempts in a row without progress, where progress is a
 /// connection that confirmed new final audio (the transcript moved forward for good). A
 /// connection that only connects, or only streams audio nobody confirms, does not renew the

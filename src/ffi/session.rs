@@ -175,8 +175,9 @@ unsafe fn bytes<'a>(data: *const c_void, n: usize) -> Result<&'a [u8], Error> {
 }
 
 /// Sends `{"checkpoint_id": id}` after the complete chunks pushed so far (a partial chunk
-/// follows it). The server's echo raises CHECKPOINT, unless the connection drops first (see
-/// fwasr_config_set_reconnect). "final" is reserved for finish.
+/// follows it). The server's echo raises CHECKPOINT, once, also when the connection drops
+/// before the echo and reconnect is on (see fwasr_config_set_reconnect). "final" is reserved
+/// for finish.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_checkpoint(
     s: *const fwasr_session,

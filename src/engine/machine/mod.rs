@@ -81,6 +81,9 @@ pub(crate) struct Machine {
     control: Receiver<Control>,
     /// Control calls not yet sent, in call order.
     pending: VecDeque<Control>,
+    /// Checkpoints, traces and clears sent and not answered yet, in sending order: sent again
+    /// if their connection drops.
+    unanswered: VecDeque<Control>,
     finish: Finish,
     pacer: Pacer,
     alive: KeepAlive,
@@ -93,6 +96,8 @@ pub(crate) struct Machine {
     consumed: u64,
     /// Audio to send again after a reconnect, ahead of new audio, in chunks.
     replay: VecDeque<Vec<u8>>,
+    /// The stream position of the next chunk of `replay`.
+    replay_at: u64,
     /// Traces sent on the current connection, for their round-trip times.
     traces: HashMap<String, Instant>,
     dropped_reported: u64,
@@ -120,6 +125,7 @@ impl Machine {
             audio,
             control,
             pending: VecDeque::new(),
+            unanswered: VecDeque::new(),
             finish: Finish::new(cfg.finish_timeout),
             pacer: Pacer::new(cfg.chunk_ms, cfg.pacing),
             alive: KeepAlive::new(cfg.keepalive, cfg.idle_silence, now),
@@ -133,6 +139,7 @@ impl Machine {
             final_end_s: 0.0,
             consumed: 0,
             replay: VecDeque::new(),
+            replay_at: 0,
             traces: HashMap::new(),
             dropped_reported: 0,
             connected_once: false,
@@ -307,7 +314,13 @@ impl Machine {
                 self.pending.push_front(Control::Finish { end });
             }
         }
+        // So did these answers: the messages go again, each at its place in the replayed
+        // audio (first, if its place is before the resume point), ahead of later calls.
+        while let Some(c) = self.unanswered.pop_back() {
+            self.pending.push_front(c);
+        }
         self.replay = self.log.replay(resume, sh.chunk_bytes);
+        self.replay_at = resume;
         let replayed: u64 = self.replay.iter().map(|c| c.len() as u64).sum();
         sh.replayed.fetch_add(replayed, Ordering::Relaxed);
         let offset_s = self.renumber.offset_s();

@@ -20,6 +20,10 @@ use crate::event::*;
 use crate::protocol;
 use crate::transcript::Change;
 
+/// Unanswered control messages kept for sending again; older ones are forgotten (a server
+/// that left that many unanswered will not answer them on the next connection either).
+const UNANSWERED_CAP: usize = 256;
+
 impl Machine {
     /// One step on the open connection `link`; puts it back unless the connection ended.
     pub(super) fn step_open(
@@ -229,6 +233,7 @@ impl Machine {
             self.sink.emit(&sh, Event::Error { error, json: json() });
         }
         if let Some(id) = msg.trace_id {
+            self.answered(|c| matches!(c, Control::Trace { id: sent, .. } if *sent == id));
             let rtt = self.traces.remove(&id).map_or(f64::NAN, |t| {
                 now.saturating_duration_since(t).as_secs_f64() * 1000.0
             });
@@ -245,9 +250,11 @@ impl Machine {
             );
         }
         if let Some(id) = msg.reset_id {
+            self.answered(|c| matches!(c, Control::Clear { id: sent, .. } if *sent == id));
             self.sink.emit(&sh, Event::Cleared { id, json: json() });
         }
         if let Some(id) = msg.checkpoint_id {
+            self.answered(|c| matches!(c, Control::Checkpoint { id: sent, .. } if *sent == id));
             self.finish.echo(&id);
             self.sink.emit(&sh, Event::Checkpoint { id, json: json() });
         }
@@ -270,17 +277,25 @@ impl Machine {
                     break;
                 }
             }
-            if let Some(piece) = self.replay.pop_front() {
-                link.send(Message::binary(piece))?;
-                self.shared.chunks_sent.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
             if let Some(c) = self.pending.front() {
-                if !matches!(c, Control::Finish { .. }) && c.at() <= self.consumed {
+                // While replaying, a control message goes out where its audio position is
+                // reached in the replayed audio.
+                let reached = if self.replay.is_empty() {
+                    self.consumed
+                } else {
+                    self.replay_at
+                };
+                if !matches!(c, Control::Finish { .. }) && c.at() <= reached {
                     let c = self.pending.pop_front().expect("front exists");
                     self.send_control(link, c, now)?;
                     continue;
                 }
+            }
+            if let Some(piece) = self.replay.pop_front() {
+                self.replay_at += piece.len() as u64;
+                link.send(Message::binary(piece))?;
+                self.shared.chunks_sent.fetch_add(1, Ordering::Relaxed);
+                continue;
             }
             if !self.pacer.ready(now) {
                 break;
@@ -337,16 +352,28 @@ impl Machine {
     }
 
     fn send_control(&mut self, link: &mut Link<Net>, c: Control, now: Instant) -> Result<(), Error> {
-        let text = match c {
-            Control::Checkpoint { id, .. } => protocol::checkpoint(&id),
+        let text = match &c {
+            Control::Checkpoint { id, .. } => protocol::checkpoint(id),
             Control::Trace { id, event_id, .. } => {
-                let t = protocol::trace(&event_id, &id);
-                self.traces.insert(id, now);
-                t
+                self.traces.insert(id.clone(), now);
+                protocol::trace(event_id, id)
             }
-            Control::Clear { id, event_id, .. } => protocol::clear(&event_id, &id),
+            Control::Clear { id, event_id, .. } => protocol::clear(event_id, id),
             Control::Finish { .. } => unreachable!("finish is handled by write_due"),
         };
-        link.send(Message::text(text))
+        link.send(Message::text(text))?;
+        // Bounded: a server that answers none of them cannot make this grow past the cap.
+        if self.unanswered.len() == UNANSWERED_CAP {
+            self.unanswered.pop_front();
+        }
+        self.unanswered.push_back(c);
+        Ok(())
+    }
+
+    /// An answer came: its message need not go again.
+    fn answered(&mut self, answer: impl Fn(&Control) -> bool) {
+        if let Some(i) = self.unanswered.iter().position(answer) {
+            self.unanswered.remove(i);
+        }
     }
 }

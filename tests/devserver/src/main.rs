@@ -213,6 +213,8 @@ struct Report {
     chunks: Vec<(usize, f64)>,
     arrivals_ns: Vec<u64>,
     control: Vec<Value>,
+    /// Where in this connection's audio (bytes) each control message arrived.
+    control_at: Vec<usize>,
     sent: usize,
     pings: usize,
     /// The client's X-Fwasr-Resume-Ms: where in its stream this connection's audio starts.
@@ -396,6 +398,7 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
                 let v: Value =
                     serde_json::from_str(t.as_str()).unwrap_or_else(|_| json!({ "unparsed": t.as_str() }));
                 rep.control.push(v.clone());
+                rep.control_at.push(rep.audio_len);
                 control_reply(&v, &mut speaker, clock(rep))
             }
             Message::Close(f) => {
@@ -616,6 +619,7 @@ fn write_report(o: &Options, rep: &Report, unix_ms: f64) {
         "audio_sha256": hex(&rep.audio_hash.clone().finalize()),
         "chunks": rep.chunks.iter().map(|(n, t)| json!([n, (t * 1000.0).round() / 1000.0])).collect::<Vec<_>>(),
         "control": rep.control,
+        "control_at_bytes": rep.control_at,
         "messages_sent": rep.sent,
         "pings_received": rep.pings,
         "resume_ms": rep.resume_ms,
