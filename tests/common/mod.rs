@@ -144,8 +144,10 @@ impl DevServer {
     pub fn reports(&self, n: usize) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let lines: Vec<Value> = std::fs::read_to_string(&self.report)
-                .unwrap_or_default()
+            let text = std::fs::read_to_string(&self.report).unwrap_or_default();
+            // Only whole lines: the server may be writing the next one.
+            let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+            let lines: Vec<Value> = whole
                 .lines()
                 .map(|l| serde_json::from_str(l).expect("report line is JSON"))
                 .collect();
