@@ -5,7 +5,7 @@
 
 mod stream;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -81,9 +81,9 @@ pub(crate) struct Machine {
     control: Receiver<Control>,
     /// Control calls not yet sent, in call order.
     pending: VecDeque<Control>,
-    /// Checkpoints, traces and clears sent and not answered yet, in sending order: sent again
-    /// if their connection drops.
-    unanswered: VecDeque<Control>,
+    /// Checkpoints, traces and clears sent and not answered yet, in sending order, with when
+    /// they were sent (a trace's round trip): sent again if their connection drops.
+    unanswered: VecDeque<(Control, Instant)>,
     finish: Finish,
     pacer: Pacer,
     alive: KeepAlive,
@@ -98,8 +98,6 @@ pub(crate) struct Machine {
     replay: VecDeque<Vec<u8>>,
     /// The stream position of the next chunk of `replay`.
     replay_at: u64,
-    /// Traces sent on the current connection, for their round-trip times.
-    traces: HashMap<String, Instant>,
     dropped_reported: u64,
     connected_once: bool,
     started: Instant,
@@ -140,7 +138,6 @@ impl Machine {
             consumed: 0,
             replay: VecDeque::new(),
             replay_at: 0,
-            traces: HashMap::new(),
             dropped_reported: 0,
             connected_once: false,
             started: now,
@@ -289,7 +286,6 @@ impl Machine {
         self.budget.connected(self.final_end_s);
         self.alive.connected(now);
         self.pacer.restart();
-        self.traces.clear();
         Link::new(ws)
     }
 
@@ -316,7 +312,7 @@ impl Machine {
         }
         // So did these answers: the messages go again, each at its place in the replayed
         // audio (first, if its place is before the resume point), ahead of later calls.
-        while let Some(c) = self.unanswered.pop_back() {
+        while let Some((c, _)) = self.unanswered.pop_back() {
             self.pending.push_front(c);
         }
         self.replay = self.log.replay(resume, sh.chunk_bytes);

@@ -233,8 +233,8 @@ impl Machine {
             self.sink.emit(&sh, Event::Error { error, json: json() });
         }
         if let Some(id) = msg.trace_id {
-            self.answered(|c| matches!(c, Control::Trace { id: sent, .. } if *sent == id));
-            let rtt = self.traces.remove(&id).map_or(f64::NAN, |t| {
+            let sent_at = self.answered(|c| matches!(c, Control::Trace { id: sent, .. } if *sent == id));
+            let rtt = sent_at.map_or(f64::NAN, |t| {
                 now.saturating_duration_since(t).as_secs_f64() * 1000.0
             });
             if rtt.is_finite() {
@@ -354,10 +354,7 @@ impl Machine {
     fn send_control(&mut self, link: &mut Link<Net>, c: Control, now: Instant) -> Result<(), Error> {
         let text = match &c {
             Control::Checkpoint { id, .. } => protocol::checkpoint(id),
-            Control::Trace { id, event_id, .. } => {
-                self.traces.insert(id.clone(), now);
-                protocol::trace(event_id, id)
-            }
+            Control::Trace { id, event_id, .. } => protocol::trace(event_id, id),
             Control::Clear { id, event_id, .. } => protocol::clear(event_id, id),
             Control::Finish { .. } => unreachable!("finish is handled by write_due"),
         };
@@ -366,14 +363,13 @@ impl Machine {
         if self.unanswered.len() == UNANSWERED_CAP {
             self.unanswered.pop_front();
         }
-        self.unanswered.push_back(c);
+        self.unanswered.push_back((c, now));
         Ok(())
     }
 
-    /// An answer came: its message need not go again.
-    fn answered(&mut self, answer: impl Fn(&Control) -> bool) {
-        if let Some(i) = self.unanswered.iter().position(answer) {
-            self.unanswered.remove(i);
-        }
+    /// An answer came: its message need not go again. When it was sent, if it was.
+    fn answered(&mut self, answer: impl Fn(&Control) -> bool) -> Option<Instant> {
+        let i = self.unanswered.iter().position(|(c, _)| answer(c))?;
+        self.unanswered.remove(i).map(|(_, sent_at)| sent_at)
     }
 }
