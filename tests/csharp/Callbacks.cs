@@ -7,16 +7,10 @@ using System.Collections.Concurrent;
 using System.IO;
 using System.Linq;
 using Fwasr;
+using static Checks;
 
 static class Callbacks
 {
-    static int passed, failed;
-
-    static void Check(bool ok, string what)
-    {
-        if (ok) passed++; else { failed++; Console.Error.WriteLine("FAILED: " + what); }
-    }
-
     static int Main(string[] args)
     {
         byte[] wav = File.ReadAllBytes(args[0]);
@@ -74,7 +68,6 @@ static class Callbacks
         Check(Library.StatusName(Status.Timeout) == "FWASR_ERR_TIMEOUT", "status name");
         Check(Library.EventTypeName(EventType.Reconnected) == "RECONNECTED", "event type name");
         Check(Endpoints.Production.StartsWith("wss://") && Endpoints.V2Preview.Contains("v2"), "endpoints");
-        Console.WriteLine(passed + " passed, " + failed + " failed");
-        return failed == 0 ? 0 : 1;
+        return Result();
     }
 }

@@ -3,16 +3,10 @@
 using System;
 using System.IO;
 using Fwasr;
+using static Checks;
 
 static class StreamSample
 {
-    static int passed, failed;
-
-    static void Check(bool ok, string what)
-    {
-        if (ok) passed++; else { failed++; Console.Error.WriteLine("FAILED: " + what); }
-    }
-
     static int Main(string[] args)
     {
         byte[] wav = File.ReadAllBytes(args[0]);
@@ -47,7 +41,6 @@ static class StreamSample
             Check(s.Stats.BytesSent == (ulong)((wav.Length - 44) / 2 * 2), "bytes sent");
             Check(Session.Version.StartsWith("0."), "version");
         }
-        Console.WriteLine(passed + " passed, " + failed + " failed");
-        return failed == 0 ? 0 : 1;
+        return Result();
     }
 }

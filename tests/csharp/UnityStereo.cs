@@ -8,16 +8,10 @@ using System;
 using System.IO;
 using System.Threading;
 using Fwasr;
+using static Checks;
 
 static class UnityStereo
 {
-    static int passed, failed;
-
-    static void Check(bool ok, string what)
-    {
-        if (ok) passed++; else { failed++; Console.Error.WriteLine("FAILED: " + what); }
-    }
-
     const int Rate = 48000, Channels = 2, Frames = 1024;
     const double Seconds = 2.0, Tone = 1000.0;
 
@@ -61,7 +55,6 @@ static class UnityStereo
             prev = x;
         }
         Check(Math.Abs(crossings - 2000) < 40, crossings + " zero crossings in a second, want 2000");
-        Console.WriteLine(passed + " passed, " + failed + " failed");
-        return failed == 0 ? 0 : 1;
+        return Result();
     }
 }
