@@ -8,16 +8,37 @@
  */
 #include <fwasr.h>
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* A lock and a condition variable: Windows' own (SRW lock, CONDITION_VARIABLE, which MSVC
+ * has too), POSIX threads elsewhere. */
+#ifdef _WIN32
+#include <windows.h>
+typedef SRWLOCK lock_t;
+typedef CONDITION_VARIABLE cond_t;
+static void lock_init(lock_t *l, cond_t *c) { InitializeSRWLock(l); InitializeConditionVariable(c); }
+static void lock(lock_t *l) { AcquireSRWLockExclusive(l); }
+static void unlock(lock_t *l) { ReleaseSRWLockExclusive(l); }
+static void signal_one(cond_t *c) { WakeConditionVariable(c); }
+static void wait_on(cond_t *c, lock_t *l) { SleepConditionVariableSRW(c, l, INFINITE, 0); }
+#else
+#include <pthread.h>
+typedef pthread_mutex_t lock_t;
+typedef pthread_cond_t cond_t;
+static void lock_init(lock_t *l, cond_t *c) { pthread_mutex_init(l, NULL); pthread_cond_init(c, NULL); }
+static void lock(lock_t *l) { pthread_mutex_lock(l); }
+static void unlock(lock_t *l) { pthread_mutex_unlock(l); }
+static void signal_one(cond_t *c) { pthread_cond_signal(c); }
+static void wait_on(cond_t *c, lock_t *l) { pthread_cond_wait(c, l); }
+#endif
+
 #define MAX_LINES 256
 
 struct inbox {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    lock_t mu;
+    cond_t cv;
     char *lines[MAX_LINES]; /* finished segments, in order */
     int head, tail;
     int closed, ok;
@@ -32,15 +53,15 @@ static void on_event(void *userdata, const fwasr_event *ev) {
         line = malloc(n);
         if (line) snprintf(line, n, "[%s]%s", ev->segment_id, ev->text);
     }
-    pthread_mutex_lock(&in->mu);
+    lock(&in->mu);
     if (line && in->tail - in->head < MAX_LINES) in->lines[in->tail++ % MAX_LINES] = line;
     else free(line);
     if (ev->type == FWASR_EVENT_CLOSED) {
         in->closed = 1;
         in->ok = ev->status == FWASR_OK;
     }
-    pthread_cond_signal(&in->cv);
-    pthread_mutex_unlock(&in->mu);
+    signal_one(&in->cv);
+    unlock(&in->mu);
 }
 
 int main(int argc, char **argv) {
@@ -57,8 +78,7 @@ int main(int argc, char **argv) {
 
     struct inbox in;
     memset(&in, 0, sizeof in);
-    pthread_mutex_init(&in.mu, NULL);
-    pthread_cond_init(&in.cv, NULL);
+    lock_init(&in.mu, &in.cv);
 
     fwasr_config *cfg = fwasr_config_new();
     const char *url = getenv("FWASR_URL");
@@ -83,7 +103,7 @@ int main(int argc, char **argv) {
     }
 
     /* The main thread prints; it may block as long as it likes. */
-    pthread_mutex_lock(&in.mu);
+    lock(&in.mu);
     for (;;) {
         while (in.head < in.tail) {
             char *line = in.lines[in.head++ % MAX_LINES];
@@ -91,9 +111,9 @@ int main(int argc, char **argv) {
             free(line);
         }
         if (in.closed) break;
-        pthread_cond_wait(&in.cv, &in.mu);
+        wait_on(&in.cv, &in.mu);
     }
-    pthread_mutex_unlock(&in.mu);
+    unlock(&in.mu);
 
     char text[8192];
     fwasr_session_transcript(s, text, sizeof text);

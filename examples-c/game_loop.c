@@ -5,26 +5,48 @@
  *
  *   game_loop FILE.wav     (16 kHz mono 16-bit WAV standing in for the microphone)
  */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep under -std=c11 */
+#endif
 #include <fwasr.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define RATE 16000
 #define FPS 60
 
-/* Sleeps until `t` on the monotonic clock: an absolute schedule does not drift. (macOS has no
- * clock_nanosleep, so the remainder goes to nanosleep.) */
-static void sleep_until(const struct timespec *t) {
-    struct timespec now, left;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    left.tv_sec = t->tv_sec - now.tv_sec;
-    left.tv_nsec = t->tv_nsec - now.tv_nsec;
-    if (left.tv_nsec < 0) { left.tv_nsec += 1000000000L; left.tv_sec--; }
-    if (left.tv_sec >= 0) nanosleep(&left, NULL);
+/* A monotonic clock in nanoseconds, and a sleep until a time on it: an absolute schedule
+ * does not drift. Windows: the performance counter and Sleep (millisecond steps, enough for
+ * a 16.7 ms frame). Elsewhere: CLOCK_MONOTONIC and nanosleep for the remainder (macOS has no
+ * clock_nanosleep). */
+#ifdef _WIN32
+#include <windows.h>
+static long long now_ns(void) {
+    LARGE_INTEGER t, hz;
+    QueryPerformanceCounter(&t);
+    QueryPerformanceFrequency(&hz);
+    return (long long)((double)t.QuadPart * 1e9 / (double)hz.QuadPart);
 }
+static void sleep_until(long long t) {
+    long long left = t - now_ns();
+    if (left > 0) Sleep((DWORD)((left + 999999) / 1000000));
+}
+#else
+#include <time.h>
+static long long now_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+static void sleep_until(long long t) {
+    long long left = t - now_ns();
+    if (left <= 0) return;
+    struct timespec d = {(time_t)(left / 1000000000LL), (long)(left % 1000000000LL)};
+    nanosleep(&d, NULL);
+}
+#endif
 
 int main(int argc, char **argv) {
     if (argc != 2) {
@@ -50,8 +72,7 @@ int main(int argc, char **argv) {
     }
     fwasr_config_free(cfg);
 
-    struct timespec next;
-    clock_gettime(CLOCK_MONOTONIC, &next);
+    long long next = now_ns();
     size_t sent = 0;
     int done = 0, ok = 0, frames = 0;
     while (!done) {
@@ -78,9 +99,8 @@ int main(int argc, char **argv) {
         }
         /* 3. The rest of the frame (rendering, ...), then sleep until the next one. */
         frames++;
-        next.tv_nsec += 1000000000L / FPS;
-        if (next.tv_nsec >= 1000000000L) { next.tv_nsec -= 1000000000L; next.tv_sec++; }
-        sleep_until(&next);
+        next += 1000000000LL / FPS;
+        sleep_until(next);
     }
     char text[8192];
     fwasr_session_transcript(s, text, sizeof text);

@@ -13,7 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#include <io.h>
+static int stdout_is_tty(void) { return _isatty(_fileno(stdout)); }
+#else
 #include <unistd.h>
+static int stdout_is_tty(void) { return isatty(STDOUT_FILENO); }
+#endif
 
 /* Reads a little-endian integer of n bytes. */
 static uint32_t le(const unsigned char *p, int n) {
@@ -134,7 +140,7 @@ int main(int argc, char **argv) {
     free(audio);
     fwasr_session_finish(s, 0); /* start finishing; the CLOSED event says how it ended */
 
-    int tty = isatty(STDOUT_FILENO), ok = 0;
+    int tty = stdout_is_tty(), ok = 0;
     fwasr_event *ev;
     while ((ev = fwasr_session_next_event(s, -1)) != NULL) {
         switch (ev->type) {

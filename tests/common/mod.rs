@@ -5,7 +5,6 @@
 
 pub mod heap;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,8 +19,12 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The devserver binary, built once per test run.
+/// The devserver binary: `FWASR_DEVSERVER` when set (a prebuilt one, for test binaries run
+/// where there is no cargo, such as under Wine), else built once per test run.
 pub fn devserver_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("FWASR_DEVSERVER") {
+        return PathBuf::from(bin);
+    }
     static BUILD: Once = Once::new();
     let exe = std::env::current_exe().expect("test binary path");
     let target = exe.parent().and_then(Path::parent).expect("target dir");
@@ -80,27 +83,39 @@ pub struct DevServer {
 }
 
 impl DevServer {
-    /// Starts the server with these extra arguments (a report file is always added).
+    /// Starts the server with these extra arguments (a report file is always added). Its URL
+    /// comes through a file (--url-file), which also works for a Windows test under Wine
+    /// starting the Linux devserver (tests/windows/linux-devserver.sh), where the child's
+    /// output does not reach the parent.
     pub fn start(args: &[&str]) -> DevServer {
         let scratch = Scratch::new();
         let report = scratch.0.join("report.jsonl");
+        let url_file = scratch.0.join("url");
         let mut child = Command::new(devserver_bin())
             .args(args)
             .arg("--report")
             .arg(&report)
+            .arg("--url-file")
+            .arg(&url_file)
             .arg("--quiet")
-            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
             .spawn()
             .expect("start fwasr-devserver");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read listening line");
-        let url = line
-            .trim()
-            .strip_prefix("listening ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let url = loop {
+            if let Ok(text) = std::fs::read_to_string(&url_file) {
+                break text.trim().to_string();
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("fwasr-devserver {args:?} exited before listening: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fwasr-devserver {args:?} not listening after 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
         let port = url
             .rsplit(':')
             .next()

@@ -31,6 +31,9 @@ const USAGE: &str = "usage: fwasr-devserver [options] [-- COMMAND [ARGS...]]
   --replay FILE     raw messages to send instead: a JSON list of
                     {\"at\": seconds | \"final\", \"json\": {...} | \"text\": \"...\"}
   --report FILE     append one JSON line per connection (what arrived, how it ended)
+  --url-file FILE   also write the URL to FILE once listening (written whole, by rename), for
+                    a parent that cannot read this program's output: a Windows program under
+                    Wine cannot read the output of a Linux program it starts
   --save-audio DIR  write each connection's audio to DIR/connection-N.raw
   --tls-cert FILE   serve wss:// with this PEM certificate ...
   --tls-key FILE    ... and this PEM (PKCS#8) private key
@@ -50,6 +53,7 @@ struct Options {
     api_key: Option<String>,
     source: Source,
     report: Option<String>,
+    url_file: Option<String>,
     save_audio: Option<String>,
     tls: Option<native_tls::TlsAcceptor>,
     timestamps: bool,
@@ -66,6 +70,7 @@ fn parse_args() -> Result<Options, String> {
         api_key: None,
         source: Source::Count,
         report: None,
+        url_file: None,
         save_audio: None,
         tls: None,
         timestamps: false,
@@ -84,6 +89,7 @@ fn parse_args() -> Result<Options, String> {
             "--script" => o.source = Source::script(&read(&value()?)?)?,
             "--replay" => o.source = Source::replay(&read(&value()?)?)?,
             "--report" => o.report = Some(value()?),
+            "--url-file" => o.url_file = Some(value()?),
             "--save-audio" => o.save_audio = Some(value()?),
             "--tls-cert" => cert = Some(std::fs::read(value()?).map_err(|e| e.to_string())?),
             "--tls-key" => key = Some(std::fs::read(value()?).map_err(|e| e.to_string())?),
@@ -137,6 +143,13 @@ fn main() -> ExitCode {
     let url = format!("{scheme}://127.0.0.1:{port}{PATH}");
     println!("listening {url}");
     let _ = io::stdout().flush();
+    if let Some(path) = &opts.url_file {
+        let tmp = format!("{path}.tmp");
+        if let Err(e) = std::fs::write(&tmp, format!("{url}\n")).and_then(|()| std::fs::rename(&tmp, path)) {
+            eprintln!("fwasr-devserver: cannot write {path}: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let server_opts = opts.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
