@@ -419,6 +419,12 @@ impl Session {
         self.shared.transcript.lock().segments().cloned().collect()
     }
 
+    /// Poll mode: whether reading from the server is held because the events not yet taken
+    /// fill their bound (32 MiB). Reading goes on once `next_event` has taken half of them.
+    pub fn reading_held(&self) -> bool {
+        self.shared.reading_paused.load(Ordering::Acquire)
+    }
+
     pub fn stats(&self) -> Stats {
         let sh = &self.shared;
         let pushed = sh.pushed.load(Ordering::Acquire);
