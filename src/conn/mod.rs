@@ -5,6 +5,7 @@
 mod close_watch;
 mod pem;
 mod resolve;
+mod tls_error;
 mod wire;
 
 use std::io;
@@ -267,7 +268,11 @@ impl Dial {
     fn tls_failed(&self, e: native_tls::Error) -> Error {
         Error::new(
             FWASR_ERR_TLS,
-            format!("TLS handshake with {} failed: {e}", self.host),
+            format!(
+                "TLS handshake with {} failed: {}",
+                self.host,
+                tls_error::describe(&e.to_string())
+            ),
         )
     }
 

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Starts the Linux fwasr-devserver ($FWASR_LINUX_DEVSERVER) for a Windows test program under
+# Wine, which can start Unix programs: the cross-OS tests (a Windows client against a Linux
+# server, e.g. for TLS, which Wine cannot serve). Paths arrive in Windows form, on drive Z:
+# (Wine's view of /) or C: (the prefix's drive_c), and are turned back into Unix paths.
+# Wine can neither connect a Unix child's output to its parent nor kill it, so the URL comes
+# through --url-file and the server is stopped once that file is gone (the test removes its
+# scratch directory when it drops the server) or the test program has exited.
+set -eu
+url_file=
+next_is_url_file=
+for a; do
+  shift
+  case "$a" in
+    [Zz]:\\*) a=$(printf '%s' "${a#??}" | tr '\\' /) ;;
+    [Cc]:\\*) a=${WINEPREFIX:-$HOME/.wine}/drive_c$(printf '%s' "${a#??}" | tr '\\' /) ;;
+    /*\\*) a=$(printf '%s' "$a" | tr '\\' /) ;;
+    [A-Za-z]:\\*) printf 'linux-devserver.sh: %s is on neither drive C: nor Z:\n' "$a" >&2; exit 2 ;;
+  esac
+  [ -n "$next_is_url_file" ] && url_file=$a
+  next_is_url_file=
+  [ "$a" = --url-file ] && next_is_url_file=1
+  set -- "$@" "$a"
+done
+[ -n "$url_file" ] || { echo "linux-devserver.sh: needs --url-file" >&2; exit 2; }
+parent=$PPID
+"${FWASR_LINUX_DEVSERVER:?the Linux fwasr-devserver}" "$@" </dev/null >/dev/null &
+server=$!
+while kill -0 "$server" 2>/dev/null && kill -0 "$parent" 2>/dev/null &&
+      { [ -e "$url_file" ] || [ -e "$(dirname "$url_file")" ]; }; do
+  sleep 0.2
+done
+kill "$server" 2>/dev/null || true
+wait "$server" 2>/dev/null || true
