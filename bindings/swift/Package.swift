@@ -1,7 +1,7 @@
 // swift-tools-version:5.7
 // Swift package for fwasr: the C API as the system-library module `fwasr` (found with
-// pkg-config, so install fwasr first) and a small Swift wrapper, `FwasrKit`.
-// Untested here: the project's machines have no Swift toolchain (see README).
+// pkg-config, so install fwasr first) and the Swift wrapper `FwasrKit`. Its tests run against
+// fwasr-devserver (scripts/swift-tests.sh runs them in a Debian 13 chroot).
 import PackageDescription
 
 let package = Package(
@@ -12,5 +12,6 @@ let package = Package(
     targets: [
         .systemLibrary(name: "fwasr", path: "Sources/fwasr", pkgConfig: "fwasr"),
         .target(name: "FwasrKit", dependencies: ["fwasr"], path: "Sources/FwasrKit"),
+        .testTarget(name: "FwasrKitTests", dependencies: ["FwasrKit", "fwasr"], path: "Tests/FwasrKitTests"),
     ]
 )

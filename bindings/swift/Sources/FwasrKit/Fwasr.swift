@@ -1,13 +1,20 @@
 // FwasrKit: Swift classes over the whole fwasr C API (fwasr.h). Objects free their handles in
 // deinit. Callbacks (onEvent, onLog) are Swift closures bridged with Unmanaged; they run on
-// fwasr's network thread, so hop to the main queue before touching UI.
+// fwasr's network thread, so hop to the main actor before touching UI.
 //
-// Calls that block, so keep them off the main thread (or pass a zero timeout): finish,
-// waitReady, pushWait, nextEvent with a timeout, and releasing the last reference to a Session
-// (deinit stops the session and waits up to about a second for its network thread).
+// Swift concurrency: `try await session.finish()` and `waitReady()` wait on a thread of their
+// own, never on the caller's (the main actor included); `session.events` is an AsyncSequence
+// of the session's events that ends with CLOSED. Session, Event, Segment, Stats and FwasrError
+// are Sendable: the C API may be called from any thread. For audio threads, `tryPush` stays
+// wait-free and synchronous.
+//
+// Calls that block the calling thread: finishBlocking, waitReadyBlocking, pushWait,
+// nextEvent with a timeout, and releasing the last reference to a Session (deinit stops the
+// session and waits up to about a second for its network thread).
+import Foundation
 import fwasr
 
-public struct FwasrError: Error, CustomStringConvertible {
+public struct FwasrError: Error, CustomStringConvertible, Sendable {
     public let status: fwasr_status
     public let message: String
     public var description: String { Fwasr.statusName(status) + ": " + message }
@@ -41,7 +48,7 @@ public enum Fwasr {
 }
 
 /// An event, copied out of the C struct.
-public struct Event {
+public struct Event: Sendable {
     public let type: fwasr_event_type
     public let segmentId: String
     public let text: String
@@ -80,7 +87,7 @@ public struct Event {
 }
 
 /// One segment of a transcript snapshot.
-public struct Segment {
+public struct Segment: Sendable {
     public let id: String
     public let text: String
     /// 1 final, 0 not final, -1 unknown.
@@ -98,7 +105,7 @@ public struct Segment {
 }
 
 /// Session counters.
-public struct Stats {
+public struct Stats: Sendable {
     public let audioMsPushed: Double
     public let audioMsSent: Double
     public let audioMsDropped: Double
@@ -128,15 +135,32 @@ public struct Stats {
 
 /// Holds a Swift closure the C callbacks call; kept alive by Config and every Session opened
 /// from it, because the network thread may call it until the session is freed.
-final class Box<T> {
+final class Box<T: Sendable>: Sendable {
     let handler: T
     init(_ handler: T) { self.handler = handler }
 }
 
+/// A flag one thread sets and another reads.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    /// Sets it; true if it was not set before.
+    func set() -> Bool { lock.lock(); defer { lock.unlock() }; let was = value; value = true; return !was }
+}
+
+/// Runs `body` on a thread of its own and resumes the caller with its result, so a blocking C
+/// call never holds the caller's executor (the main actor, or a thread of the cooperative pool).
+func offThread(_ body: @escaping @Sendable () throws -> Void) async throws {
+    try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, Error>) in
+        Thread.detachNewThread { done.resume(with: Result { try body() }) }
+    }
+}
+
 public final class Config {
     let raw: OpaquePointer
-    var events: Box<(Event) -> Void>?
-    var logs: Box<(fwasr_log_level, String) -> Void>?
+    var events: Box<@Sendable (Event) -> Void>?
+    var logs: Box<@Sendable (fwasr_log_level, String) -> Void>?
 
     public init() {
         guard let p = fwasr_config_new() else { fatalError("fwasr_config_new: out of memory") }
@@ -192,11 +216,11 @@ public final class Config {
     @discardableResult public func sharedIo(_ shared: Bool) throws -> Config { try set(fwasr_config_set_shared_io(raw, shared)) }
 
     /// Callback mode: `handler` receives every event on fwasr's network thread.
-    @discardableResult public func onEvent(_ handler: @escaping (Event) -> Void) throws -> Config {
+    @discardableResult public func onEvent(_ handler: @escaping @Sendable (Event) -> Void) throws -> Config {
         let box = Box(handler)
         try check(fwasr_config_set_event_callback(raw, { userdata, event in
             guard let userdata = userdata, let event = event else { return }
-            Unmanaged<Box<(Event) -> Void>>.fromOpaque(userdata).takeUnretainedValue().handler(Event(event.pointee))
+            Unmanaged<Box<@Sendable (Event) -> Void>>.fromOpaque(userdata).takeUnretainedValue().handler(Event(event.pointee))
         }, Unmanaged.passUnretained(box).toOpaque()))
         events = box
         return self
@@ -204,11 +228,11 @@ public final class Config {
 
     /// Log lines at `level` or more severe go to `handler`, on fwasr's threads.
     @discardableResult public func onLog(level: fwasr_log_level = FWASR_LOG_INFO,
-                                         _ handler: @escaping (fwasr_log_level, String) -> Void) throws -> Config {
+                                         _ handler: @escaping @Sendable (fwasr_log_level, String) -> Void) throws -> Config {
         let box = Box(handler)
         try check(fwasr_config_set_log_callback(raw, { userdata, level, message in
             guard let userdata = userdata, let message = message else { return }
-            Unmanaged<Box<(fwasr_log_level, String) -> Void>>.fromOpaque(userdata).takeUnretainedValue()
+            Unmanaged<Box<@Sendable (fwasr_log_level, String) -> Void>>.fromOpaque(userdata).takeUnretainedValue()
                 .handler(level, String(cString: message))
         }, Unmanaged.passUnretained(box).toOpaque(), Int32(level.rawValue)))
         logs = box
@@ -216,23 +240,33 @@ public final class Config {
     }
 }
 
-public final class Session {
+/// A streaming session. Sendable: every call of the C API may come from any thread, and a
+/// handle freed by deinit is never touched again (fwasr's handles are checked, not pointers).
+public final class Session: @unchecked Sendable {
     let raw: OpaquePointer
     // The callbacks' closures must outlive the session's thread; deinit frees the session first.
-    let events: Box<(Event) -> Void>?
-    let logs: Box<(fwasr_log_level, String) -> Void>?
+    let onEvent: Box<@Sendable (Event) -> Void>?
+    let logs: Box<@Sendable (fwasr_log_level, String) -> Void>?
+    let eventsTaken = Flag()
 
     public init(_ config: Config) throws {
         var out: OpaquePointer?
         try check(fwasr_session_open(config.raw, &out))
         raw = out!
-        events = config.events
+        onEvent = config.events
         logs = config.logs
     }
 
     deinit { fwasr_session_free(raw) }
 
-    public func waitReady(timeoutMs: Int32 = -1) throws { try check(fwasr_session_wait_ready(raw, timeoutMs)) }
+    /// Waits until the connection is open (or has failed), on a thread of its own.
+    /// `timeoutMs` -1 waits for ever.
+    public func waitReady(timeoutMs: Int32 = -1) async throws {
+        try await offThread { [self] in try waitReadyBlocking(timeoutMs: timeoutMs) }
+    }
+
+    /// waitReady on the calling thread.
+    public func waitReadyBlocking(timeoutMs: Int32 = -1) throws { try check(fwasr_session_wait_ready(raw, timeoutMs)) }
 
     /// For the audio thread: never throws or blocks; FWASR_ERR_BUFFER_FULL when the queue is full.
     public func tryPush(_ bytes: UnsafeRawBufferPointer) -> fwasr_status {
@@ -256,7 +290,51 @@ public final class Session {
     public func trace(_ id: String) throws { try check(fwasr_session_trace(raw, id)) }
     public func clear(_ id: String) throws { try check(fwasr_session_clear(raw, id)) }
 
-    public func finish(timeoutMs: Int32 = -1) throws { try check(fwasr_session_finish(raw, timeoutMs)) }
+    /// Sends what is queued and the final checkpoint and returns once the final transcript is
+    /// in, waiting on a thread of its own. Cancelling the calling task does not stop it; the
+    /// timeout does (-1: the configured finish timeout).
+    public func finish(timeoutMs: Int32 = -1) async throws {
+        try await offThread { [self] in try finishBlocking(timeoutMs: timeoutMs) }
+    }
+
+    /// finish on the calling thread.
+    public func finishBlocking(timeoutMs: Int32 = -1) throws { try check(fwasr_session_finish(raw, timeoutMs)) }
+
+    /// Poll mode: the session's events as they come, ending after CLOSED, and throwing
+    /// CLOSED's error when the session failed. One reader per session: another `events`, or a
+    /// session with onEvent, fails with FWASR_ERR_STATE. A thread of its own takes the events
+    /// (next_event); iterating keeps the session alive until CLOSED, and ending the iteration
+    /// early (break, task cancelled) stops that thread and frees nothing.
+    public var events: AsyncThrowingStream<Event, Error> {
+        AsyncThrowingStream { continuation in
+            if onEvent != nil || !eventsTaken.set() {
+                let why = onEvent != nil ? "this session delivers its events to onEvent" : "events has a reader already"
+                continuation.finish(throwing: FwasrError(status: FWASR_ERR_STATE, message: why))
+                return
+            }
+            let stop = Flag()
+            continuation.onTermination = { _ in _ = stop.set() }
+            Thread.detachNewThread { [self] in
+                while !stop.isSet {
+                    // A short wait, so an iteration that ended is noticed soon.
+                    guard let ev = nextEvent(timeoutMs: 100) else {
+                        // NULL at once once the session is over and every event was taken.
+                        if state == FWASR_STATE_CLOSED, nextEvent() == nil { continuation.finish(); return }
+                        continue
+                    }
+                    continuation.yield(ev)
+                    if ev.type == FWASR_EVENT_CLOSED {
+                        if ev.status == FWASR_OK {
+                            continuation.finish()
+                        } else {
+                            continuation.finish(throwing: FwasrError(status: ev.status, message: ev.message))
+                        }
+                        return
+                    }
+                }
+            }
+        }
+    }
 
     /// Poll mode: the next event, or nil.
     public func nextEvent(timeoutMs: Int32 = 0) -> Event? {
@@ -267,9 +345,13 @@ public final class Session {
 
     public var transcript: String {
         let n = fwasr_session_transcript(raw, nil, 0)
-        var buf = [CChar](repeating: 0, count: n + 1)
-        fwasr_session_transcript(raw, &buf, buf.count)
-        return String(cString: buf)
+        var buf = [UInt8](repeating: 0, count: n + 1)
+        let len = buf.withUnsafeMutableBufferPointer { b in
+            b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: b.count) {
+                fwasr_session_transcript(raw, $0, b.count)
+            }
+        }
+        return String(decoding: buf.prefix(min(len, n)), as: UTF8.self)
     }
 
     /// The transcript's segments in id order.
