@@ -19,6 +19,12 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 # The free race under ThreadSanitizer, library instrumented too.
 scripts/tsan.sh "$build"
 
+# Windows: the whole Rust suite and the portable C examples, built with mingw-w64, under Wine.
+scripts/windows-tests.sh "$build"
+
+# Swift: the FwasrKit package's tests in a Debian 13 chroot (kept between runs).
+scripts/swift-tests.sh "$build"
+
 # The committed header is what the generator makes of the sources.
 CARGO_TARGET_DIR=$build/cargo cargo run -q -p fwasr-header -- --check
 

@@ -66,8 +66,13 @@ pub struct Scratch(pub PathBuf);
 impl Scratch {
     pub fn new() -> Scratch {
         static N: AtomicUsize = AtomicUsize::new(0);
+        // The time too: under Wine every test program may have the same process id, and one
+        // that was killed leaves its directories behind.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         let p = std::env::temp_dir().join(format!(
-            "fwasr-test-{}-{}",
+            "fwasr-test-{}-{}-{nanos}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         ));

@@ -4,8 +4,10 @@
 # server, e.g. for TLS, which Wine cannot serve). Paths arrive in Windows form, on drive Z:
 # (Wine's view of /) or C: (the prefix's drive_c), and are turned back into Unix paths.
 # Wine can neither connect a Unix child's output to its parent nor kill it, so the URL comes
-# through --url-file and the server is stopped once that file is gone (the test removes its
-# scratch directory when it drops the server) or the test program has exited.
+# through --url-file and the server is stopped once that file's directory is gone (the test
+# removes its scratch directory when it drops the server), or after 10 minutes should the
+# test program die first. (Our parent process is not the test program: Wine starts Unix
+# programs through a process of its own that may be gone already.)
 set -eu
 url_file=
 next_is_url_file=
@@ -23,11 +25,11 @@ for a; do
   set -- "$@" "$a"
 done
 [ -n "$url_file" ] || { echo "linux-devserver.sh: needs --url-file" >&2; exit 2; }
-parent=$PPID
 "${FWASR_LINUX_DEVSERVER:?the Linux fwasr-devserver}" "$@" </dev/null >/dev/null &
 server=$!
-while kill -0 "$server" 2>/dev/null && kill -0 "$parent" 2>/dev/null &&
-      { [ -e "$url_file" ] || [ -e "$(dirname "$url_file")" ]; }; do
+dir=$(dirname "$url_file")
+deadline=$(($(date +%s) + 600))
+while kill -0 "$server" 2>/dev/null && [ -e "$dir" ] && [ "$(date +%s)" -lt "$deadline" ]; do
   sleep 0.2
 done
 kill "$server" 2>/dev/null || true
