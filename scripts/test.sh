@@ -9,6 +9,13 @@ python3 scripts/check-imports.py
 CARGO_TARGET_DIR=$build/cargo cargo test --workspace
 ctest --test-dir "$build" --output-on-failure --parallel 2
 
+# Windows: the whole Rust suite and the portable C examples, built with mingw-w64, under Wine.
+scripts/windows-tests.sh "$build"
+
+# Swift: the FwasrKit package's tests in a Debian 13 chroot (kept between runs), against
+# the library just built.
+scripts/swift-tests.sh "$build"
+
 # The C and C++ programs again, built by clang with AddressSanitizer and UBSan.
 cmake -S . -B "$build-sanitize" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DFWASR_SANITIZE=ON \
   -DFWASR_CARGO_TARGET_DIR="$PWD/$build/cargo" >/dev/null
@@ -18,12 +25,6 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 
 # The free race under ThreadSanitizer, library instrumented too.
 scripts/tsan.sh "$build"
-
-# Windows: the whole Rust suite and the portable C examples, built with mingw-w64, under Wine.
-scripts/windows-tests.sh "$build"
-
-# Swift: the FwasrKit package's tests in a Debian 13 chroot (kept between runs).
-scripts/swift-tests.sh "$build"
 
 # The committed header is what the generator makes of the sources.
 CARGO_TARGET_DIR=$build/cargo cargo run -q -p fwasr-header -- --check
