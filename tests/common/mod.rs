@@ -197,6 +197,9 @@ impl DevServer {
 
 impl Drop for DevServer {
     fn drop(&mut self) {
+        // Stops the Linux devserver started from Wine (tests/windows/linux-devserver.sh),
+        // which Wine cannot kill.
+        let _ = std::fs::remove_file(self.scratch.0.join("url"));
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
