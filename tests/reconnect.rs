@@ -11,22 +11,12 @@ use common::*;
 use fwasr::error::*;
 use fwasr::event::*;
 use fwasr::{Config, Session};
-use serde_json::Value;
-
-fn sample_pcm() -> Vec<u8> {
-    // The sample's header is the canonical 44 bytes (written by Python's wave module).
-    std::fs::read(root().join("examples-c/data/sample.wav")).unwrap()[44..].to_vec()
-}
-
-fn script() -> String {
-    std::fs::read_to_string(root().join("examples-c/data/sample.script.json")).unwrap()
-}
 
 fn survive(fault: &[&str], shared_io: bool) {
     let audio_dir = Scratch::new();
     let mut args = vec!["--save-audio", audio_dir.0.to_str().unwrap()];
     args.extend_from_slice(fault);
-    let d = DevServer::with_script(&script(), &args);
+    let d = DevServer::with_script(&sample_script(), &args);
     let mut c = Config::new();
     c.set_url(&d.url).unwrap();
     c.set_reconnect(5, 20, 200).unwrap();
@@ -81,13 +71,7 @@ fn survive(fault: &[&str], shared_io: bool) {
     );
 
     // The transcript: every sentence once, in order, final.
-    let want: Vec<String> = serde_json::from_str::<Value>(&script())
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["text"].as_str().unwrap().to_string())
-        .collect();
+    let want = sample_texts();
     let segs = s.segments();
     assert_eq!(
         segs.iter().map(|g| g.text.trim().to_string()).collect::<Vec<_>>(),
@@ -313,7 +297,7 @@ fn the_finish_timeout_bounds_reconnects() {
 /// the replayed audio, and each is answered once.
 #[test]
 fn control_messages_unanswered_on_a_dropped_connection_are_sent_again() {
-    let d = DevServer::with_script(&script(), &["--abort-after", "4.0"]);
+    let d = DevServer::with_script(&sample_script(), &["--abort-after", "4.0"]);
     let mut c = Config::new();
     c.set_url(&d.url).unwrap();
     c.set_reconnect(5, 20, 200).unwrap();

@@ -201,9 +201,8 @@ fn the_sample_over_wss_finishes_with_its_whole_transcript() {
     ) {
         return;
     }
-    let script = std::fs::read_to_string(root().join("examples-c/data/sample.script.json")).unwrap();
     let d = DevServer::with_script(
-        &script,
+        &sample_script(),
         &[
             "--tls-cert",
             &data("localhost.crt"),
@@ -211,14 +210,8 @@ fn the_sample_over_wss_finishes_with_its_whole_transcript() {
             &data("localhost.key"),
         ],
     );
-    let texts: Vec<String> = serde_json::from_str::<serde_json::Value>(&script)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["text"].as_str().unwrap().to_string())
-        .collect();
-    let pcm = std::fs::read(root().join("examples-c/data/sample.wav")).unwrap()[44..].to_vec();
+    let texts = sample_texts();
+    let pcm = sample_pcm();
     for shared_io in [false, true] {
         let mut c = config(&d, "localhost", Some("localhost.crt"));
         c.set_shared_io(shared_io);

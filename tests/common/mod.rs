@@ -46,6 +46,28 @@ pub fn devserver_bin() -> PathBuf {
     bin
 }
 
+/// The sample recording's 16 kHz mono s16 samples (its header is the canonical 44 bytes,
+/// written by Python's wave module).
+pub fn sample_pcm() -> Vec<u8> {
+    std::fs::read(root().join("examples-c/data/sample.wav")).unwrap()[44..].to_vec()
+}
+
+/// The sample's devserver script.
+pub fn sample_script() -> String {
+    std::fs::read_to_string(root().join("examples-c/data/sample.script.json")).unwrap()
+}
+
+/// The sample's sentences, in order.
+pub fn sample_texts() -> Vec<String> {
+    serde_json::from_str::<Value>(&sample_script())
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Under Wine (FWASR_WINE, set by scripts/windows-tests.sh), says on stderr past the test
 /// harness's capture that the calling test is skipped and why, and returns true.
 pub fn skip_under_wine(why: &str) -> bool {
