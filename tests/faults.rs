@@ -360,3 +360,26 @@ fn idle_silence_is_sent_only_when_asked() {
     s.finish(SEC10).unwrap();
     assert_eq!(s.stats().bytes_silence, 0);
 }
+
+#[test]
+fn finish_racing_free_says_the_session_was_freed() {
+    // The server stops reading: the final checkpoint is never answered, so finish waits; the
+    // session is freed meanwhile. finish must not report the transcript complete.
+    let d = DevServer::start(&["--stall-after", "0.1"]);
+    for shared_io in [false, true] {
+        let mut c = config(&d.url);
+        c.set_shared_io(shared_io);
+        let s = std::sync::Arc::new(Session::open(&c).unwrap());
+        s.push(&audio(500)).unwrap();
+        let finishing = {
+            let s = s.clone();
+            std::thread::spawn(move || s.finish(None))
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        s.close();
+        let e = finishing.join().unwrap().unwrap_err();
+        assert_eq!(e.status, FWASR_ERR_STATE, "{e}");
+        assert!(e.message.contains("freed"), "{}", e.message);
+        assert_eq!(s.state(), FWASR_STATE_FAILED);
+    }
+}

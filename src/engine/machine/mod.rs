@@ -428,7 +428,15 @@ impl Machine {
         self.release(registry);
         let sh = self.shared.clone();
         let (state, error, report) = match outcome {
-            Outcome::Stopped => (FWASR_STATE_CLOSED, None, false),
+            // Not CLOSED: a finish racing the free must not read "the whole transcript is in".
+            Outcome::Stopped => (
+                FWASR_STATE_FAILED,
+                Some(Error::new(
+                    FWASR_ERR_STATE,
+                    "the session was freed before it finished",
+                )),
+                false,
+            ),
             Outcome::Finished => (FWASR_STATE_CLOSED, None, true),
             Outcome::Failed(e) => (FWASR_STATE_FAILED, Some(e), true),
         };
