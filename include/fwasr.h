@@ -462,14 +462,17 @@ enum fwasr_status fwasr_session_push_wait(const struct fwasr_session *s, const v
 // Sends `{"checkpoint_id": id}` after the complete chunks pushed so far (a partial chunk
 // follows it). The server's echo raises CHECKPOINT, once, also when the connection drops
 // before the echo and reconnect is on (see fwasr_config_set_reconnect). "final" is reserved
-// for finish.
+// for finish. Checkpoint, trace and clear messages not yet sent are bounded: with 1,024 of
+// them waiting (a server that stopped reading) each of these calls fails with
+// FWASR_ERR_BUFFER_FULL until some have gone out.
 enum fwasr_status fwasr_session_checkpoint(const struct fwasr_session *s, const char *id);
 
 // Sends an `stt.input.trace` with this trace id; the answer raises TRACE with `rtt_ms`.
+// FWASR_ERR_BUFFER_FULL as for fwasr_session_checkpoint.
 enum fwasr_status fwasr_session_trace(const struct fwasr_session *s, const char *id);
 
 // Sends an `stt.state.clear` with this reset id: the server forgets the context so far. The
-// answer raises CLEARED.
+// answer raises CLEARED. FWASR_ERR_BUFFER_FULL as for fwasr_session_checkpoint.
 enum fwasr_status fwasr_session_clear(const struct fwasr_session *s, const char *id);
 
 // No more audio: sends what is queued (the last chunk may be short, paced like the others),

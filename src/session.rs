@@ -13,7 +13,9 @@ use crate::audio::Format;
 use crate::chunker::{audio_queue, AudioProducer, Full};
 use crate::config::{Config, BYTES_PER_MS};
 use crate::conn::Connector;
-use crate::engine::{on_network_thread, Control, Machine, Place, Queued, Shared, Sink, EVENT_QUEUE_BYTES};
+use crate::engine::{
+    on_network_thread, Control, Machine, Place, Queued, Shared, Sink, CONTROLS_QUEUED_MAX, EVENT_QUEUE_BYTES,
+};
 use crate::error::*;
 use crate::event::Event;
 use crate::transcript::Segment;
@@ -268,6 +270,13 @@ impl Session {
         }
         if matches!(self.shared.state(), FWASR_STATE_CLOSED | FWASR_STATE_FAILED) {
             return Err(Error::new(FWASR_ERR_STATE, "the session has ended"));
+        }
+        let queued = self.control.len() + self.shared.controls_pending.load(Ordering::Acquire);
+        if queued >= CONTROLS_QUEUED_MAX {
+            return Err(Error::new(
+                FWASR_ERR_BUFFER_FULL,
+                format!("{queued} checkpoint, trace and clear messages wait to be sent; the server is not taking them"),
+            ));
         }
         // Control messages follow the complete chunks pushed before the call; a partial chunk
         // stays queued so chunks keep their exact size.

@@ -198,3 +198,27 @@ fn an_app_that_does_not_take_its_events_holds_the_server_back() {
     });
     assert!(peak < 64 * MIB, "the live heap grew by {} MiB", peak / MIB);
 }
+
+#[test]
+fn control_calls_to_a_server_that_reads_nothing_are_bounded() {
+    // Traces go out until the socket's buffers are full; then they wait in fwasr, up to a
+    // bound, past which they are refused instead of piling up in memory.
+    let d = DevServer::start(&["--stall-after", "0.0"]);
+    let s = Session::open(&config(&d.url)).unwrap();
+    s.wait_ready(Some(Duration::from_secs(10))).unwrap();
+    let (mut accepted, mut refused) = (0, 0);
+    let peak = peak_growth(|| {
+        for i in 0..400_000 {
+            match s.trace(&format!("t{i}")) {
+                Ok(()) => accepted += 1,
+                Err(e) => {
+                    assert_eq!(e.status, FWASR_ERR_BUFFER_FULL, "{e}");
+                    assert!(e.message.contains("wait to be sent"), "{}", e.message);
+                    refused += 1;
+                }
+            }
+        }
+    });
+    assert!(refused > 0, "all {accepted} traces were accepted");
+    assert!(peak < 16 * MIB, "the live heap grew by {} MiB", peak / MIB);
+}

@@ -123,6 +123,9 @@ pub(crate) struct Shared {
     pub reading_paused: AtomicBool,
     /// Poll mode: bytes of events queued and not yet taken (see EVENT_QUEUE_BYTES).
     pub queued_bytes: AtomicUsize,
+    /// Control messages the network thread holds unsent, as of its last look (see
+    /// CONTROLS_QUEUED_MAX).
+    pub controls_pending: AtomicUsize,
     /// An overrun began; the network thread raises the OVERRUN event.
     pub overrun_signal: AtomicBool,
     pub in_overrun: AtomicBool,
@@ -142,6 +145,10 @@ pub(crate) struct Shared {
 /// (the server's messages then wait in the socket; nothing is lost). One message's events are
 /// always queued whole, so the queue can pass this by one message's worth.
 pub(crate) const EVENT_QUEUE_BYTES: usize = 32 << 20;
+
+/// Checkpoint, trace and clear calls waiting to be sent, at most: past it they are refused
+/// with FWASR_ERR_BUFFER_FULL, so a server that reads nothing cannot make them pile up.
+pub(crate) const CONTROLS_QUEUED_MAX: usize = 1024;
 
 thread_local! {
     /// This thread is a network thread: a call that waits for a network thread must not
@@ -202,6 +209,7 @@ impl Shared {
             last_rtt_bits: AtomicU64::new(f64::NAN.to_bits()),
             reading_paused: AtomicBool::new(false),
             queued_bytes: AtomicUsize::new(0),
+            controls_pending: AtomicUsize::new(0),
             overrun_signal: AtomicBool::new(false),
             in_overrun: AtomicBool::new(false),
             room: Mutex::new(()),

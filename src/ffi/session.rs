@@ -177,7 +177,9 @@ unsafe fn bytes<'a>(data: *const c_void, n: usize) -> Result<&'a [u8], Error> {
 /// Sends `{"checkpoint_id": id}` after the complete chunks pushed so far (a partial chunk
 /// follows it). The server's echo raises CHECKPOINT, once, also when the connection drops
 /// before the echo and reconnect is on (see fwasr_config_set_reconnect). "final" is reserved
-/// for finish.
+/// for finish. Checkpoint, trace and clear messages not yet sent are bounded: with 1,024 of
+/// them waiting (a server that stopped reading) each of these calls fails with
+/// FWASR_ERR_BUFFER_FULL until some have gone out.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_checkpoint(
     s: *const fwasr_session,
@@ -188,6 +190,7 @@ pub unsafe extern "C" fn fwasr_session_checkpoint(
 }
 
 /// Sends an `stt.input.trace` with this trace id; the answer raises TRACE with `rtt_ms`.
+/// FWASR_ERR_BUFFER_FULL as for fwasr_session_checkpoint.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_trace(s: *const fwasr_session, id: *const c_char) -> fwasr_status {
     // SAFETY: checked by the helpers.
@@ -195,7 +198,7 @@ pub unsafe extern "C" fn fwasr_session_trace(s: *const fwasr_session, id: *const
 }
 
 /// Sends an `stt.state.clear` with this reset id: the server forgets the context so far. The
-/// answer raises CLEARED.
+/// answer raises CLEARED. FWASR_ERR_BUFFER_FULL as for fwasr_session_checkpoint.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_session_clear(s: *const fwasr_session, id: *const c_char) -> fwasr_status {
     // SAFETY: checked by the helpers.

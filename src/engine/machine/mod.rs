@@ -384,6 +384,9 @@ impl Machine {
             }
             self.pending.push_back(c);
         }
+        self.shared
+            .controls_pending
+            .store(self.pending.len(), Ordering::Release);
     }
 
     fn report_overrun(&mut self) {

@@ -333,6 +333,9 @@ impl Machine {
             break;
         }
         link.flush()?;
+        self.shared
+            .controls_pending
+            .store(self.pending.len(), Ordering::Release);
         if self.audio.queued_input() != input_before {
             self.shared.room_changed();
         }
