@@ -116,7 +116,12 @@ impl Machine {
         if let Err(e) = sent {
             return Err(self.link_ended(link, Some(e)));
         }
-        let waiting_to_send = !link.out_pending
+        // After the final echo or the server's close only the close handshake is written
+        // (write_due), so queued audio sets no deadline: a pacing time that has passed would
+        // wake the thread again and again until the connection is over.
+        let writing = !(self.finish.final_received || link.closed_by_server());
+        let waiting_to_send = writing
+            && !link.out_pending
             && (self.audio.has_chunk() || (self.finish.requested() && !self.finish.final_sent));
         let pacing = self
             .pacer

@@ -12,6 +12,8 @@ pub struct Faults {
     pub handshake_delay: Option<Duration>,
     /// Close with (code, reason) after this much audio.
     pub close_after: Option<(f64, u16, String)>,
+    /// After that close handshake, keep the TCP connection open until the client drops it.
+    pub hold_open: bool,
     /// Drop the TCP connection, no close frame, after this much audio.
     pub abort_after: Option<f64>,
     pub garbage_after: Option<f64>,
@@ -39,6 +41,7 @@ pub const USAGE: &str = "fault modes (T: seconds of audio received on the connec
   --refuse-from N             ... only from the server's Nth connection on (counting from 0)
   --handshake-delay MS        wait before answering the upgrade
   --close-after T:CODE[:REASON]  close with this code and reason
+  --hold-open                 ... then keep the TCP connection open until the client drops it
   --abort-after T             drop the TCP connection without a close frame
   --garbage-after T           send a text message that is not JSON
   --error-after T             send {\"error\": {...}}
@@ -98,6 +101,7 @@ impl Faults {
                     .ok_or("--close-after needs T:CODE[:REASON]")?;
                 self.close_after = Some((t, code, parts.next().unwrap_or("").to_string()));
             }
+            "--hold-open" => self.hold_open = true,
             "--abort-after" => self.abort_after = Some(secs(value()?)?),
             "--garbage-after" => self.garbage_after = Some(secs(value()?)?),
             "--error-after" => self.error_after = Some(secs(value()?)?),

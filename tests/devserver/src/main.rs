@@ -490,6 +490,10 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
                         reason: reason.clone().into(),
                     }));
                     drain_close(ws);
+                    if f.hold_open {
+                        let mut buf = [0u8; 1024];
+                        while tcp(ws).read(&mut buf).is_ok_and(|n| n > 0) {}
+                    }
                     return format!("server close {code} {reason}").trim_end().to_string();
                 }
             };
