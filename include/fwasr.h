@@ -477,9 +477,11 @@ enum fwasr_status fwasr_session_clear(const struct fwasr_session *s, const char 
 
 // No more audio: sends what is queued (the last chunk may be short, paced like the others),
 // then the final checkpoint, waits for its echo (up to the config's finish timeout), and
-// closes the WebSocket. This call blocks up to `timeout_ms` (-1 for ever) for all of that:
-// FWASR_OK means the whole transcript is in; FWASR_ERR_TIMEOUT means still finishing (the
-// CLOSED event will tell); another status is the error that ended the session.
+// closes the WebSocket. This call blocks up to `timeout_ms` (-1 for ever) until the echo:
+// FWASR_OK means the whole transcript is in: the session is CLOSED and has raised CLOSED at
+// the echo, and the WebSocket's close handshake finishes in the background (within 2 s,
+// reporting nothing); FWASR_ERR_TIMEOUT means still finishing (the CLOSED event will tell);
+// another status is the error that ended the session.
 // With `timeout_ms` 0 it only starts finishing and returns FWASR_OK. Calling it again waits
 // again. Later pushes fail with FWASR_ERR_STATE. Inside a callback it starts finishing and
 // does not wait (see fwasr_event_fn).

@@ -383,3 +383,26 @@ fn finish_racing_free_says_the_session_was_freed() {
         assert_eq!(s.state(), FWASR_STATE_FAILED);
     }
 }
+
+#[test]
+fn finish_returns_at_the_final_echo() {
+    // The server answers the final checkpoint at once, then never answers the close frame:
+    // finish returns as soon as the transcript is complete; the close handshake times out
+    // on its own afterwards (2 s), and CLOSED still reports success.
+    let d = DevServer::start(&["--mute-after-final"]);
+    for shared_io in [false, true] {
+        let mut c = config(&d.url);
+        c.set_shared_io(shared_io);
+        let s = Session::open(&c).unwrap();
+        s.push(&audio(500)).unwrap();
+        s.finish(Some(Duration::from_millis(1000))).unwrap();
+        assert_eq!(s.transcript(), "0.50 s of audio received");
+        let events = drain(&s);
+        assert_eq!(events.last().map(Event::kind), Some(FWASR_EVENT_CLOSED));
+        assert!(
+            matches!(events.last(), Some(Event::Closed { error: None })),
+            "{:?}",
+            events.last()
+        );
+    }
+}

@@ -100,6 +100,8 @@ pub(crate) struct Machine {
     replay_at: u64,
     dropped_reported: u64,
     connected_once: bool,
+    /// CLOSED was reported at the final echo; the close handshake goes on unreported.
+    closed_reported: bool,
     started: Instant,
     phase: Phase,
     /// What the socket is registered for.
@@ -140,6 +142,7 @@ impl Machine {
             replay_at: 0,
             dropped_reported: 0,
             connected_once: false,
+            closed_reported: false,
             started: now,
             phase: Phase::Between,
             interest: Interest::READABLE | Interest::WRITABLE,
@@ -426,38 +429,57 @@ impl Machine {
         }
     }
 
-    /// The session ended: reports how, releases its socket, and lets go of the session.
+    /// The final echo came: the transcript is complete, so the session reports CLOSED now,
+    /// and finish returns, without waiting for the server's side of the close handshake,
+    /// which goes on unreported (within CLOSE_WAIT).
+    pub(super) fn report_finished(&mut self) {
+        if std::mem::replace(&mut self.closed_reported, true) {
+            return;
+        }
+        let sh = self.shared.clone();
+        sh.ended.store(true, Ordering::Release);
+        sh.set_state(FWASR_STATE_CLOSED);
+        sh.log(FWASR_LOG_INFO, || "finished: the whole transcript is in".into());
+        self.sink.emit(&sh, Event::Closed { error: None });
+        // Nothing more goes to the app: CLOSED is last.
+        self.sink = Sink::Closed;
+    }
+
+    /// The session ended: reports how (unless CLOSED was reported at the final echo),
+    /// releases its socket, and lets go of the session.
     pub fn end(mut self, registry: &Registry, outcome: Outcome) {
         self.release(registry);
         let sh = self.shared.clone();
-        let (state, error, report) = match outcome {
-            // Not CLOSED: a finish racing the free must not read "the whole transcript is in".
-            Outcome::Stopped => (
-                FWASR_STATE_FAILED,
-                Some(Error::new(
-                    FWASR_ERR_STATE,
-                    "the session was freed before it finished",
-                )),
-                false,
-            ),
-            Outcome::Finished => (FWASR_STATE_CLOSED, None, true),
-            Outcome::Failed(e) => (FWASR_STATE_FAILED, Some(e), true),
-        };
-        sh.ended.store(true, Ordering::Release);
-        {
-            let mut p = sh.progress.lock();
-            p.state = state;
-            if let Some(e) = &error {
-                p.error = Some(e.clone());
+        if !self.closed_reported {
+            let (state, error, report) = match outcome {
+                // Not CLOSED: a finish racing the free must not read "the whole transcript is in".
+                Outcome::Stopped => (
+                    FWASR_STATE_FAILED,
+                    Some(Error::new(
+                        FWASR_ERR_STATE,
+                        "the session was freed before it finished",
+                    )),
+                    false,
+                ),
+                Outcome::Finished => (FWASR_STATE_CLOSED, None, true),
+                Outcome::Failed(e) => (FWASR_STATE_FAILED, Some(e), true),
+            };
+            sh.ended.store(true, Ordering::Release);
+            {
+                let mut p = sh.progress.lock();
+                p.state = state;
+                if let Some(e) = &error {
+                    p.error = Some(e.clone());
+                }
             }
-        }
-        // A freed session reports nothing: nobody is listening any more.
-        if report {
-            match &error {
-                None => sh.log(FWASR_LOG_INFO, || "finished: the whole transcript is in".into()),
-                Some(e) => sh.log(FWASR_LOG_ERROR, || format!("session failed: {e}")),
+            // A freed session reports nothing: nobody is listening any more.
+            if report {
+                match &error {
+                    None => sh.log(FWASR_LOG_INFO, || "finished: the whole transcript is in".into()),
+                    Some(e) => sh.log(FWASR_LOG_ERROR, || format!("session failed: {e}")),
+                }
+                self.sink.emit(&sh, Event::Closed { error });
             }
-            self.sink.emit(&sh, Event::Closed { error });
         }
         // Dropping the sink disconnects the event queue: next_event returns NULL once drained.
         self.sink = Sink::Closed;

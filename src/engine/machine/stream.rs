@@ -193,6 +193,10 @@ impl Machine {
     }
 
     fn handle_text(&mut self, text: &Utf8Bytes, now: Instant) {
+        // After CLOSED the transcript is final: later messages change nothing.
+        if self.closed_reported {
+            return;
+        }
         let sh = self.shared.clone();
         let msg = match protocol::parse(text.as_str()) {
             Ok(m) => m,
@@ -262,6 +266,9 @@ impl Machine {
             self.answered(|c| matches!(c, Control::Checkpoint { id: sent, .. } if *sent == id));
             self.finish.echo(&id);
             self.sink.emit(&sh, Event::Checkpoint { id, json: json() });
+            if self.finish.final_received {
+                self.report_finished();
+            }
         }
     }
 

@@ -14,6 +14,9 @@ pub struct Faults {
     pub close_after: Option<(f64, u16, String)>,
     /// After that close handshake, keep the TCP connection open until the client drops it.
     pub hold_open: bool,
+    /// After answering the final checkpoint, answer nothing more (not the client's close
+    /// frame either) and keep the TCP connection open until the client drops it.
+    pub mute_after_final: bool,
     /// Drop the TCP connection, no close frame, after this much audio.
     pub abort_after: Option<f64>,
     pub garbage_after: Option<f64>,
@@ -42,6 +45,7 @@ pub const USAGE: &str = "fault modes (T: seconds of audio received on the connec
   --handshake-delay MS        wait before answering the upgrade
   --close-after T:CODE[:REASON]  close with this code and reason
   --hold-open                 ... then keep the TCP connection open until the client drops it
+  --mute-after-final          answer the final checkpoint, then nothing (not even a close frame)
   --abort-after T             drop the TCP connection without a close frame
   --garbage-after T           send a text message that is not JSON
   --error-after T             send {\"error\": {...}}
@@ -102,6 +106,7 @@ impl Faults {
                 self.close_after = Some((t, code, parts.next().unwrap_or("").to_string()));
             }
             "--hold-open" => self.hold_open = true,
+            "--mute-after-final" => self.mute_after_final = true,
             "--abort-after" => self.abort_after = Some(secs(value()?)?),
             "--garbage-after" => self.garbage_after = Some(secs(value()?)?),
             "--error-after" => self.error_after = Some(secs(value()?)?),

@@ -366,6 +366,7 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
     let mut speaker = Speaker::new(o.source.clone(), rep.resume_ms.unwrap_or(0) as f64 / 1000.0);
     let mut fired = Fired::default();
     let mut audio_messages = 0u32;
+    let mut final_answered = false;
     let aborted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let (Some(d), Ok(sock)) = (f.abort_after_ms, tcp(ws).try_clone()) {
         // A watchdog, so the connection goes on time whatever this thread is doing (waiting
@@ -412,6 +413,7 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
                     serde_json::from_str(t.as_str()).unwrap_or_else(|_| json!({ "unparsed": t.as_str() }));
                 rep.control.push(v.clone());
                 rep.control_at.push(rep.audio_len);
+                final_answered |= v.get("checkpoint_id").is_some_and(|id| id == "final");
                 control_reply(&v, &mut speaker, clock(rep))
             }
             Message::Close(f) => {
@@ -491,8 +493,7 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
                     }));
                     drain_close(ws);
                     if f.hold_open {
-                        let mut buf = [0u8; 1024];
-                        while tcp(ws).read(&mut buf).is_ok_and(|n| n > 0) {}
+                        hold_until_client_goes(ws);
                     }
                     return format!("server close {code} {reason}").trim_end().to_string();
                 }
@@ -501,7 +502,18 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
                 return ended(format!("error while sending: {e}"));
             }
         }
+        if f.mute_after_final && final_answered {
+            hold_until_client_goes(ws);
+            return "muted after answering the final checkpoint (fault mode)".into();
+        }
     }
+}
+
+/// Reads the raw TCP connection until the client drops it: whatever it sends (a close frame
+/// included) goes unanswered.
+fn hold_until_client_goes(ws: &WebSocket<Stream>) {
+    let mut buf = [0u8; 1024];
+    while tcp(ws).read(&mut buf).is_ok_and(|n| n > 0) {}
 }
 
 /// Sends `make(n)` for n = 0, 1, ... without reading, until the client goes.
