@@ -406,3 +406,21 @@ fn finish_returns_at_the_final_echo() {
         );
     }
 }
+
+#[test]
+fn bytes_that_are_not_a_frame_fail_at_once() {
+    // After its 101 the server sends a frame header with the reserved bits set that announces
+    // 4 KiB, then holds the connection open: the session fails at once instead of waiting for a
+    // payload that never comes.
+    let d = DevServer::start(&["--not-a-frame"]);
+    let s = Session::open(&config(&d.url)).unwrap();
+    let closed = (0..50).find_map(|_| match s.next_event(Some(Duration::from_millis(100))) {
+        Some(Event::Closed { error }) => Some(error),
+        _ => None,
+    });
+    let e = closed
+        .expect("no CLOSED within 5 s")
+        .expect("CLOSED without an error");
+    assert_eq!(e.status, FWASR_ERR_PROTOCOL, "{e}");
+    assert!(e.message.contains("not a WebSocket frame"), "{}", e.message);
+}

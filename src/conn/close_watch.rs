@@ -27,6 +27,8 @@ pub struct CloseWatch {
     phase: Phase,
     partial: Vec<u8>,
     last: Option<Vec<u8>>,
+    /// Why the server's bytes stopped being WebSocket frames; nothing is watched after that.
+    invalid: Option<&'static str>,
 }
 
 impl Default for CloseWatch {
@@ -35,6 +37,7 @@ impl Default for CloseWatch {
             phase: Phase::Http { matched: 0 },
             partial: Vec::new(),
             last: None,
+            invalid: None,
         }
     }
 }
@@ -50,7 +53,7 @@ pub struct RawClose {
 impl CloseWatch {
     /// Takes the next bytes the server sent.
     pub fn observe(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
+        while !bytes.is_empty() && self.invalid.is_none() {
             match &mut self.phase {
                 Phase::Http { matched } => {
                     const END: &[u8] = b"\r\n\r\n";
@@ -79,6 +82,10 @@ impl CloseWatch {
                     *have += 1;
                     bytes = &bytes[1..];
                     if let Some(next) = header(&buf[..*have]) {
+                        if let Some(why) = invalid(&buf[..*have]) {
+                            self.invalid = Some(why);
+                            return;
+                        }
                         self.partial.clear();
                         self.phase = next;
                         self.finish_if_empty();
@@ -117,6 +124,12 @@ impl CloseWatch {
         }
     }
 
+    /// Why the server's bytes are not WebSocket frames, once a frame header showed it: a
+    /// reader waiting for such a frame's payload could wait for ever.
+    pub fn invalid(&self) -> Option<&'static str> {
+        self.invalid
+    }
+
     /// The last close frame the server sent, if any.
     pub fn last(&self) -> Option<RawClose> {
         let p = self.last.as_ref()?;
@@ -131,6 +144,19 @@ impl CloseWatch {
             },
         })
     }
+}
+
+/// Why a whole frame header from the server is not valid (RFC 6455 5.2 and 5.5; fwasr
+/// negotiates no extension), or None. (A masked frame is read whole: tungstenite refuses it
+/// then, and a masked close frame still says why the server closed.)
+fn invalid(h: &[u8]) -> Option<&'static str> {
+    if h[0] & 0x70 != 0 {
+        return Some("reserved bits set, and no extension was negotiated");
+    }
+    if h[0] & 0x08 != 0 && (h[0] & 0x80 == 0 || h[1] & 0x7f > 125) {
+        return Some("a fragmented or over-long control frame");
+    }
+    None
 }
 
 /// The payload phase once `h` holds a whole frame header, else None.
@@ -243,5 +269,28 @@ mod tests {
                 reason: "ok".into()
             })
         );
+    }
+
+    #[test]
+    fn a_header_no_server_may_send_stops_the_watch() {
+        for (h, why) in [
+            (vec![0xf1, 0x7e, 0x10, 0x00], "reserved bits"),
+            (vec![0x09, 0x00], "control frame"),
+            (vec![0x89, 0x7e, 0x00, 0x80], "control frame"),
+        ] {
+            let mut w = CloseWatch::default();
+            w.observe(b"HTTP/1.1 101 OK\r\n\r\n");
+            w.observe(&frame(0x1, b"{}"));
+            assert_eq!(w.invalid(), None);
+            w.observe(&h);
+            assert!(
+                w.invalid().is_some_and(|w| w.contains(why)),
+                "{h:?}: {:?}",
+                w.invalid()
+            );
+            // Nothing after it is taken for a frame.
+            w.observe(&close(1000, "late"));
+            assert_eq!(w.last(), None);
+        }
     }
 }

@@ -26,7 +26,7 @@ use crate::error::*;
 use crate::url::Endpoint;
 
 pub use resolve::Wake;
-pub use wire::{Net, Watched, Wire, Ws};
+pub use wire::{Net, NotAFrame, Watched, Wire, Ws};
 
 use resolve::Lookup;
 

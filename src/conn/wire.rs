@@ -87,8 +87,29 @@ impl<S> Watched<S> {
     }
 }
 
+/// The server sent bytes that are not a WebSocket frame (see CloseWatch::invalid).
+#[derive(Debug)]
+pub struct NotAFrame(pub &'static str);
+
+impl std::fmt::Display for NotAFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the server sent bytes that are not a WebSocket frame: {}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for NotAFrame {}
+
 impl<S: Read> Read for Watched<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // The bytes before the bad header were handed over whole; a reader that comes back
+        // for more is waiting on a frame that will never be one.
+        if let Some(why) = self.watch.invalid() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, NotAFrame(why)));
+        }
         let n = self.inner.read(buf)?;
         self.watch.observe(&buf[..n]);
         Ok(n)

@@ -9,7 +9,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, Utf8Bytes, WebSocket};
 
-use crate::conn::Watched;
+use crate::conn::{NotAFrame, Watched};
 use crate::error::*;
 
 /// How long to wait for the server's side of the close handshake.
@@ -202,6 +202,9 @@ impl<S: Read + Write> Link<S> {
 pub(crate) fn ws_error(e: tungstenite::Error) -> Error {
     use tungstenite::error::ProtocolError;
     match e {
+        tungstenite::Error::Io(e) if e.get_ref().is_some_and(|i| i.is::<NotAFrame>()) => {
+            Error::new(FWASR_ERR_PROTOCOL, e.to_string())
+        }
         tungstenite::Error::Io(e) => Error::new(FWASR_ERR_IO, format!("connection lost: {e}")),
         tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
             Error::new(FWASR_ERR_IO, "connection closed without a close frame")

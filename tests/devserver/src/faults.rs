@@ -17,6 +17,10 @@ pub struct Faults {
     /// After answering the final checkpoint, answer nothing more (not the client's close
     /// frame either) and keep the TCP connection open until the client drops it.
     pub mute_after_final: bool,
+    /// Right after the upgrade, send bytes that are not a WebSocket frame (a text frame's
+    /// header with the reserved bits set, announcing 4 KiB), then nothing, holding the
+    /// connection open.
+    pub not_a_frame: bool,
     /// Drop the TCP connection, no close frame, after this much audio.
     pub abort_after: Option<f64>,
     pub garbage_after: Option<f64>,
@@ -46,6 +50,7 @@ pub const USAGE: &str = "fault modes (T: seconds of audio received on the connec
   --close-after T:CODE[:REASON]  close with this code and reason
   --hold-open                 ... then keep the TCP connection open until the client drops it
   --mute-after-final          answer the final checkpoint, then nothing (not even a close frame)
+  --not-a-frame               after the upgrade send bytes that are not a frame, then hold on
   --abort-after T             drop the TCP connection without a close frame
   --garbage-after T           send a text message that is not JSON
   --error-after T             send {\"error\": {...}}
@@ -107,6 +112,7 @@ impl Faults {
             }
             "--hold-open" => self.hold_open = true,
             "--mute-after-final" => self.mute_after_final = true,
+            "--not-a-frame" => self.not_a_frame = true,
             "--abort-after" => self.abort_after = Some(secs(value()?)?),
             "--garbage-after" => self.garbage_after = Some(secs(value()?)?),
             "--error-after" => self.error_after = Some(secs(value()?)?),

@@ -367,6 +367,16 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
     let mut fired = Fired::default();
     let mut audio_messages = 0u32;
     let mut final_answered = false;
+    if f.not_a_frame {
+        let garbage = b"\xf1\x7e\x10\x00not a WebSocket frame";
+        if std::io::Write::write_all(ws.get_mut(), garbage)
+            .and_then(|()| std::io::Write::flush(ws.get_mut()))
+            .is_ok()
+        {
+            hold_until_client_goes(ws);
+        }
+        return "sent bytes that are not a frame (fault mode)".into();
+    }
     let aborted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let (Some(d), Ok(sock)) = (f.abort_after_ms, tcp(ws).try_clone()) {
         // A watchdog, so the connection goes on time whatever this thread is doing (waiting
