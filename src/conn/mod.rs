@@ -133,7 +133,8 @@ enum Stage {
         rest: Vec<SocketAddr>,
     },
     Tls(native_tls::MidHandshakeTlsStream<TcpStream>),
-    Upgrading(MidHandshake<ClientHandshake<Wire>>),
+    // Boxed: a handshake in progress holds the whole connection state.
+    Upgrading(Box<MidHandshake<ClientHandshake<Wire>>>),
     Gone,
 }
 
@@ -207,7 +208,7 @@ impl Dial {
                 Stage::Upgrading(mid) => match mid.handshake() {
                     Ok((ws, _response)) => return Ok(Some(ws)),
                     Err(HandshakeError::Interrupted(mid)) => {
-                        self.stage = Stage::Upgrading(mid);
+                        self.stage = Stage::Upgrading(Box::new(mid));
                         return Ok(None);
                     }
                     Err(HandshakeError::Failure(e)) => return Err(handshake_error(e, &self.display_url)),
@@ -281,7 +282,7 @@ impl Dial {
     fn upgrade(&mut self, net: Net) -> Result<Stage, Error> {
         let request = self.request.take().expect("one upgrade per connection");
         match ClientHandshake::start(Watched::new(net), request, Some(ws_config())) {
-            Ok(mid) => Ok(Stage::Upgrading(mid)),
+            Ok(mid) => Ok(Stage::Upgrading(Box::new(mid))),
             Err(e) => Err(handshake_error(e, &self.display_url)),
         }
     }
