@@ -396,6 +396,7 @@ fn finish_returns_at_the_final_echo() {
         let s = Session::open(&c).unwrap();
         s.push(&audio(500)).unwrap();
         s.finish(Some(Duration::from_millis(1000))).unwrap();
+        assert_eq!(s.state(), FWASR_STATE_CLOSED);
         assert_eq!(s.transcript(), "0.50 s of audio received");
         let events = drain(&s);
         assert_eq!(events.last().map(Event::kind), Some(FWASR_EVENT_CLOSED));
@@ -423,4 +424,24 @@ fn bytes_that_are_not_a_frame_fail_at_once() {
         .expect("CLOSED without an error");
     assert_eq!(e.status, FWASR_ERR_PROTOCOL, "{e}");
     assert!(e.message.contains("not a WebSocket frame"), "{}", e.message);
+}
+
+#[test]
+fn finish_returns_after_the_callback_saw_closed() {
+    // Callback mode: when finish says the transcript is in, CLOSED has been delivered.
+    let d = DevServer::start(&[]);
+    for _ in 0..20 {
+        let closed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut c = config(&d.url);
+        let seen = closed.clone();
+        c.set_event_handler(Some(std::sync::Arc::new(move |e: &Event| {
+            if e.kind() == FWASR_EVENT_CLOSED {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        })));
+        let s = Session::open(&c).unwrap();
+        s.push(&audio(100)).unwrap();
+        s.finish(SEC10).unwrap();
+        assert_eq!(closed.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 }

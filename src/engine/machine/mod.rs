@@ -438,11 +438,13 @@ impl Machine {
         }
         let sh = self.shared.clone();
         sh.ended.store(true, Ordering::Release);
-        sh.set_state(FWASR_STATE_CLOSED);
+        sh.progress.lock().state = FWASR_STATE_CLOSED;
         sh.log(FWASR_LOG_INFO, || "finished: the whole transcript is in".into());
         self.sink.emit(&sh, Event::Closed { error: None });
         // Nothing more goes to the app: CLOSED is last.
         self.sink = Sink::Closed;
+        // finish returns once the CLOSED event has been delivered, as at the end of a session.
+        sh.changed.notify_all();
     }
 
     /// The session ended: reports how (unless CLOSED was reported at the final echo),
