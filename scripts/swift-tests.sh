@@ -20,10 +20,11 @@ command -v debootstrap >/dev/null || { echo "swift tests: apt-get install deboot
 
 # The Debian archive this machine's apt uses (deb822 .sources or a classic sources.list).
 mirror() {
-  {
-    grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
-    grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{print ($2 ~ /^\[/) ? $3 : $2}'
-  } | grep -v security | grep -m1 -E '/debian/?$'
+  { cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true; } |
+    awk '/^URIs:/ {u = $2} /^deb / {u = ($2 ~ /^\[/) ? $3 : $2}
+         u != "" && u !~ /security/ && u ~ /\/debian\/?$/ && !found {print u; found = 1}
+         {u = ""}
+         END {exit !found}'
 }
 
 mounted=()
@@ -45,7 +46,7 @@ if [ ! -e "$root/.fwasr-ready" ]; then
   debootstrap --variant=minbase trixie "$root.new" "$url" >"$build/debootstrap.log" 2>&1 ||
     { tail -20 "$build/debootstrap.log"; exit 1; }
   mount_into "$root.new"
-  chroot "$root.new" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${packages[*]}" \
+  chroot "$root.new" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${packages[*]} && apt-get clean" \
     >"$build/swift-install.log" 2>&1 || { tail -20 "$build/swift-install.log"; exit 1; }
   cleanup
   mounted=()
