@@ -318,8 +318,10 @@ public final class Session: @unchecked Sendable {
                 while !stop.isSet {
                     // A short wait, so an iteration that ended is noticed soon.
                     guard let ev = nextEvent(timeoutMs: 100) else {
-                        // NULL at once once the session is over and every event was taken.
-                        if state == FWASR_STATE_CLOSED, nextEvent() == nil { continuation.finish(); return }
+                        // NULL at once once the session is over and every event was taken
+                        // (CLOSED too, should another caller have taken it with nextEvent).
+                        let over = state == FWASR_STATE_CLOSED || state == FWASR_STATE_FAILED
+                        if over, nextEvent() == nil { continuation.finish(); return }
                         continue
                     }
                     continuation.yield(ev)
