@@ -139,7 +139,8 @@ typedef enum fwasr_format {
   FWASR_FORMAT_ALAW = 3,
 } fwasr_format;
 
-// A session configuration. Opaque; create with fwasr_config_new, free with fwasr_config_free.
+// A session configuration. Opaque: a handle (a number, not an address; never dereference
+// it), like a session's. Create with fwasr_config_new, free with fwasr_config_free.
 typedef struct fwasr_config fwasr_config;
 
 // An owned snapshot of a session's segments, in id order. Free with fwasr_segments_free.
@@ -271,10 +272,13 @@ const char *fwasr_version(void);
 
 // A new configuration with the defaults: the Fireworks endpoint, `response_format`
 // `verbose_json`, 50 ms chunks, a 10,000 ms queue, no pacing, 10,000 ms connect and finish
-// timeouts, TLS verification on, no callbacks (poll mode). NULL only if out of memory.
+// timeouts, TLS verification on, no callbacks (poll mode). NULL only if out of memory (or
+// with a million configs not freed).
 struct fwasr_config *fwasr_config_new(void);
 
-// Frees a configuration. NULL does nothing. Sessions opened from it are not affected.
+// Frees a configuration. Sessions opened from it are not affected. NULL, or a config freed
+// already, does nothing; the handle is dead from then on (a call with it fails with
+// FWASR_ERR_INVALID_ARGUMENT).
 void fwasr_config_free(struct fwasr_config *cfg);
 
 // The WebSocket URL, `ws://` or `wss://` (TLS through the system's TLS library). Default:

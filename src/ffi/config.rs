@@ -1,22 +1,36 @@
 //! fwasr_config: the builder read by fwasr_session_open.
 //!
-//! A config is used by one thread at a time; fwasr_session_open only reads it, so one config
-//! can open many sessions (also one after another from different threads) and may be freed
-//! right after the last open.
+//! A config is a handle like a session (src/ffi/handles.rs): each call holds it locked, so
+//! calls from several threads are safe, one config can open many sessions, it may be freed
+//! right after the last open, and a config freed twice, or used after its free, gives
+//! FWASR_ERR_INVALID_ARGUMENT instead of touching freed memory.
 
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use crate::audio::Format;
 use crate::config::Config;
 use crate::error::*;
 use crate::event::{fwasr_log_level, Event, LogLevel};
 use crate::ffi::event::{fwasr_event, OwnedEvent};
-use crate::ffi::{arg_mut, arg_str, cstring, guard, opt_str, status};
+use crate::ffi::{arg_str, cstring, guard, handles, opt_str, status};
 
-/// A session configuration. Opaque; create with fwasr_config_new, free with fwasr_config_free.
+/// A session configuration. Opaque: a handle (a number, not an address; never dereference
+/// it), like a session's. Create with fwasr_config_new, free with fwasr_config_free.
 pub struct fwasr_config {
-    pub(crate) inner: Config,
+    _opaque: [u8; 0],
+}
+
+/// The config behind a handle, held for the duration of a call.
+pub(crate) fn config(cfg: *const fwasr_config) -> Result<Arc<Mutex<Config>>, Error> {
+    if cfg.is_null() {
+        return Err(Error::invalid("cfg is NULL"));
+    }
+    handles::CONFIGS
+        .get(cfg.addr())
+        .ok_or_else(|| Error::invalid("cfg is not a live config (it was freed, or never made)"))
 }
 
 /// Receives events. `event` and its strings are valid only during the call. Runs on the
@@ -63,28 +77,29 @@ unsafe impl<F> Sync for Callback<F> {}
 
 /// A new configuration with the defaults: the Fireworks endpoint, `response_format`
 /// `verbose_json`, 50 ms chunks, a 10,000 ms queue, no pacing, 10,000 ms connect and finish
-/// timeouts, TLS verification on, no callbacks (poll mode). NULL only if out of memory.
+/// timeouts, TLS verification on, no callbacks (poll mode). NULL only if out of memory (or
+/// with a million configs not freed).
 #[no_mangle]
 pub extern "C" fn fwasr_config_new() -> *mut fwasr_config {
     guard(std::ptr::null_mut(), || {
-        Box::into_raw(Box::new(fwasr_config { inner: Config::new() }))
+        handles::CONFIGS
+            .insert(Mutex::new(Config::new()))
+            .map_or(std::ptr::null_mut(), std::ptr::without_provenance_mut)
     })
 }
 
-/// Frees a configuration. NULL does nothing. Sessions opened from it are not affected.
+/// Frees a configuration. Sessions opened from it are not affected. NULL, or a config freed
+/// already, does nothing; the handle is dead from then on (a call with it fails with
+/// FWASR_ERR_INVALID_ARGUMENT).
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_free(cfg: *mut fwasr_config) {
     guard((), || {
-        if !cfg.is_null() {
-            // SAFETY: configs are handed out as Box<fwasr_config>.
-            drop(unsafe { Box::from_raw(cfg) });
-        }
+        handles::CONFIGS.remove(cfg.addr());
     })
 }
 
-unsafe fn with(cfg: *mut fwasr_config, f: impl FnOnce(&mut Config) -> Result<(), Error>) -> fwasr_status {
-    // SAFETY: NULL or a live config from fwasr_config_new.
-    status(|| f(&mut unsafe { arg_mut(cfg, "cfg") }?.inner))
+fn with(cfg: *mut fwasr_config, f: impl FnOnce(&mut Config) -> Result<(), Error>) -> fwasr_status {
+    status(|| f(&mut config(cfg)?.lock()))
 }
 
 /// The WebSocket URL, `ws://` or `wss://` (TLS through the system's TLS library). Default:
@@ -140,8 +155,7 @@ pub unsafe extern "C" fn fwasr_config_set_temperature(
     cfg: *mut fwasr_config,
     temperature: f32,
 ) -> fwasr_status {
-    // SAFETY: as above.
-    unsafe { with(cfg, |c| c.set_temperature(temperature)) }
+    with(cfg, |c| c.set_temperature(temperature))
 }
 
 /// Query parameter `response_format`; default "verbose_json". NULL removes it.
@@ -205,14 +219,11 @@ pub unsafe extern "C" fn fwasr_config_set_input_format(
     sample_rate: u32,
     channels: u32,
 ) -> fwasr_status {
-    // SAFETY: as above.
-    unsafe {
-        with(cfg, |c| {
-            let f = Format::from_i32(format)
-                .ok_or_else(|| Error::invalid(format!("format {format} is not an fwasr_format")))?;
-            c.set_input_format(f, sample_rate, channels)
-        })
-    }
+    with(cfg, |c| {
+        let f = Format::from_i32(format)
+            .ok_or_else(|| Error::invalid(format!("format {format} is not an fwasr_format")))?;
+        c.set_input_format(f, sample_rate, channels)
+    })
 }
 
 /// Multi-channel input: take only channel `channel` (counted from 0, e.g. one side of a
@@ -222,24 +233,20 @@ pub unsafe extern "C" fn fwasr_config_set_input_channel(
     cfg: *mut fwasr_config,
     channel: i32,
 ) -> fwasr_status {
-    // SAFETY: as above.
-    unsafe {
-        with(cfg, |c| match channel {
-            -1 => c.set_input_channel(None),
-            n if n >= 0 => c.set_input_channel(Some(n as u32)),
-            n => Err(Error::invalid(format!(
-                "channel must be -1 (average) or >= 0, got {n}"
-            ))),
-        })
-    }
+    with(cfg, |c| match channel {
+        -1 => c.set_input_channel(None),
+        n if n >= 0 => c.set_input_channel(Some(n as u32)),
+        n => Err(Error::invalid(format!(
+            "channel must be -1 (average) or >= 0, got {n}"
+        ))),
+    })
 }
 
 /// Chunk length, 50 to 400 ms (default 50). Audio leaves in binary frames of exactly this
 /// length; only the last one of a session may be shorter.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_chunk_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
-    // SAFETY: as above.
-    unsafe { with(cfg, |c| c.set_chunk_ms(ms)) }
+    with(cfg, |c| c.set_chunk_ms(ms))
 }
 
 /// Capacity of the outgoing audio queue in ms of the input format, 50 to 600,000 (default
@@ -248,16 +255,14 @@ pub unsafe extern "C" fn fwasr_config_set_chunk_ms(cfg: *mut fwasr_config, ms: u
 /// capacity costs memory only while a backlog lasts.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_buffer_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
-    // SAFETY: as above.
-    unsafe { with(cfg, |c| c.set_buffer_ms(ms)) }
+    with(cfg, |c| c.set_buffer_ms(ms))
 }
 
 /// Pacing of chunks: 0 (default) sends each chunk as soon as it is complete (live sources);
 /// 1.0 sends at real time (files); 2.0 at twice real time; 0.1 to 100.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_pacing(cfg: *mut fwasr_config, factor: f64) -> fwasr_status {
-    // SAFETY: as above.
-    unsafe { with(cfg, |c| c.set_pacing(factor)) }
+    with(cfg, |c| c.set_pacing(factor))
 }
 
 /// Time allowed for name resolution, TCP, TLS and the WebSocket upgrade together
@@ -267,8 +272,7 @@ pub unsafe extern "C" fn fwasr_config_set_connect_timeout_ms(
     cfg: *mut fwasr_config,
     ms: u32,
 ) -> fwasr_status {
-    // SAFETY: as above.
-    unsafe { with(cfg, |c| c.set_connect_timeout_ms(ms)) }
+    with(cfg, |c| c.set_connect_timeout_ms(ms))
 }
 
 /// How long finishing may take beyond sending the queued audio at its pace: from
@@ -277,8 +281,7 @@ pub unsafe extern "C" fn fwasr_config_set_connect_timeout_ms(
 /// backoff included). Exceeding it ends the session with FWASR_ERR_TIMEOUT.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_finish_timeout_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
-    // SAFETY: as above.
-    unsafe { with(cfg, |c| c.set_finish_timeout_ms(ms)) }
+    with(cfg, |c| c.set_finish_timeout_ms(ms))
 }
 
 /// Keep-alive: a WebSocket ping every `ms` while the session is open (default 15,000; 0 = off;
@@ -289,8 +292,7 @@ pub unsafe extern "C" fn fwasr_config_set_finish_timeout_ms(cfg: *mut fwasr_conf
 /// read anything").
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_keepalive_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
-    // SAFETY: as above.
-    unsafe { with(cfg, |c| c.set_keepalive_ms(ms)) }
+    with(cfg, |c| c.set_keepalive_ms(ms))
 }
 
 /// Sends one chunk of silence after `ms` without audio while open, for servers that close idle
@@ -298,8 +300,7 @@ pub unsafe extern "C" fn fwasr_config_set_keepalive_ms(cfg: *mut fwasr_config, m
 /// fwasr_stats.audio_ms_silence, not in audio_ms_sent.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_idle_silence_ms(cfg: *mut fwasr_config, ms: u32) -> fwasr_status {
-    // SAFETY: as above.
-    unsafe { with(cfg, |c| c.set_idle_silence_ms(ms)) }
+    with(cfg, |c| c.set_idle_silence_ms(ms))
 }
 
 /// Automatic reconnection (default off; the examples turn it on). When an established
@@ -330,12 +331,9 @@ pub unsafe extern "C" fn fwasr_config_set_reconnect(
     initial_backoff_ms: u32,
     max_backoff_ms: u32,
 ) -> fwasr_status {
-    // SAFETY: as above.
-    unsafe {
-        with(cfg, |c| {
-            c.set_reconnect(max_attempts, initial_backoff_ms, max_backoff_ms)
-        })
-    }
+    with(cfg, |c| {
+        c.set_reconnect(max_attempts, initial_backoff_ms, max_backoff_ms)
+    })
 }
 
 /// Also trust the PEM certificate(s) in this file for wss:// (read now). NULL forgets them.
@@ -352,13 +350,10 @@ pub unsafe extern "C" fn fwasr_config_set_tls_ca_file(
 /// certificate: for local test servers only.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_tls_verify(cfg: *mut fwasr_config, verify: bool) -> fwasr_status {
-    // SAFETY: as above.
-    unsafe {
-        with(cfg, |c| {
-            c.set_tls_verify(verify);
-            Ok(())
-        })
-    }
+    with(cfg, |c| {
+        c.set_tls_verify(verify);
+        Ok(())
+    })
 }
 
 /// Stream on network threads shared by every session opened with this set (one per core, at
@@ -370,13 +365,10 @@ pub unsafe extern "C" fn fwasr_config_set_tls_verify(cfg: *mut fwasr_config, ver
 /// other sessions of its thread. Callbacks may call into fwasr as fwasr_event_fn says.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_shared_io(cfg: *mut fwasr_config, shared: bool) -> fwasr_status {
-    // SAFETY: as above.
-    unsafe {
-        with(cfg, |c| {
-            c.set_shared_io(shared);
-            Ok(())
-        })
-    }
+    with(cfg, |c| {
+        c.set_shared_io(shared);
+        Ok(())
+    })
 }
 
 /// Callback mode: every event of sessions opened from this config goes to `callback` (see
@@ -396,13 +388,10 @@ pub unsafe extern "C" fn fwasr_config_set_event_callback(
             unsafe { f(userdata, &owned.raw) }
         }) as crate::config::EventHandler
     });
-    // SAFETY: as above.
-    unsafe {
-        with(cfg, move |c| {
-            c.set_event_handler(handler);
-            Ok(())
-        })
-    }
+    with(cfg, move |c| {
+        c.set_event_handler(handler);
+        Ok(())
+    })
 }
 
 /// Send log lines at `level` or more severe (FWASR_LOG_ERROR=1 ... FWASR_LOG_DEBUG=4) to
@@ -423,14 +412,10 @@ pub unsafe extern "C" fn fwasr_config_set_log_callback(
             unsafe { f(userdata, lvl, m.as_ptr()) }
         }) as crate::config::LogHandler
     });
-    // SAFETY: as above.
-    unsafe {
-        with(cfg, move |c| {
-            let level = LogLevel::from_i32(level).ok_or_else(|| {
-                Error::invalid(format!("level must be 1 (error) to 4 (debug), got {level}"))
-            })?;
-            c.set_log_handler(handler, level);
-            Ok(())
-        })
-    }
+    with(cfg, move |c| {
+        let level = LogLevel::from_i32(level)
+            .ok_or_else(|| Error::invalid(format!("level must be 1 (error) to 4 (debug), got {level}")))?;
+        c.set_log_handler(handler, level);
+        Ok(())
+    })
 }

@@ -109,11 +109,6 @@ pub(crate) unsafe fn arg_ref<'a, T>(p: *const T, name: &str) -> Result<&'a T, Er
     unsafe { p.as_ref() }.ok_or_else(|| Error::invalid(format!("{name} is NULL")))
 }
 
-pub(crate) unsafe fn arg_mut<'a, T>(p: *mut T, name: &str) -> Result<&'a mut T, Error> {
-    // SAFETY: as arg_ref; the API gives each object one user at a time for mutation.
-    unsafe { p.as_mut() }.ok_or_else(|| Error::invalid(format!("{name} is NULL")))
-}
-
 /// A C string from Rust text; interior NULs (possible in server text) are dropped.
 pub(crate) fn cstring(s: &str) -> CString {
     CString::new(s).unwrap_or_else(|_| CString::new(s.replace('\0', "")).expect("NULs removed"))

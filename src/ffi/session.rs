@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use crate::audio::{Format, FWASR_FORMAT_F32, FWASR_FORMAT_S16LE};
 use crate::error::*;
-use crate::ffi::config::fwasr_config;
+use crate::ffi::config::{config, fwasr_config};
 use crate::ffi::event::{fwasr_event, fwasr_segments, fwasr_stats, write_stats, OwnedEvent};
-use crate::ffi::{arg_ref, arg_str, guard, handles, status, timeout_arg, value, write_buf};
+use crate::ffi::{arg_str, guard, handles, status, timeout_arg, value, write_buf};
 use crate::session::{fwasr_state, Session, FWASR_STATE_FAILED};
 
 /// A streaming session. Opaque: a handle (a number, not an address; never dereference it).
@@ -27,7 +27,8 @@ fn session(s: *const fwasr_session) -> Result<Arc<Session>, Error> {
     if s.is_null() {
         return Err(Error::invalid("session is NULL"));
     }
-    handles::get(s.addr())
+    handles::SESSIONS
+        .get(s.addr())
         .ok_or_else(|| Error::invalid("session is not an open session (it was freed, or never opened)"))
 }
 
@@ -40,12 +41,12 @@ pub unsafe extern "C" fn fwasr_session_open(
     out: *mut *mut fwasr_session,
 ) -> fwasr_status {
     status(|| {
-        // SAFETY: arguments are checked for NULL; cfg is a live config.
-        let cfg = unsafe { arg_ref(cfg, "cfg") }?;
+        let cfg = config(cfg)?;
         if out.is_null() {
             return Err(Error::invalid("out is NULL"));
         }
-        let handle = handles::insert(Session::open(&cfg.inner)?)?;
+        let session = Session::open(&cfg.lock())?;
+        let handle = handles::SESSIONS.insert(session)?;
         // SAFETY: out is non-NULL and points to writable storage (caller's contract).
         unsafe { *out = std::ptr::without_provenance_mut(handle) };
         Ok(())
@@ -309,7 +310,7 @@ pub unsafe extern "C" fn fwasr_session_state(s: *const fwasr_session) -> fwasr_s
 pub unsafe extern "C" fn fwasr_session_free(s: *mut fwasr_session) {
     guard((), || {
         // Calls in progress hold the session until they return; no new call finds it.
-        if let Some(session) = handles::remove(s.addr()) {
+        if let Some(session) = handles::SESSIONS.remove(s.addr()) {
             session.close();
         }
     })

@@ -435,6 +435,18 @@ static void test_misuse(void) {
     CHECK(fwasr_session_wait_ready(s, 1000) == FWASR_ERR_STATE); /* wait on a closed session */
     fwasr_session_free(s);
     fwasr_config_free(cfg);
+
+    /* A config freed twice, or used after its free: configs are handles, so these fail (or,
+     * for free, do nothing) instead of touching freed memory (valgrind and ASan runs too). */
+    fwasr_config_free(cfg);
+    CHECK(fwasr_config_set_language(cfg, "en") == E && strstr(fwasr_last_error(), "freed"));
+    fwasr_session *never = NULL;
+    CHECK(fwasr_session_open(cfg, &never) == E && never == NULL);
+    fwasr_config *other = fwasr_config_new(); /* may take the freed slot: a new handle */
+    CHECK(other != NULL && other != cfg);
+    CHECK(fwasr_config_set_language(cfg, "en") == E);
+    CHECK(fwasr_config_set_language(other, "en") == FWASR_OK);
+    fwasr_config_free(other);
 }
 
 /* Free from one thread while another is blocked in push_wait (the queue is full) and a third
