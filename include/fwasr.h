@@ -401,8 +401,9 @@ enum fwasr_status fwasr_config_set_tls_verify(struct fwasr_config *cfg, bool ver
 // Stream on network threads shared by every session opened with this set (one per core, at
 // most 8), instead of on the session's own thread (false, the default). For hosts running
 // hundreds of sessions: a shared thread's wake-up serves every session with work due, which
-// costs much less CPU than a wake-up per session per chunk (BENCHMARKS.md). The session still
-// has its own thread for connecting, reconnecting and ending, sleeping while it streams.
+// costs much less CPU than a wake-up per session per chunk (BENCHMARKS.md). Such a session
+// has no thread of its own: connecting, reconnecting and ending happen on the shared threads
+// too (only a name lookup runs on a short-lived thread until the resolver answers).
 // Callbacks of such sessions run on the shared threads: a callback that blocks holds up the
 // other sessions of its thread. Callbacks may call into fwasr as fwasr_event_fn says.
 enum fwasr_status fwasr_config_set_shared_io(struct fwasr_config *cfg, bool shared);

@@ -302,7 +302,7 @@ impl Config {
     }
 
     /// Streams on network threads shared by all such sessions (one per core) instead of one
-    /// thread per session; see src/reactor.rs.
+    /// thread per session; see src/engine/reactor.rs.
     pub fn set_shared_io(&mut self, shared: bool) {
         self.shared_io = shared;
     }
