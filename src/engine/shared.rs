@@ -321,17 +321,20 @@ impl Shared {
         self.room_changed.notify_all();
     }
 
+    /// The session has ended with `error`: FAILED, and calls from now on say why.
+    pub fn fail(&self, error: Error) {
+        self.ended.store(true, Ordering::Release);
+        let mut p = self.progress.lock();
+        p.state = FWASR_STATE_FAILED;
+        p.error = Some(error);
+    }
+
     /// A bug on the network thread while ending the session: it fails without more ado.
     pub fn fail_internal(&self) {
-        self.ended.store(true, Ordering::Release);
-        {
-            let mut p = self.progress.lock();
-            p.state = FWASR_STATE_FAILED;
-            p.error = Some(Error::new(
-                crate::error::FWASR_ERR_INTERNAL,
-                "internal error: the session's network thread panicked",
-            ));
-        }
+        self.fail(Error::new(
+            crate::error::FWASR_ERR_INTERNAL,
+            "internal error: the session's network thread panicked",
+        ));
         self.done();
     }
 

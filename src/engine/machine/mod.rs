@@ -452,35 +452,20 @@ impl Machine {
     pub fn end(mut self, registry: &Registry, outcome: Outcome) {
         self.release(registry);
         let sh = self.shared.clone();
-        if !self.closed_reported {
-            let (state, error, report) = match outcome {
-                // Not CLOSED: a finish racing the free must not read "the whole transcript is in".
-                Outcome::Stopped => (
-                    FWASR_STATE_FAILED,
-                    Some(Error::new(
-                        FWASR_ERR_STATE,
-                        "the session was freed before it finished",
-                    )),
-                    false,
-                ),
-                Outcome::Finished => (FWASR_STATE_CLOSED, None, true),
-                Outcome::Failed(e) => (FWASR_STATE_FAILED, Some(e), true),
-            };
-            sh.ended.store(true, Ordering::Release);
-            {
-                let mut p = sh.progress.lock();
-                p.state = state;
-                if let Some(e) = &error {
-                    p.error = Some(e.clone());
-                }
-            }
+        match outcome {
+            Outcome::Finished => self.report_finished(),
+            // CLOSED went out at the final echo: how the close handshake ended does not matter.
+            _ if self.closed_reported => {}
+            // Not CLOSED: a finish racing the free must not read "the whole transcript is in".
             // A freed session reports nothing: nobody is listening any more.
-            if report {
-                match &error {
-                    None => sh.log(FWASR_LOG_INFO, || "finished: the whole transcript is in".into()),
-                    Some(e) => sh.log(FWASR_LOG_ERROR, || format!("session failed: {e}")),
-                }
-                self.sink.emit(&sh, Event::Closed { error });
+            Outcome::Stopped => sh.fail(Error::new(
+                FWASR_ERR_STATE,
+                "the session was freed before it finished",
+            )),
+            Outcome::Failed(e) => {
+                sh.fail(e.clone());
+                sh.log(FWASR_LOG_ERROR, || format!("session failed: {e}"));
+                self.sink.emit(&sh, Event::Closed { error: Some(e) });
             }
         }
         // Dropping the sink disconnects the event queue: next_event returns NULL once drained.
