@@ -41,7 +41,9 @@ mount_into() { # ROOT
 if [ ! -e "$root/.fwasr-ready" ]; then
   url=$(mirror) || { echo "swift tests: no Debian mirror in /etc/apt/sources*" >&2; exit 1; }
   echo "swift tests: making a Debian 13 chroot in $root from $url"
-  rm -rf "$root.new"
+  # A run that was killed may have left /proc and /dev mounted inside: never delete through them.
+  for d in "$root.new" "$root"; do umount -l "$d/proc" "$d/dev" 2>/dev/null || true; done
+  rm -rf --one-file-system "$root.new"
   mkdir -p "$(dirname "$root")"
   debootstrap --variant=minbase trixie "$root.new" "$url" >"$build/debootstrap.log" 2>&1 ||
     { tail -20 "$build/debootstrap.log"; exit 1; }
@@ -51,7 +53,7 @@ if [ ! -e "$root/.fwasr-ready" ]; then
   cleanup
   mounted=()
   touch "$root.new/.fwasr-ready"
-  rm -rf "$root"
+  rm -rf --one-file-system "$root"
   mv "$root.new" "$root"
   echo "swift tests: chroot ready in $((SECONDS - start)) s"
 fi
