@@ -7,6 +7,7 @@ mod blockq;
 pub mod chunker;
 pub mod config;
 mod conn;
+mod core;
 mod engine;
 pub mod error;
 pub mod event;

@@ -13,8 +13,9 @@ use crate::audio::Format;
 use crate::chunker::{audio_queue, AudioProducer, Full};
 use crate::config::{Config, BYTES_PER_MS};
 use crate::conn::Connector;
+use crate::core::Control;
 use crate::engine::{
-    on_network_thread, Control, Machine, Place, Queued, Shared, Sink, CONTROLS_QUEUED_MAX, EVENT_QUEUE_BYTES,
+    on_network_thread, Driver, Place, Queued, Shared, Sink, CONTROLS_QUEUED_MAX, EVENT_QUEUE_BYTES,
 };
 use crate::error::*;
 use crate::event::Event;
@@ -94,8 +95,8 @@ impl Session {
                 (Sink::queue(tx), Some(rx))
             }
         };
-        let machine = Machine::new(shared.clone(), connector, consumer, control_rx, sink, cfg);
-        let thread = place.run(machine)?;
+        let driver = Driver::new(shared.clone(), connector, consumer, control_rx, sink, cfg);
+        let thread = place.run(driver)?;
         Ok(Session {
             shared,
             producer: Mutex::new(producer),
@@ -353,9 +354,9 @@ impl Session {
                 } else {
                     Duration::ZERO
                 };
-                *self.shared.finish_by.lock() = Some(Instant::now() + self.finish_timeout + paced);
+                let by = Instant::now() + self.finish_timeout + paced;
                 self.shared.finish_requested.store(true, Ordering::Release);
-                let _ = self.control.send(Control::Finish { end });
+                let _ = self.control.send(Control::Finish { end, by });
                 self.shared.notify();
             }
         }

@@ -3,7 +3,6 @@
 //! reported as it was on the wire. Generic over the byte stream so it is tested in memory.
 
 use std::io::{ErrorKind, Read, Write};
-use std::time::{Duration, Instant};
 
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
@@ -11,9 +10,6 @@ use tungstenite::{Message, Utf8Bytes, WebSocket};
 
 use crate::conn::{NotAFrame, Watched};
 use crate::error::*;
-
-/// How long to wait for the server's side of the close handshake.
-pub(crate) const CLOSE_WAIT: Duration = Duration::from_millis(2000);
 
 /// Server messages read in one step before the step yields, so a flood cannot keep the
 /// thread from deadlines, finish, free, or the other sessions of its thread.
@@ -43,6 +39,9 @@ pub(crate) enum Incoming {
     Binary(usize),
     /// An answer to our ping.
     Pong,
+    /// The server's close frame (`end_error` describes it); the connection is over once the
+    /// close handshake is.
+    Close,
     /// Nothing more for now: the socket is drained.
     Drained,
     /// The step's budget is spent; more may be waiting (`read_more`).
@@ -60,8 +59,6 @@ pub(crate) struct Link<S: Read + Write> {
     pub read_more: bool,
     /// The server's close (code, reason), once it came.
     close: Option<(u16, String)>,
-    /// By when the connection must be over once a close handshake started.
-    pub close_deadline: Option<Instant>,
 }
 
 impl<S: Read + Write> Link<S> {
@@ -71,14 +68,13 @@ impl<S: Read + Write> Link<S> {
             out_pending: false,
             read_more: false,
             close: None,
-            close_deadline: None,
         }
     }
 
     /// The next server message within `budget`. Pings are answered (tungstenite queues the
-    /// pong) and skipped; the server's close frame is noted and reading goes on until the
+    /// pong) and skipped; after the server's close frame reading goes on until the
     /// connection is over.
-    pub fn read(&mut self, now: Instant, budget: &mut ReadBudget) -> Result<Incoming, Error> {
+    pub fn read(&mut self, budget: &mut ReadBudget) -> Result<Incoming, Error> {
         loop {
             if budget.messages == 0 || budget.bytes == 0 {
                 self.read_more = true;
@@ -111,7 +107,7 @@ impl<S: Read + Write> Link<S> {
                 Message::Close(frame) => {
                     let reported = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
                     self.close = Some(self.server_close(reported));
-                    self.close_deadline.get_or_insert(now + CLOSE_WAIT);
+                    return Ok(Incoming::Close);
                 }
                 Message::Ping(_) | Message::Frame(_) => {}
             }
@@ -137,11 +133,6 @@ impl<S: Read + Write> Link<S> {
             format!("{} ({note})", raw.reason)
         };
         (code, reason)
-    }
-
-    /// Whether the server has closed (only the close handshake is left to write).
-    pub fn closed_by_server(&self) -> bool {
-        self.close.is_some()
     }
 
     /// Why the connection ended: the server's close if it sent one, else `e`, else a
@@ -185,9 +176,9 @@ impl<S: Read + Write> Link<S> {
     }
 
     /// Starts the close handshake (errors do not matter any more).
-    pub fn goodbye(&mut self, code: CloseCode, reason: &str) {
+    pub fn goodbye(&mut self, code: u16, reason: &str) {
         let _ = self.ws.close(Some(CloseFrame {
-            code,
+            code: CloseCode::from(code),
             reason: reason.to_string().into(),
         }));
         let _ = self.ws.flush();
@@ -298,7 +289,7 @@ mod tests {
         loop {
             let mut budget = ReadBudget::default();
             loop {
-                match l.read(Instant::now(), &mut budget).unwrap() {
+                match l.read(&mut budget).unwrap() {
                     Incoming::Yield => break,
                     Incoming::Drained => return out,
                     other => out.push(other),
@@ -350,9 +341,7 @@ mod tests {
         let mut payload = 5000u16.to_be_bytes().to_vec();
         payload.extend_from_slice(b"custom");
         let mut l = link(&[frame(0x8, &payload)], None);
-        let got = read_all(&mut l);
-        assert!(got.is_empty(), "{got:?}");
-        assert!(l.closed_by_server() && l.close_deadline.is_some());
+        assert_eq!(read_all(&mut l), [Incoming::Close]);
         let e = l.end_error(None);
         assert_eq!((e.status, e.code), (FWASR_ERR_CLOSED, 5000));
         assert!(

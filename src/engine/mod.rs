@@ -1,25 +1,22 @@
-//! The network engine: each session is a non-blocking state machine (machine) stepped by a
-//! reactor thread; a session's own thread is a reactor holding it alone, shared network
-//! threads are reactors holding many. The parts each do one thing: pacing, finishing,
-//! keep-alive, replay and renumbering, the reconnect budget, the open WebSocket (link), and
-//! where events go (sink). Imports run one way: session → engine → conn.
+//! The driver side: real sockets, threads and time for the sessions' cores (`crate::core`).
+//! Each session's driver carries out what its core asks for; a reactor thread steps the
+//! drivers whose socket is ready, that were notified, or whose deadline came. A session's
+//! own thread is a reactor holding it alone, shared network threads are reactors holding
+//! many. The open WebSocket (link), where events go (sink) and what the caller's threads
+//! share with the network thread (shared) live here. Imports run one way: session → engine →
+//! core and conn.
 
-mod finish;
-mod keepalive;
+mod driver;
 mod link;
-mod machine;
-mod pacing;
 mod reactor;
-mod reconnect;
-mod replay;
 mod shared;
 mod sink;
 
-pub(crate) use machine::Machine;
+pub(crate) use driver::Driver;
 pub(crate) use reactor::Place;
 pub use shared::{
     fwasr_state, State, FWASR_STATE_CLOSED, FWASR_STATE_CONNECTING, FWASR_STATE_FAILED,
     FWASR_STATE_FINISHING, FWASR_STATE_OPEN,
 };
-pub(crate) use shared::{on_network_thread, Control, Shared, CONTROLS_QUEUED_MAX, EVENT_QUEUE_BYTES};
+pub(crate) use shared::{on_network_thread, Shared, CONTROLS_QUEUED_MAX, EVENT_QUEUE_BYTES};
 pub(crate) use sink::{Queued, Sink};

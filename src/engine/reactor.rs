@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
 
-use super::machine::{Machine, Outcome};
+use super::driver::Driver;
+use crate::core::Outcome;
 use super::shared::{mark_network_thread, Doorbell, NO_SLOT};
 use crate::error::*;
 
@@ -24,7 +25,7 @@ const OWN_LIST: usize = 4;
 const SHARED_LIST: usize = 4096;
 
 /// When a session wants its next step. Kept apart from the sessions themselves, so the scan
-/// for due deadlines on every wake-up walks a few bytes per session, not a whole machine.
+/// for due deadlines on every wake-up walks a few bytes per session, not a whole driver.
 #[derive(Clone, Copy, Default)]
 struct Timer {
     live: bool,
@@ -36,8 +37,8 @@ pub(crate) struct Reactor {
     poll: Poll,
     doorbell: Arc<Doorbell>,
     listed: Receiver<usize>,
-    jobs: Receiver<Machine>,
-    machines: Vec<Option<Box<Machine>>>,
+    jobs: Receiver<Driver>,
+    drivers: Vec<Option<Box<Driver>>>,
     timers: Vec<Timer>,
     free: Vec<usize>,
     /// The thread ends once it holds no session (a session's own thread).
@@ -45,7 +46,7 @@ pub(crate) struct Reactor {
 }
 
 /// A new reactor and the doorbell that wakes it.
-fn reactor(list: usize, own: bool) -> Result<(Reactor, Sender<Machine>), Error> {
+fn reactor(list: usize, own: bool) -> Result<(Reactor, Sender<Driver>), Error> {
     let poll = Poll::new().map_err(|e| Error::os(FWASR_ERR_INTERNAL, "cannot create a poll", &e))?;
     let waker = Waker::new(poll.registry(), WAKER)
         .map_err(|e| Error::os(FWASR_ERR_INTERNAL, "cannot create a waker", &e))?;
@@ -62,7 +63,7 @@ fn reactor(list: usize, own: bool) -> Result<(Reactor, Sender<Machine>), Error> 
         doorbell,
         listed,
         jobs,
-        machines: Vec::new(),
+        drivers: Vec::new(),
         timers: Vec::new(),
         free: Vec::new(),
         own,
@@ -80,7 +81,7 @@ pub(crate) enum Place {
 
 pub(crate) struct Pooled {
     doorbell: Arc<Doorbell>,
-    jobs: Sender<Machine>,
+    jobs: Sender<Driver>,
 }
 
 impl Place {
@@ -102,11 +103,11 @@ impl Place {
         }
     }
 
-    /// Runs `machine` here: on its own thread (returned), or on the shared one.
-    pub fn run(self, machine: Machine) -> Result<Option<JoinHandle<()>>, Error> {
+    /// Runs `driver` here: on its own thread (returned), or on the shared one.
+    pub fn run(self, driver: Driver) -> Result<Option<JoinHandle<()>>, Error> {
         match self {
             Place::Own(mut r) => {
-                r.install(machine);
+                r.install(driver);
                 std::thread::Builder::new()
                     .name("fwasr-session".into())
                     .stack_size(256 * 1024)
@@ -116,7 +117,7 @@ impl Place {
             }
             Place::Shared(p) => {
                 p.jobs
-                    .send(machine)
+                    .send(driver)
                     .map_err(|_| Error::new(FWASR_ERR_INTERNAL, "the shared network thread is gone"))?;
                 let _ = p.doorbell.waker.wake();
                 Ok(None)
@@ -155,16 +156,16 @@ fn pool() -> Result<&'static [Pooled], Error> {
 
 impl Reactor {
     /// Takes a session in; its first step starts its connection.
-    fn install(&mut self, machine: Machine) -> usize {
+    fn install(&mut self, driver: Driver) -> usize {
         let slot = self.free.pop().unwrap_or_else(|| {
-            self.machines.push(None);
+            self.drivers.push(None);
             self.timers.push(Timer::default());
-            self.machines.len() - 1
+            self.drivers.len() - 1
         });
-        let sh = machine.shared().clone();
+        let sh = driver.shared().clone();
         sh.slot.store(slot, Ordering::Release);
         sh.pending.store(false, Ordering::Release);
-        self.machines[slot] = Some(Box::new(machine));
+        self.drivers[slot] = Some(Box::new(driver));
         self.timers[slot] = Timer {
             live: true,
             deadline: Some(Instant::now()),
@@ -174,7 +175,7 @@ impl Reactor {
     }
 
     fn live(&self) -> usize {
-        self.machines.len() - self.free.len()
+        self.drivers.len() - self.free.len()
     }
 
     fn run(mut self) {
@@ -183,8 +184,8 @@ impl Reactor {
         // (slot, readable) to step this turn.
         let mut due: Vec<(usize, bool)> = Vec::new();
         loop {
-            while let Ok(machine) = self.jobs.try_recv() {
-                self.install(machine);
+            while let Ok(driver) = self.jobs.try_recv() {
+                self.install(driver);
             }
             if self.own && self.live() == 0 {
                 return;
@@ -226,7 +227,7 @@ impl Reactor {
                 due.push((slot, false));
             }
             if bell.overflow.swap(false, Ordering::AcqRel) {
-                for (i, m) in self.machines.iter().enumerate() {
+                for (i, m) in self.drivers.iter().enumerate() {
                     if m.as_ref()
                         .is_some_and(|m| m.shared().pending.load(Ordering::Acquire))
                     {
@@ -257,12 +258,12 @@ impl Reactor {
 
     fn step(&mut self, i: usize, readable: bool) {
         let registry = self.poll.registry();
-        let Some(machine) = self.machines.get_mut(i).and_then(Option::as_mut) else {
+        let Some(driver) = self.drivers.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
         // Cleared before the step, so a notification during it lists the session again.
-        machine.shared().pending.store(false, Ordering::Release);
-        let stepped = catch_unwind(AssertUnwindSafe(|| machine.step(registry, Token(i), readable)));
+        driver.shared().pending.store(false, Ordering::Release);
+        let stepped = catch_unwind(AssertUnwindSafe(|| driver.step(registry, Token(i), readable)));
         let outcome = match stepped {
             Ok(Ok(wait)) => {
                 self.timers[i].deadline = wait.deadline;
@@ -275,12 +276,12 @@ impl Reactor {
                 "internal error (caught panic) on a network thread",
             )),
         };
-        let machine = self.machines[i].take().expect("the slot stepped above");
+        let driver = self.drivers[i].take().expect("the slot stepped above");
         self.timers[i] = Timer::default();
         self.free.push(i);
-        let sh = machine.shared().clone();
+        let sh = driver.shared().clone();
         sh.slot.store(NO_SLOT, Ordering::Release);
-        if catch_unwind(AssertUnwindSafe(|| machine.end(registry, outcome))).is_err() {
+        if catch_unwind(AssertUnwindSafe(|| driver.end(registry, outcome))).is_err() {
             sh.fail_internal();
         }
     }

@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex};
@@ -33,39 +33,6 @@ pub enum fwasr_state {
 
 pub use fwasr_state::*;
 pub type State = fwasr_state;
-
-/// Requests from the caller's threads, in call order.
-#[derive(Clone, Debug)]
-pub(crate) enum Control {
-    /// `at`: the audio byte position after which the message goes out.
-    Checkpoint {
-        id: String,
-        at: u64,
-    },
-    Trace {
-        id: String,
-        event_id: String,
-        at: u64,
-    },
-    Clear {
-        id: String,
-        event_id: String,
-        at: u64,
-    },
-    /// No more audio; `end` is the total pushed.
-    Finish {
-        end: u64,
-    },
-}
-
-impl Control {
-    pub fn at(&self) -> u64 {
-        match self {
-            Control::Checkpoint { at, .. } | Control::Trace { at, .. } | Control::Clear { at, .. } => *at,
-            Control::Finish { end } => *end,
-        }
-    }
-}
 
 pub(crate) struct Progress {
     pub state: State,
@@ -98,7 +65,7 @@ pub(crate) struct Shared {
     pub pending: AtomicBool,
     pub progress: Mutex<Progress>,
     pub changed: Condvar,
-    pub transcript: Mutex<Transcript>,
+    pub transcript: Arc<Mutex<Transcript>>,
     pub stop: AtomicBool,
     /// The session has ended (CLOSED or FAILED); read by push without taking a lock.
     pub ended: AtomicBool,
@@ -133,9 +100,6 @@ pub(crate) struct Shared {
     pub room: Mutex<()>,
     pub room_changed: Condvar,
     pub finish_requested: AtomicBool,
-    /// When finishing gives up, set by finish: the finish timeout (plus the time paced audio
-    /// still takes to send) bounds everything after it, reconnects included.
-    pub finish_by: Mutex<Option<Instant>>,
     pub chunk_bytes: usize,
     log: Option<(LogHandler, LogLevel)>,
 }
@@ -192,7 +156,7 @@ impl Shared {
                 done: false,
             }),
             changed: Condvar::new(),
-            transcript: Mutex::new(Transcript::new()),
+            transcript: Arc::new(Mutex::new(Transcript::new())),
             stop: AtomicBool::new(false),
             ended: AtomicBool::new(false),
             freed: AtomicBool::new(false),
@@ -215,7 +179,6 @@ impl Shared {
             room: Mutex::new(()),
             room_changed: Condvar::new(),
             finish_requested: AtomicBool::new(false),
-            finish_by: Mutex::new(None),
             chunk_bytes,
             log,
         }

@@ -11,6 +11,8 @@ use crate::error::*;
 
 pub(crate) struct Budget {
     policy: Option<Reconnect>,
+    /// Jitter's random state: seeded by the caller, so a test can replay a sequence.
+    rng: u64,
     /// Attempts since a connection last made progress.
     attempts: u32,
     /// The end of the final transcript (s) when the current connection came up.
@@ -18,9 +20,11 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    pub fn new(policy: Option<Reconnect>) -> Budget {
+    pub fn new(policy: Option<Reconnect>, seed: u64) -> Budget {
         Budget {
             policy,
+            // xorshift has no zero state.
+            rng: seed | 1,
             attempts: 0,
             final_at_connect: 0.0,
         }
@@ -56,7 +60,16 @@ impl Budget {
             ));
         }
         self.attempts += 1;
-        Ok((self.attempts, backoff(&policy, self.attempts)))
+        let jitter = self.next_random();
+        Ok((self.attempts, backoff(&policy, self.attempts, jitter)))
+    }
+
+    /// xorshift64*: enough to spread clients apart, and no clock.
+    fn next_random(&mut self) -> u64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 }
 
@@ -78,16 +91,12 @@ pub(crate) fn retryable(e: &Error) -> bool {
 
 /// Exponential backoff with jitter between half and all of the step, so many sessions that
 /// lost one server do not come back at the same instant.
-fn backoff(policy: &Reconnect, attempt: u32) -> Duration {
+fn backoff(policy: &Reconnect, attempt: u32, random: u64) -> Duration {
     let step = policy
         .initial_backoff
         .saturating_mul(1 << (attempt - 1).min(20))
         .min(policy.max_backoff);
-    // The clock's nanoseconds differ between sessions and attempts; good enough for jitter.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    step.mul_f64(0.5 + f64::from(nanos % 1000) / 2000.0)
+    step.mul_f64(0.5 + (random % 1001) as f64 / 2000.0)
 }
 
 #[cfg(test)]
@@ -105,7 +114,7 @@ mod tests {
     #[test]
     fn connections_without_progress_use_the_budget_up() {
         let cause = Error::with_code(FWASR_ERR_HANDSHAKE, 503, "busy");
-        let mut b = Budget::new(policy(3));
+        let mut b = Budget::new(policy(3), 7);
         for want in 1..=3 {
             b.connected(2.0);
             b.lost(2.0);
@@ -121,7 +130,7 @@ mod tests {
     #[test]
     fn progress_renews_the_budget() {
         let cause = Error::new(FWASR_ERR_IO, "dropped");
-        let mut b = Budget::new(policy(1));
+        let mut b = Budget::new(policy(1), 7);
         for i in 0..10 {
             b.connected(f64::from(i));
             b.lost(f64::from(i) + 0.5);
@@ -134,9 +143,22 @@ mod tests {
         let p = policy(10).unwrap();
         for attempt in 1..=10 {
             let step = (100u64 << (attempt - 1)).min(1000);
-            let d = backoff(&p, attempt).as_millis() as u64;
-            assert!((step / 2..=step).contains(&d), "attempt {attempt}: {d} ms");
+            for random in [0, 1000, 1001, u64::MAX] {
+                let d = backoff(&p, attempt, random).as_millis() as u64;
+                assert!((step / 2..=step).contains(&d), "attempt {attempt}: {d} ms");
+            }
         }
+    }
+
+    #[test]
+    fn jitter_follows_its_seed() {
+        let cause = Error::new(FWASR_ERR_IO, "dropped");
+        let run = |seed| {
+            let mut b = Budget::new(policy(10), seed);
+            (0..10).map(|_| b.next_attempt(&cause).unwrap().1).collect::<Vec<_>>()
+        };
+        assert_eq!(run(1), run(1), "the same seed, the same backoffs");
+        assert_ne!(run(1), run(2), "another seed spreads them");
     }
 
     #[test]
