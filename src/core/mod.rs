@@ -173,7 +173,10 @@ enum Phase {
     },
     Open(Conn),
     /// Waiting before reconnect attempt `attempt`.
-    Backoff { until: Instant, attempt: u32 },
+    Backoff {
+        until: Instant,
+        attempt: u32,
+    },
     Over,
 }
 
@@ -485,7 +488,10 @@ impl<A: Audio> Core<A> {
             self.outcome = Some(Outcome::Finished);
             return;
         }
-        self.phase = Phase::Backoff { until: now, attempt: 0 };
+        self.phase = Phase::Backoff {
+            until: now,
+            attempt: 0,
+        };
         self.budget.lost(self.final_end_s);
         if self.budget.enabled() && self.connected_once && retryable(&e) {
             self.retry(e, now);

@@ -155,7 +155,9 @@ mod tests {
         let cause = Error::new(FWASR_ERR_IO, "dropped");
         let run = |seed| {
             let mut b = Budget::new(policy(10), seed);
-            (0..10).map(|_| b.next_attempt(&cause).unwrap().1).collect::<Vec<_>>()
+            (0..10)
+                .map(|_| b.next_attempt(&cause).unwrap().1)
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(1), run(1), "the same seed, the same backoffs");
         assert_ne!(run(1), run(2), "another seed spreads them");

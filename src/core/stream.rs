@@ -64,7 +64,10 @@ impl<A: Audio> Core<A> {
                 }
             });
             if goodbye {
-                self.actions.push_back(Action::Close { code: 1000, reason: "" });
+                self.actions.push_back(Action::Close {
+                    code: 1000,
+                    reason: "",
+                });
             }
         }
     }

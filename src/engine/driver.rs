@@ -82,7 +82,12 @@ impl Driver {
         // Reconnect jitter differs between sessions and processes: std's per-process random
         // keys.
         let seed = RandomState::new().build_hasher().finish();
-        let core = Core::new(Settings::new(cfg, seed), audio, shared.transcript.clone(), Instant::now());
+        let core = Core::new(
+            Settings::new(cfg, seed),
+            audio,
+            shared.transcript.clone(),
+            Instant::now(),
+        );
         Driver {
             shared,
             sink,

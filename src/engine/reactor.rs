@@ -13,8 +13,8 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
 
 use super::driver::Driver;
-use crate::core::Outcome;
 use super::shared::{mark_network_thread, Doorbell, NO_SLOT};
+use crate::core::Outcome;
 use crate::error::*;
 
 const WAKER: Token = Token(usize::MAX);
