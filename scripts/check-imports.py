@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 """The module graph of src/: who refers to whom (crate:: and super:: paths), at the level of
-top-level modules and of the engine's and conn's files. Fails on a cycle, or on a reference
-against the layering: ffi -> session -> engine -> conn (no module refers back up)."""
+top-level modules and of the engine's, core's and conn's files. Fails on a cycle, on a
+reference against the layering ffi -> session -> engine -> core -> conn (no module refers back
+up, and the core not to conn either), or on the session core (src/core) doing I/O or reading
+a clock: it may not name mio, sockets, threads, files, tungstenite, Instant::now or
+SystemTime."""
 import pathlib
 import re
 import sys
 
 src = pathlib.Path(__file__).resolve().parent.parent / "src"
-SPLIT = {"engine", "conn"}  # modules whose files are nodes of their own
-LAYERS = ["ffi", "session", "engine", "conn"]  # each may refer only to later ones
+SPLIT = {"engine", "core", "conn"}  # modules whose files are nodes of their own
+LAYERS = ["ffi", "session", "engine", "core", "conn"]  # each may refer only to later ones
+# What the sans-IO core may not name (outside its unit tests).
+CORE_FORBIDDEN = ["mio", "std::net", "std::thread", "std::fs", "std::io", "tungstenite",
+                  "crossbeam_channel", "Instant::now", "SystemTime", "crate::conn"]
 
 
 def module_of(path):
@@ -27,6 +33,12 @@ def node(parts):
 
 
 edges = {}
+problems = []
+for f in sorted((src / "core").rglob("*.rs")):
+    text = re.sub(r"//[^\n]*", "", f.read_text()).split("#[cfg(test)]")[0]
+    for word in CORE_FORBIDDEN:
+        if re.search(r"(?<![A-Za-z0-9_])" + re.escape(word) + r"\b", text):
+            problems.append(f"{f.relative_to(src)} names {word}: the session core does no I/O and reads no clock")
 for f in sorted(src.rglob("*.rs")):
     me = module_of(f)
     here = node(me)
@@ -42,13 +54,12 @@ for f in sorted(src.rglob("*.rs")):
         targets.add(node(me[: len(me) - ups] + [m.group(2)]))
     edges[here] = edges.get(here, set()) | {t for t in targets if t and t != here}
 
-problems = []
 for a, bs in edges.items():
     for b in bs:
         la = next((i for i, l in enumerate(LAYERS) if a == l or a.startswith(l + "::")), None)
         lb = next((i for i, l in enumerate(LAYERS) if b == l or b.startswith(l + "::")), None)
         if la is not None and lb is not None and lb < la:
-            problems.append(f"{a} refers to {b}, against ffi -> session -> engine -> conn")
+            problems.append(f"{a} refers to {b}, against ffi -> session -> engine -> core -> conn")
 
 state = {}
 def visit(n, stack):
