@@ -19,6 +19,8 @@ mod pacing;
 mod reconnect;
 mod replay;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -23,8 +23,9 @@ impl Budget {
     pub fn new(policy: Option<Reconnect>, seed: u64) -> Budget {
         Budget {
             policy,
-            // xorshift has no zero state.
-            rng: seed | 1,
+            // Spread over all bits (neighbouring seeds differ after it); xorshift has no zero
+            // state.
+            rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             attempts: 0,
             final_at_connect: 0.0,
         }
