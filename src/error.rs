@@ -49,9 +49,10 @@ pub enum fwasr_status {
 
 pub use fwasr_status::*;
 
-impl fwasr_status {
-    /// All statuses, in numeric order.
-    pub(crate) const ALL: [fwasr_status; 18] = [
+crate::c_enum::c_enum!(
+    fwasr_status,
+    "FWASR_",
+    [
         FWASR_OK,
         FWASR_ERR_INVALID_ARGUMENT,
         FWASR_ERR_STATE,
@@ -70,39 +71,9 @@ impl fwasr_status {
         FWASR_ERR_BUSY,
         FWASR_ERR_INTERNAL,
         FWASR_ERR_RESOURCE,
-    ];
+    ]
+);
 
-    /// The status with this number, if there is one.
-    pub fn from_i32(n: i32) -> Option<fwasr_status> {
-        usize::try_from(n).ok().and_then(|i| Self::ALL.get(i).copied())
-    }
-
-    /// The constant's name, e.g. `"FWASR_ERR_TIMEOUT"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            FWASR_OK => "FWASR_OK",
-            FWASR_ERR_INVALID_ARGUMENT => "FWASR_ERR_INVALID_ARGUMENT",
-            FWASR_ERR_STATE => "FWASR_ERR_STATE",
-            FWASR_ERR_BUFFER_FULL => "FWASR_ERR_BUFFER_FULL",
-            FWASR_ERR_TIMEOUT => "FWASR_ERR_TIMEOUT",
-            FWASR_ERR_RESOLVE => "FWASR_ERR_RESOLVE",
-            FWASR_ERR_CONNECT => "FWASR_ERR_CONNECT",
-            FWASR_ERR_CONNECT_TIMEOUT => "FWASR_ERR_CONNECT_TIMEOUT",
-            FWASR_ERR_TLS => "FWASR_ERR_TLS",
-            FWASR_ERR_HANDSHAKE => "FWASR_ERR_HANDSHAKE",
-            FWASR_ERR_AUTH => "FWASR_ERR_AUTH",
-            FWASR_ERR_PROTOCOL => "FWASR_ERR_PROTOCOL",
-            FWASR_ERR_SERVER => "FWASR_ERR_SERVER",
-            FWASR_ERR_CLOSED => "FWASR_ERR_CLOSED",
-            FWASR_ERR_IO => "FWASR_ERR_IO",
-            FWASR_ERR_BUSY => "FWASR_ERR_BUSY",
-            FWASR_ERR_INTERNAL => "FWASR_ERR_INTERNAL",
-            FWASR_ERR_RESOURCE => "FWASR_ERR_RESOURCE",
-        }
-    }
-}
-
-/// Short alias used throughout the Rust core.
 pub type Status = fwasr_status;
 
 /// An error: a status, an optional numeric detail (HTTP status or WebSocket close code) and a

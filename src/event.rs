@@ -71,6 +71,24 @@ pub enum fwasr_event_type {
 
 pub use fwasr_event_type::*;
 
+crate::c_enum::c_enum!(
+    fwasr_event_type,
+    "FWASR_EVENT_",
+    [
+        FWASR_EVENT_CONNECTED,
+        FWASR_EVENT_SEGMENT,
+        FWASR_EVENT_SEGMENT_REMOVED,
+        FWASR_EVENT_CHECKPOINT,
+        FWASR_EVENT_TRACE,
+        FWASR_EVENT_CLEARED,
+        FWASR_EVENT_OVERRUN,
+        FWASR_EVENT_ERROR,
+        FWASR_EVENT_CLOSED,
+        FWASR_EVENT_RECONNECTING,
+        FWASR_EVENT_RECONNECTED,
+    ]
+);
+
 pub type EventType = fwasr_event_type;
 
 /// One event, typed: each kind carries what it reports and nothing else. The C layer
@@ -215,14 +233,8 @@ pub use fwasr_log_level::*;
 
 pub type LogLevel = fwasr_log_level;
 
-impl fwasr_log_level {
-    pub fn from_i32(n: i32) -> Option<LogLevel> {
-        match n {
-            1 => Some(FWASR_LOG_ERROR),
-            2 => Some(FWASR_LOG_WARN),
-            3 => Some(FWASR_LOG_INFO),
-            4 => Some(FWASR_LOG_DEBUG),
-            _ => None,
-        }
-    }
-}
+crate::c_enum::c_enum!(
+    fwasr_log_level,
+    "FWASR_LOG_",
+    [FWASR_LOG_ERROR, FWASR_LOG_WARN, FWASR_LOG_INFO, FWASR_LOG_DEBUG,]
+);

@@ -4,6 +4,7 @@
 
 pub mod audio;
 mod blockq;
+mod c_enum;
 pub mod chunker;
 pub mod config;
 mod conn;
@@ -14,6 +15,7 @@ pub mod event;
 pub mod ffi;
 pub mod protocol;
 pub mod session;
+pub mod state;
 pub mod transcript;
 pub mod url;
 

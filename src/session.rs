@@ -15,16 +15,13 @@ use crate::config::{Config, BYTES_PER_MS};
 use crate::conn::Connector;
 use crate::core::Control;
 use crate::engine::{
-    on_network_thread, Driver, Place, Queued, Shared, Sink, CONTROLS_QUEUED_MAX, EVENT_QUEUE_BYTES,
+    on_network_thread, Driver, Place, Progress, Queued, Shared, Sink, CONTROLS_QUEUED_MAX, EVENT_QUEUE_BYTES,
 };
 use crate::error::*;
 use crate::event::Event;
 use crate::transcript::Segment;
 
-pub use crate::engine::{
-    fwasr_state, State, FWASR_STATE_CLOSED, FWASR_STATE_CONNECTING, FWASR_STATE_FAILED,
-    FWASR_STATE_FINISHING, FWASR_STATE_OPEN,
-};
+pub use crate::state::*;
 
 /// Counters of a session, read with `Session::stats`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -115,33 +112,24 @@ impl Session {
     /// Blocks until connected (Ok), failed (its error) or the timeout passes. Inside a
     /// callback it does not wait: FWASR_ERR_STATE while still connecting.
     pub fn wait_ready(&self, timeout: Option<Duration>) -> Result<(), Error> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut p = self.shared.progress.lock();
-        if p.state == FWASR_STATE_CONNECTING && timeout != Some(Duration::ZERO) && on_network_thread() {
+        let life = &self.shared.life;
+        if life.state() == FWASR_STATE_CONNECTING && timeout != Some(Duration::ZERO) && on_network_thread() {
             return Err(in_callback("fwasr_session_wait_ready"));
         }
-        while p.state == FWASR_STATE_CONNECTING {
-            match deadline {
-                Some(d) => {
-                    if self.shared.changed.wait_until(&mut p, d).timed_out()
-                        && p.state == FWASR_STATE_CONNECTING
-                    {
-                        return Err(Error::new(
-                            FWASR_ERR_TIMEOUT,
-                            "still connecting when the wait ran out",
-                        ));
-                    }
-                }
-                None => self.shared.changed.wait(&mut p),
-            }
-        }
-        match (p.state, &p.error) {
-            (FWASR_STATE_FAILED, Some(e)) => Err(e.clone()),
-            (FWASR_STATE_CLOSED | FWASR_STATE_FAILED, _) => {
-                Err(Error::new(FWASR_ERR_STATE, "the session has ended"))
-            }
-            _ => Ok(()),
-        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let ready = life.wait_until(deadline, |p| match p.state() {
+            FWASR_STATE_CONNECTING => None,
+            FWASR_STATE_OPEN | FWASR_STATE_FINISHING => Some(Ok(())),
+            _ => Some(Err(p.ended_error().unwrap_or_else(|| {
+                Error::new(FWASR_ERR_STATE, "the session has ended")
+            }))),
+        });
+        ready.unwrap_or_else(|| {
+            Err(Error::new(
+                FWASR_ERR_TIMEOUT,
+                "still connecting when the wait ran out",
+            ))
+        })
     }
 
     /// Queues 16 kHz mono s16le bytes; all or nothing; never blocks.
@@ -159,13 +147,9 @@ impl Session {
 
     /// The error of a session that has ended, if it has.
     fn ended_error(&self) -> Result<(), Error> {
-        let p = self.shared.progress.lock();
-        match p.state {
-            FWASR_STATE_CLOSED => Err(Error::new(FWASR_ERR_STATE, "the session has ended")),
-            FWASR_STATE_FAILED => Err(p
-                .error
-                .clone()
-                .unwrap_or_else(|| Error::new(FWASR_ERR_STATE, "the session has ended"))),
+        match self.shared.life.look(|p| (p.state(), p.ended_error())) {
+            (_, Some(e)) => Err(e),
+            (FWASR_STATE_CLOSED, None) => Err(Error::new(FWASR_ERR_STATE, "the session has ended")),
             _ => Ok(()),
         }
     }
@@ -182,21 +166,21 @@ impl Session {
         report_overrun: bool,
     ) -> Result<(), Error> {
         let sh = &self.shared;
-        if sh.finish_requested.load(Ordering::Relaxed) {
+        if sh.life.finish_requested.load(Ordering::Relaxed) {
             return Err(Error::new(FWASR_ERR_STATE, "push after finish"));
         }
-        if sh.ended.load(Ordering::Acquire) {
+        if sh.life.ended.load(Ordering::Acquire) {
             return Err(Error::new(FWASR_ERR_STATE, "push to a session that has ended"));
         }
         let before = producer.samples();
         match producer.write(data) {
             Ok(()) => {
                 let after = producer.samples();
-                sh.pushed.store(after * 2, Ordering::Release);
+                sh.counts.pushed.store(after * 2, Ordering::Release);
                 // The overrun ends once the queue has drained to half, so a queue hovering at
                 // full (a stalled server) raises one OVERRUN, not one per push.
-                if sh.in_overrun.load(Ordering::Relaxed) && producer.room() * 2 >= self.capacity {
-                    sh.in_overrun.store(false, Ordering::Relaxed);
+                if sh.flow.in_overrun.load(Ordering::Relaxed) && producer.room() * 2 >= self.capacity {
+                    sh.flow.in_overrun.store(false, Ordering::Relaxed);
                 }
                 let chunk = sh.chunk_bytes as u64 / 2;
                 if after / chunk > before / chunk {
@@ -209,9 +193,9 @@ impl Session {
                     // Counted as what it would have been at 16 kHz mono s16le.
                     let equivalent =
                         data.len() as u64 * (BYTES_PER_MS as u64 * 1000) / self.input_bytes_per_s;
-                    sh.dropped.fetch_add(equivalent, Ordering::Relaxed);
-                    if !sh.in_overrun.swap(true, Ordering::Relaxed) {
-                        sh.overrun_signal.store(true, Ordering::Release);
+                    sh.counts.refused.fetch_add(equivalent, Ordering::Relaxed);
+                    if !sh.flow.in_overrun.swap(true, Ordering::Relaxed) {
+                        sh.flow.overrun_signal.store(true, Ordering::Release);
                         sh.notify();
                     }
                 }
@@ -236,43 +220,40 @@ impl Session {
                 ),
             ));
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
         let mut producer = self.pusher()?;
-        loop {
-            // The network thread notifies under `room` after taking audio, so no wake-up is
-            // lost between a failed push and the wait.
-            let mut room = self.shared.room.lock();
-            match self.push_locked(&mut producer, data, false) {
-                Err(e) if e.status == FWASR_ERR_BUFFER_FULL => {}
-                other => return other,
-            }
-            if timeout != Some(Duration::ZERO) && on_network_thread() {
-                return Err(in_callback("fwasr_session_push_wait with a full queue"));
-            }
-            let timed_out = match deadline {
-                Some(d) => self.shared.room_changed.wait_until(&mut room, d).timed_out(),
-                None => {
-                    self.shared.room_changed.wait(&mut room);
-                    false
-                }
-            };
-            if timed_out {
-                return Err(Error::new(
-                    FWASR_ERR_TIMEOUT,
-                    format!("no room for {} bytes within the timeout", data.len()),
-                ));
-            }
+        match self.push_locked(&mut producer, data, false) {
+            Err(e) if e.status == FWASR_ERR_BUFFER_FULL => {}
+            other => return other,
         }
+        if timeout != Some(Duration::ZERO) && on_network_thread() {
+            return Err(in_callback("fwasr_session_push_wait with a full queue"));
+        }
+        // Tried again under the lock the network thread wakes waiters under after taking
+        // audio, so no wake-up is lost between a failed push and the wait.
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let pushed =
+            self.shared
+                .life
+                .wait_until(deadline, |_| match self.push_locked(&mut producer, data, false) {
+                    Err(e) if e.status == FWASR_ERR_BUFFER_FULL => None,
+                    other => Some(other),
+                });
+        pushed.unwrap_or_else(|| {
+            Err(Error::new(
+                FWASR_ERR_TIMEOUT,
+                format!("no room for {} bytes within the timeout", data.len()),
+            ))
+        })
     }
 
     fn control(&self, make: impl FnOnce(u64) -> Control) -> Result<(), Error> {
-        if self.shared.finish_requested.load(Ordering::Acquire) {
+        if self.shared.life.finish_requested.load(Ordering::Acquire) {
             return Err(Error::new(FWASR_ERR_STATE, "the session is finishing"));
         }
-        if matches!(self.shared.state(), FWASR_STATE_CLOSED | FWASR_STATE_FAILED) {
+        if matches!(self.shared.life.state(), FWASR_STATE_CLOSED | FWASR_STATE_FAILED) {
             return Err(Error::new(FWASR_ERR_STATE, "the session has ended"));
         }
-        let queued = self.control.len() + self.shared.controls_pending.load(Ordering::Acquire);
+        let queued = self.control.len() + self.shared.flow.controls_pending.load(Ordering::Acquire);
         if queued >= CONTROLS_QUEUED_MAX {
             return Err(Error::new(
                 FWASR_ERR_BUFFER_FULL,
@@ -281,7 +262,7 @@ impl Session {
         }
         // Control messages follow the complete chunks pushed before the call; a partial chunk
         // stays queued so chunks keep their exact size.
-        let pushed = self.shared.pushed.load(Ordering::Acquire);
+        let pushed = self.shared.counts.pushed.load(Ordering::Acquire);
         let at = pushed - pushed % self.shared.chunk_bytes as u64;
         self.control
             .send(make(at))
@@ -335,27 +316,21 @@ impl Session {
     pub fn finish(&self, timeout: Option<Duration>) -> Result<(), Error> {
         {
             let producer = self.producer.lock();
-            if !self.shared.finish_requested.load(Ordering::Acquire) {
+            if !self.shared.life.finish_requested.load(Ordering::Acquire) {
                 self.ended_error()?;
                 // The network thread converts the rest and flushes the resampler's tail.
                 let end = producer.end_samples() * 2;
-                self.shared.pushed.store(end, Ordering::Release);
-                {
-                    let mut p = self.shared.progress.lock();
-                    if p.state == FWASR_STATE_OPEN {
-                        p.state = FWASR_STATE_FINISHING;
-                    }
-                }
+                self.shared.counts.pushed.store(end, Ordering::Release);
                 // Paced audio still to send is not the server's delay; nothing else may hold
                 // finish up beyond the timeout (a server that stopped reading, reconnects).
-                let unsent = end.saturating_sub(self.shared.sent.load(Ordering::Acquire));
+                let unsent = end.saturating_sub(self.shared.counts.sent.load(Ordering::Acquire));
                 let paced = if self.pacing > 0.0 {
                     Duration::from_secs_f64(unsent as f64 / (BYTES_PER_MS as f64 * 1000.0) / self.pacing)
                 } else {
                     Duration::ZERO
                 };
                 let by = Instant::now() + self.finish_timeout + paced;
-                self.shared.finish_requested.store(true, Ordering::Release);
+                self.shared.life.finish_requested.store(true, Ordering::Release);
                 let _ = self.control.send(Control::Finish { end, by });
                 self.shared.notify();
             }
@@ -363,35 +338,22 @@ impl Session {
         if timeout == Some(Duration::ZERO) {
             return Ok(());
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut p = self.shared.progress.lock();
-        if !matches!(p.state, FWASR_STATE_CLOSED | FWASR_STATE_FAILED) && on_network_thread() {
+        let life = &self.shared.life;
+        let ended = |p: &Progress| match p.state() {
+            FWASR_STATE_CLOSED => Some(Ok(())),
+            FWASR_STATE_FAILED => Some(Err(p
+                .ended_error()
+                .unwrap_or_else(|| Error::new(FWASR_ERR_STATE, "the session has ended")))),
+            _ => None,
+        };
+        if life.look(ended).is_none() && on_network_thread() {
             return Err(in_callback(
                 "fwasr_session_finish (finishing has started; the CLOSED event tells how it ends)",
             ));
         }
-        loop {
-            match p.state {
-                FWASR_STATE_CLOSED => return Ok(()),
-                FWASR_STATE_FAILED => {
-                    return Err(p
-                        .error
-                        .clone()
-                        .unwrap_or_else(|| Error::new(FWASR_ERR_STATE, "the session has ended")))
-                }
-                _ => {}
-            }
-            match deadline {
-                Some(d) => {
-                    if self.shared.changed.wait_until(&mut p, d).timed_out()
-                        && !matches!(p.state, FWASR_STATE_CLOSED | FWASR_STATE_FAILED)
-                    {
-                        return Err(Error::new(FWASR_ERR_TIMEOUT, "the session is still finishing"));
-                    }
-                }
-                None => self.shared.changed.wait(&mut p),
-            }
-        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        life.wait_until(deadline, ended)
+            .unwrap_or_else(|| Err(Error::new(FWASR_ERR_TIMEOUT, "the session is still finishing")))
     }
 
     /// The next event (poll mode). None on timeout, when the session has ended and every
@@ -409,10 +371,15 @@ impl Session {
             Some(t) => rx.recv_timeout(t).ok(),
             None => rx.recv().ok(),
         }?;
-        let left = self.shared.queued_bytes.fetch_sub(queued.bytes, Ordering::AcqRel) - queued.bytes;
-        if self.shared.reading_paused.load(Ordering::Acquire)
+        let left = self
+            .shared
+            .flow
+            .queued_bytes
+            .fetch_sub(queued.bytes, Ordering::AcqRel)
+            - queued.bytes;
+        if self.shared.flow.reading_paused.load(Ordering::Acquire)
             && left <= EVENT_QUEUE_BYTES / 2
-            && self.shared.reading_paused.swap(false, Ordering::AcqRel)
+            && self.shared.flow.reading_paused.swap(false, Ordering::AcqRel)
         {
             self.shared.notify();
         }
@@ -432,29 +399,30 @@ impl Session {
     /// Poll mode: whether reading from the server is held because the events not yet taken
     /// fill their bound (32 MiB). Reading goes on once `next_event` has taken half of them.
     pub fn reading_held(&self) -> bool {
-        self.shared.reading_paused.load(Ordering::Acquire)
+        self.shared.flow.reading_paused.load(Ordering::Acquire)
     }
 
     pub fn stats(&self) -> Stats {
         let sh = &self.shared;
-        let pushed = sh.pushed.load(Ordering::Acquire);
-        let sent = sh.sent.load(Ordering::Acquire);
+        let pushed = sh.counts.pushed.load(Ordering::Acquire);
+        let sent = sh.counts.sent.load(Ordering::Acquire);
         Stats {
             bytes_pushed: pushed,
             bytes_sent: sent,
-            bytes_dropped: sh.dropped.load(Ordering::Relaxed),
+            bytes_dropped: sh.counts.refused.load(Ordering::Relaxed)
+                + sh.counts.dropped.load(Ordering::Relaxed),
             bytes_queued: pushed.saturating_sub(sent),
-            chunks_sent: sh.chunks_sent.load(Ordering::Relaxed),
-            messages_received: sh.messages.load(Ordering::Relaxed),
-            last_rtt_ms: f64::from_bits(sh.last_rtt_bits.load(Ordering::Relaxed)),
-            bytes_silence: sh.silence.load(Ordering::Relaxed),
-            reconnects: sh.reconnects.load(Ordering::Relaxed),
-            bytes_replayed: sh.replayed.load(Ordering::Relaxed),
+            chunks_sent: sh.counts.chunks_sent.load(Ordering::Relaxed),
+            messages_received: sh.counts.messages.load(Ordering::Relaxed),
+            last_rtt_ms: f64::from_bits(sh.counts.last_rtt_bits.load(Ordering::Relaxed)),
+            bytes_silence: sh.counts.silence.load(Ordering::Relaxed),
+            reconnects: sh.counts.reconnects.load(Ordering::Relaxed),
+            bytes_replayed: sh.counts.replayed.load(Ordering::Relaxed),
         }
     }
 
     pub fn state(&self) -> State {
-        self.shared.state()
+        self.shared.life.state()
     }
 
     /// Stops the session without flushing. No callback starts after this returns (or, when
@@ -463,10 +431,10 @@ impl Session {
     /// waited for: it ends by itself).
     pub fn close(&self) {
         let sh = &self.shared;
-        if sh.freed.swap(true, Ordering::AcqRel) {
+        if !sh.gate.free() {
             return;
         }
-        sh.stop.store(true, Ordering::Release);
+        sh.life.stop.store(true, Ordering::Release);
         sh.notify();
         let handle = self.thread.lock().take();
         if sh.in_own_callback() {
@@ -479,15 +447,10 @@ impl Session {
         if on_network_thread() {
             return;
         }
-        let deadline = Instant::now() + JOIN_BOUND;
-        let mut p = sh.progress.lock();
-        while !p.done {
-            if sh.changed.wait_until(&mut p, deadline).timed_out() {
-                break;
-            }
-        }
-        if p.done {
-            drop(p);
+        let done = sh
+            .life
+            .wait_until(Some(Instant::now() + JOIN_BOUND), |p| p.done.then_some(()));
+        if done.is_some() {
             if let Some(h) = handle {
                 let _ = h.join();
             }

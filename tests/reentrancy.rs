@@ -30,6 +30,15 @@ fn within(limit: Duration, f: impl FnOnce() + Send + 'static) {
     }
 }
 
+/// Held by the tests that open sessions on shared threads: each opens its sessions in a row,
+/// so the pool's round robin puts two sessions opened one after the other on different
+/// threads (tests of this file run in parallel otherwise).
+static SHARED_POOL: Mutex<()> = Mutex::new(());
+
+fn pool_turn(shared_io: bool) -> Option<std::sync::MutexGuard<'static, ()>> {
+    shared_io.then(|| SHARED_POOL.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 /// Both arrive, or the first gives up after `limit` (then the race was not set up).
 fn meet(count: &AtomicUsize, limit: Duration) -> bool {
     count.fetch_add(1, Ordering::AcqRel);
@@ -44,6 +53,7 @@ fn meet(count: &AtomicUsize, limit: Duration) -> bool {
 }
 
 fn mutual_free(shared_io: bool) {
+    let _turn = pool_turn(shared_io);
     let d = DevServer::start(&[]);
     let url = d.url.clone();
     within(Duration::from_secs(30), move || {
@@ -115,6 +125,7 @@ struct Seen {
 }
 
 fn blocking_calls(shared_io: bool, poll: bool) {
+    let _turn = pool_turn(shared_io);
     let d = DevServer::start(&[]);
     let url = d.url.clone();
     within(Duration::from_secs(30), move || {
@@ -125,13 +136,20 @@ fn blocking_calls(shared_io: bool, poll: bool) {
         let once = AtomicBool::new(false);
         // Called from the network thread: an event callback, or (poll mode) a log callback.
         let inside = move || {
-            let Some(s) = me2.get().and_then(Weak::upgrade) else {
-                return;
-            };
             if once.swap(true, Ordering::AcqRel) {
                 return;
             }
+            // The session may connect before open has returned and the test has kept it.
             let until = Instant::now() + Duration::from_secs(5);
+            let s = loop {
+                if let Some(s) = me2.get().and_then(Weak::upgrade) {
+                    break s;
+                }
+                if Instant::now() > until {
+                    return;
+                }
+                std::thread::yield_now();
+            };
             while !pushed2.load(Ordering::Acquire) && Instant::now() < until {
                 std::thread::yield_now();
             }

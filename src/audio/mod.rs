@@ -26,32 +26,23 @@ pub enum fwasr_format {
 pub use fwasr_format::*;
 pub type Format = fwasr_format;
 
-impl fwasr_format {
-    pub fn from_i32(n: i32) -> Option<Format> {
-        [
-            FWASR_FORMAT_S16LE,
-            FWASR_FORMAT_F32,
-            FWASR_FORMAT_MULAW,
-            FWASR_FORMAT_ALAW,
-        ]
-        .into_iter()
-        .find(|f| *f as i32 == n)
-    }
+crate::c_enum::c_enum!(
+    fwasr_format,
+    "FWASR_FORMAT_",
+    [
+        FWASR_FORMAT_S16LE,
+        FWASR_FORMAT_F32,
+        FWASR_FORMAT_MULAW,
+        FWASR_FORMAT_ALAW,
+    ]
+);
 
+impl fwasr_format {
     pub fn sample_bytes(self) -> usize {
         match self {
             FWASR_FORMAT_S16LE => 2,
             FWASR_FORMAT_F32 => 4,
             FWASR_FORMAT_MULAW | FWASR_FORMAT_ALAW => 1,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            FWASR_FORMAT_S16LE => "S16LE",
-            FWASR_FORMAT_F32 => "F32",
-            FWASR_FORMAT_MULAW => "MULAW",
-            FWASR_FORMAT_ALAW => "ALAW",
         }
     }
 }
@@ -97,7 +88,7 @@ impl InputFormat {
         if matches!(format, FWASR_FORMAT_MULAW | FWASR_FORMAT_ALAW) && rate != 8000 {
             return Err(Error::invalid(format!(
                 "G.711 ({}) is defined at 8000 Hz, got {rate} Hz",
-                format.name()
+                format.short_c_name().to_str().unwrap_or("")
             )));
         }
         let next = InputFormat {

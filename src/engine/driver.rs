@@ -64,8 +64,8 @@ pub(crate) struct Driver {
     socket: Socket,
     /// What the socket is registered for.
     interest: Interest,
-    /// Dropped audio already reported in an OVERRUN event.
-    dropped_reported: u64,
+    /// Refused audio already reported in an OVERRUN event.
+    refused_reported: u64,
     /// What was last published to `shared`.
     published: Counters,
 }
@@ -96,7 +96,7 @@ impl Driver {
             core,
             socket: Socket::None,
             interest: Interest::READABLE | Interest::WRITABLE,
-            dropped_reported: 0,
+            refused_reported: 0,
             published: Counters::default(),
         }
     }
@@ -108,18 +108,19 @@ impl Driver {
     /// One step: whatever the session can do now without waiting. Err when it has ended.
     pub fn step(&mut self, registry: &Registry, token: Token, readable: bool) -> Result<Wait, Outcome> {
         let now = Instant::now();
-        if self.shared.stop.load(Ordering::Acquire) {
+        if self.shared.life.stop.load(Ordering::Acquire) {
             self.core.stop();
         } else {
             while let Ok(c) = self.control.try_recv() {
                 self.core.control(c);
             }
             self.shared
+                .flow
                 .controls_pending
                 .store(self.core.pending_controls(), Ordering::Release);
             self.report_overrun();
         }
-        let paused = self.shared.reading_paused.load(Ordering::Acquire);
+        let paused = self.shared.flow.reading_paused.load(Ordering::Acquire);
         // Read only when the socket said so (or the last step left messages unread): an
         // empty read is a wasted system call per wake-up.
         if (readable || self.read_more()) && !paused {
@@ -128,13 +129,13 @@ impl Driver {
         self.core.handle_timeout(now);
         self.settle(registry, token, now);
         if self.core.is_open() {
-            if self.shared.reading_paused.load(Ordering::Acquire) {
+            if self.shared.flow.reading_paused.load(Ordering::Acquire) {
                 self.core.reading_held(now);
             }
             let before = self.core.audio().queued_input();
             self.write(now);
             if self.core.audio().queued_input() != before {
-                self.shared.room_changed();
+                self.shared.life.wake_waiters();
             }
             self.settle(registry, token, now);
         }
@@ -144,7 +145,7 @@ impl Driver {
             return Err(outcome);
         }
         self.watch(registry, token)?;
-        let again = self.read_more() && !self.shared.reading_paused.load(Ordering::Acquire);
+        let again = self.read_more() && !self.shared.flow.reading_paused.load(Ordering::Acquire);
         Ok(Wait {
             deadline: self.core.poll_timeout(),
             again,
@@ -239,12 +240,12 @@ impl Driver {
             if self.sink.full(&sh) {
                 // The server's messages wait in the socket (TCP holds the server back) until
                 // next_event has taken half the queue and notifies this session.
-                sh.reading_paused.store(true, Ordering::Release);
+                sh.flow.reading_paused.store(true, Ordering::Release);
                 if self.sink.full(&sh) {
                     link.read_more = true;
                     return;
                 }
-                sh.reading_paused.store(false, Ordering::Release);
+                sh.flow.reading_paused.store(false, Ordering::Release);
             }
             match link.read(&mut budget) {
                 Ok(Incoming::Text(t)) => self.core.received_text(t.as_str(), now),
@@ -342,10 +343,10 @@ impl Driver {
 
     fn report_overrun(&mut self) {
         let sh = &self.shared;
-        if sh.overrun_signal.swap(false, Ordering::Acquire) {
-            let dropped = sh.dropped.load(Ordering::Relaxed);
-            let ms = (dropped - self.dropped_reported) as f64 / BYTES_PER_MS as f64;
-            self.dropped_reported = dropped;
+        if sh.flow.overrun_signal.swap(false, Ordering::Acquire) {
+            let refused = sh.counts.refused.load(Ordering::Relaxed);
+            let ms = (refused - self.refused_reported) as f64 / BYTES_PER_MS as f64;
+            self.refused_reported = refused;
             sh.log(FWASR_LOG_WARN, || {
                 format!("audio queue overrun: {ms:.1} ms of audio refused")
             });
@@ -358,30 +359,36 @@ impl Driver {
         let c = self.core.counters;
         let (sh, p) = (&self.shared, &mut self.published);
         if c.sent != p.sent {
-            sh.sent.store(c.sent, Ordering::Release);
+            sh.counts.sent.store(c.sent, Ordering::Release);
         }
-        sh.chunks_sent.store(c.chunks_sent, Ordering::Relaxed);
-        sh.messages.store(c.messages, Ordering::Relaxed);
+        sh.counts.chunks_sent.store(c.chunks_sent, Ordering::Relaxed);
+        sh.counts.messages.store(c.messages, Ordering::Relaxed);
         if c != *p {
-            if c.dropped > p.dropped {
-                sh.dropped.fetch_add(c.dropped - p.dropped, Ordering::Relaxed);
-            }
-            sh.silence.store(c.silence, Ordering::Relaxed);
-            sh.reconnects.store(c.reconnects, Ordering::Relaxed);
-            sh.replayed.store(c.replayed, Ordering::Relaxed);
+            sh.counts.dropped.store(c.dropped, Ordering::Relaxed);
+            sh.counts.silence.store(c.silence, Ordering::Relaxed);
+            sh.counts.reconnects.store(c.reconnects, Ordering::Relaxed);
+            sh.counts.replayed.store(c.replayed, Ordering::Relaxed);
             if c.last_rtt_ms.is_finite() {
-                sh.last_rtt_bits.store(c.last_rtt_ms.to_bits(), Ordering::Relaxed);
+                sh.counts
+                    .last_rtt_bits
+                    .store(c.last_rtt_ms.to_bits(), Ordering::Relaxed);
             }
             *p = c;
         }
-        sh.controls_pending
+        sh.flow
+            .controls_pending
             .store(self.core.pending_controls(), Ordering::Release);
     }
 
-    /// Hands the core's events and log lines to the app, in order. The state the caller's
-    /// threads read changes before the event that reports it.
+    /// Hands the core's events and log lines to the app, in order. The state and counters
+    /// the caller's threads read change before the event that reports them.
     fn deliver(&mut self) {
+        let mut published = false;
         while let Some(out) = self.core.poll_output() {
+            // An app that reads the stats on an event sees the counters as of that event.
+            if !std::mem::replace(&mut published, true) {
+                self.publish();
+            }
             let sh = &self.shared;
             let ev = match out {
                 Output::Log(level, msg) => {
@@ -392,23 +399,17 @@ impl Driver {
             };
             match ev {
                 Event::Connected => {
-                    let state = if sh.finish_requested.load(Ordering::Acquire) {
-                        FWASR_STATE_FINISHING
-                    } else {
-                        FWASR_STATE_OPEN
-                    };
-                    sh.set_state(state);
+                    sh.life.opened();
                     self.sink.emit(sh, ev);
                 }
                 Event::Closed { .. } => {
                     // The final echo came: the whole transcript is in.
-                    sh.ended.store(true, Ordering::Release);
-                    sh.progress.lock().state = FWASR_STATE_CLOSED;
+                    sh.life.closed();
                     self.sink.emit(sh, ev);
                     // Nothing more goes to the app: CLOSED is last. finish returns once the
                     // CLOSED event has been delivered, as at the end of a session.
                     self.sink = Sink::Closed;
-                    sh.changed.notify_all();
+                    sh.life.wake_waiters();
                 }
                 ev => self.sink.emit(sh, ev),
             }
@@ -427,12 +428,12 @@ impl Driver {
             _ if self.core.stage() == Stage::Closed => {}
             // Not CLOSED: a finish racing the free must not read "the whole transcript is in".
             // A freed session reports nothing: nobody is listening any more.
-            Outcome::Stopped | Outcome::Finished => sh.fail(Error::new(
+            Outcome::Stopped | Outcome::Finished => sh.life.fail(Error::new(
                 FWASR_ERR_STATE,
                 "the session was freed before it finished",
             )),
             Outcome::Failed(e) => {
-                sh.fail(e.clone());
+                sh.life.fail(e.clone());
                 sh.log(FWASR_LOG_ERROR, || format!("session failed: {e}"));
                 self.sink.emit(&sh, Event::Closed { error: Some(e) });
             }
@@ -440,6 +441,6 @@ impl Driver {
         // Dropping the sink disconnects the event queue: next_event returns NULL once drained.
         self.sink = Sink::Closed;
         drop(self);
-        sh.done();
+        sh.life.done();
     }
 }

@@ -14,9 +14,5 @@ mod sink;
 
 pub(crate) use driver::Driver;
 pub(crate) use reactor::Place;
-pub use shared::{
-    fwasr_state, State, FWASR_STATE_CLOSED, FWASR_STATE_CONNECTING, FWASR_STATE_FAILED,
-    FWASR_STATE_FINISHING, FWASR_STATE_OPEN,
-};
-pub(crate) use shared::{on_network_thread, Shared, CONTROLS_QUEUED_MAX, EVENT_QUEUE_BYTES};
+pub(crate) use shared::{on_network_thread, Progress, Shared, CONTROLS_QUEUED_MAX, EVENT_QUEUE_BYTES};
 pub(crate) use sink::{Queued, Sink};

@@ -163,8 +163,8 @@ impl Reactor {
             self.drivers.len() - 1
         });
         let sh = driver.shared().clone();
-        sh.slot.store(slot, Ordering::Release);
-        sh.pending.store(false, Ordering::Release);
+        sh.wake.slot.store(slot, Ordering::Release);
+        sh.wake.pending.store(false, Ordering::Release);
         self.drivers[slot] = Some(Box::new(driver));
         self.timers[slot] = Timer {
             live: true,
@@ -229,7 +229,7 @@ impl Reactor {
             if bell.overflow.swap(false, Ordering::AcqRel) {
                 for (i, m) in self.drivers.iter().enumerate() {
                     if m.as_ref()
-                        .is_some_and(|m| m.shared().pending.load(Ordering::Acquire))
+                        .is_some_and(|m| m.shared().wake.pending.load(Ordering::Acquire))
                     {
                         due.push((i, false));
                     }
@@ -262,7 +262,7 @@ impl Reactor {
             return;
         };
         // Cleared before the step, so a notification during it lists the session again.
-        driver.shared().pending.store(false, Ordering::Release);
+        driver.shared().wake.pending.store(false, Ordering::Release);
         let stepped = catch_unwind(AssertUnwindSafe(|| driver.step(registry, Token(i), readable)));
         let outcome = match stepped {
             Ok(Ok(wait)) => {
@@ -280,7 +280,7 @@ impl Reactor {
         self.timers[i] = Timer::default();
         self.free.push(i);
         let sh = driver.shared().clone();
-        sh.slot.store(NO_SLOT, Ordering::Release);
+        sh.wake.slot.store(NO_SLOT, Ordering::Release);
         if catch_unwind(AssertUnwindSafe(|| driver.end(registry, outcome))).is_err() {
             sh.fail_internal();
         }

@@ -48,7 +48,7 @@ impl Sink {
                 if let Some(j) = json {
                     *counted = Some(j.clone());
                 }
-                shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+                shared.flow.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
                 let _ = tx.send(Queued { event: ev, bytes });
             }
             Sink::Closed => {}
@@ -57,7 +57,8 @@ impl Sink {
 
     /// Poll mode: the events the app has not taken hold EVENT_QUEUE_BYTES.
     pub fn full(&self, shared: &Shared) -> bool {
-        matches!(self, Sink::Queue { .. }) && shared.queued_bytes.load(Ordering::Acquire) >= EVENT_QUEUE_BYTES
+        matches!(self, Sink::Queue { .. })
+            && shared.flow.queued_bytes.load(Ordering::Acquire) >= EVENT_QUEUE_BYTES
     }
 }
 
@@ -99,7 +100,7 @@ mod tests {
         }
         let queued: Vec<Queued> = rx.try_iter().collect();
         let total: usize = queued.iter().map(|q| q.bytes).sum();
-        assert_eq!(total, sh.queued_bytes.load(Ordering::Acquire));
+        assert_eq!(total, sh.flow.queued_bytes.load(Ordering::Acquire));
         let each = std::mem::size_of::<Queued>();
         assert!(total < 100 * (each + 10) + 10_000 + 1, "{total}");
         assert!(total >= 10_000);
@@ -121,7 +122,7 @@ mod tests {
         let (tx, _rx) = crossbeam_channel::unbounded();
         let sink = Sink::queue(tx);
         assert!(!sink.full(&sh));
-        sh.queued_bytes.store(EVENT_QUEUE_BYTES, Ordering::Release);
+        sh.flow.queued_bytes.store(EVENT_QUEUE_BYTES, Ordering::Release);
         assert!(sink.full(&sh));
         assert!(!Sink::Closed.full(&sh), "only a queue fills");
     }

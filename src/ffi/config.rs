@@ -380,16 +380,16 @@ pub unsafe extern "C" fn fwasr_config_set_event_callback(
     callback: fwasr_event_fn,
     userdata: *mut c_void,
 ) -> fwasr_status {
-    let handler = callback.map(|f| {
-        let cb = Callback { f, userdata };
-        Arc::new(move |e: &Event| {
-            let owned = OwnedEvent::new(e);
-            let (f, userdata) = cb.parts();
-            // SAFETY: the caller registered f/userdata for this use (see fwasr_event_fn).
-            unsafe { f(userdata, &owned.raw) }
-        }) as crate::config::EventHandler
-    });
     with(cfg, move |c| {
+        let handler = callback.map(|f| {
+            let cb = Callback { f, userdata };
+            Arc::new(move |e: &Event| {
+                let owned = OwnedEvent::new(e);
+                let (f, userdata) = cb.parts();
+                // SAFETY: the caller registered f/userdata for this use (see fwasr_event_fn).
+                unsafe { f(userdata, &owned.raw) }
+            }) as crate::config::EventHandler
+        });
         c.set_event_handler(handler);
         Ok(())
     })
@@ -404,18 +404,18 @@ pub unsafe extern "C" fn fwasr_config_set_log_callback(
     userdata: *mut c_void,
     level: i32,
 ) -> fwasr_status {
-    let handler = callback.map(|f| {
-        let cb = Callback { f, userdata };
-        Arc::new(move |lvl: LogLevel, msg: &str| {
-            let m = cstring(msg);
-            let (f, userdata) = cb.parts();
-            // SAFETY: the caller registered f/userdata for this use.
-            unsafe { f(userdata, lvl, m.as_ptr()) }
-        }) as crate::config::LogHandler
-    });
     with(cfg, move |c| {
         let level = LogLevel::from_i32(level)
             .ok_or_else(|| Error::invalid(format!("level must be 1 (error) to 4 (debug), got {level}")))?;
+        let handler = callback.map(|f| {
+            let cb = Callback { f, userdata };
+            Arc::new(move |lvl: LogLevel, msg: &str| {
+                let m = cstring(msg);
+                let (f, userdata) = cb.parts();
+                // SAFETY: the caller registered f/userdata for this use.
+                unsafe { f(userdata, lvl, m.as_ptr()) }
+            }) as crate::config::LogHandler
+        });
         c.set_log_handler(handler, level);
         Ok(())
     })

@@ -3,8 +3,9 @@
 use std::ffi::{c_char, CString};
 
 use crate::error::fwasr_status;
+use crate::error::Error;
 use crate::event::{fwasr_event_type, Event, Json};
-use crate::ffi::{arg_ref, cstring, guard, status};
+use crate::ffi::{arg_ref, cstring, guard};
 use crate::session::Stats;
 use crate::transcript::Segment;
 
@@ -180,22 +181,11 @@ pub unsafe extern "C" fn fwasr_event_free(event: *mut fwasr_event) {
 /// The name of an event type, e.g. "SEGMENT". Static; never NULL.
 #[no_mangle]
 pub extern "C" fn fwasr_event_type_str(t: std::ffi::c_int) -> *const c_char {
-    use crate::event::*;
-    let name: &'static std::ffi::CStr = match t {
-        x if x == FWASR_EVENT_CONNECTED as i32 => c"CONNECTED",
-        x if x == FWASR_EVENT_SEGMENT as i32 => c"SEGMENT",
-        x if x == FWASR_EVENT_SEGMENT_REMOVED as i32 => c"SEGMENT_REMOVED",
-        x if x == FWASR_EVENT_CHECKPOINT as i32 => c"CHECKPOINT",
-        x if x == FWASR_EVENT_TRACE as i32 => c"TRACE",
-        x if x == FWASR_EVENT_CLEARED as i32 => c"CLEARED",
-        x if x == FWASR_EVENT_OVERRUN as i32 => c"OVERRUN",
-        x if x == FWASR_EVENT_ERROR as i32 => c"ERROR",
-        x if x == FWASR_EVENT_CLOSED as i32 => c"CLOSED",
-        x if x == FWASR_EVENT_RECONNECTING as i32 => c"RECONNECTING",
-        x if x == FWASR_EVENT_RECONNECTED as i32 => c"RECONNECTED",
-        _ => c"UNKNOWN",
-    };
-    name.as_ptr()
+    guard(c"UNKNOWN".as_ptr(), || {
+        crate::event::EventType::from_i32(t)
+            .map_or(c"UNKNOWN", crate::event::EventType::short_c_name)
+            .as_ptr()
+    })
 }
 
 /// One segment of a snapshot. Its strings are never NULL and live as long as the snapshot.
@@ -321,16 +311,14 @@ impl From<Stats> for fwasr_stats {
 }
 
 /// Copies `stats` into the caller's struct of `size` bytes (as much as fits).
-pub(crate) unsafe fn write_stats(stats: Stats, out: *mut fwasr_stats, size: usize) -> fwasr_status {
-    status(|| {
-        // SAFETY: out is checked for NULL; the caller promises `size` writable bytes.
-        unsafe { arg_ref(out as *const fwasr_stats, "out") }?;
-        let value = fwasr_stats::from(stats);
-        let n = size.min(std::mem::size_of::<fwasr_stats>());
-        // SAFETY: n bytes are readable from value and writable at out.
-        unsafe {
-            std::ptr::copy_nonoverlapping((&value as *const fwasr_stats).cast::<u8>(), out.cast::<u8>(), n)
-        };
-        Ok(())
-    })
+pub(crate) unsafe fn write_stats(stats: Stats, out: *mut fwasr_stats, size: usize) -> Result<(), Error> {
+    // SAFETY: out is checked for NULL; the caller promises `size` writable bytes.
+    unsafe { arg_ref(out as *const fwasr_stats, "out") }?;
+    let value = fwasr_stats::from(stats);
+    let n = size.min(std::mem::size_of::<fwasr_stats>());
+    // SAFETY: n bytes are readable from value and writable at out.
+    unsafe {
+        std::ptr::copy_nonoverlapping((&value as *const fwasr_stats).cast::<u8>(), out.cast::<u8>(), n)
+    };
+    Ok(())
 }

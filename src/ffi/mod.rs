@@ -143,12 +143,9 @@ pub(crate) fn timeout_arg(ms: i32, name: &str) -> Result<Option<std::time::Durat
 #[no_mangle]
 pub extern "C" fn fwasr_status_str(status: c_int) -> *const c_char {
     guard(c"FWASR_UNKNOWN_STATUS".as_ptr(), || {
-        static NAMES: std::sync::OnceLock<Vec<CString>> = std::sync::OnceLock::new();
-        let names = NAMES.get_or_init(|| fwasr_status::ALL.iter().map(|s| cstring(s.name())).collect());
-        match fwasr_status::from_i32(status) {
-            Some(s) => names[s as usize].as_ptr(),
-            None => c"FWASR_UNKNOWN_STATUS".as_ptr(),
-        }
+        fwasr_status::from_i32(status)
+            .map_or(c"FWASR_UNKNOWN_STATUS", fwasr_status::c_name)
+            .as_ptr()
     })
 }
 
@@ -164,7 +161,9 @@ pub extern "C" fn fwasr_last_error() -> *const c_char {
 /// The library's version, e.g. "0.1.0". Static; never NULL.
 #[no_mangle]
 pub extern "C" fn fwasr_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    guard(c"".as_ptr(), || {
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    })
 }
 
 #[cfg(test)]
@@ -188,6 +187,55 @@ mod tests {
         assert_eq!(value(7usize, || -> Result<usize, Error> { panic!("again") }), 7);
         assert!(last_error().contains("again"));
         assert!(guard(std::ptr::null::<u8>(), || panic!("third")).is_null());
+    }
+
+    /// The one export pattern: every exported function's body is a single call of a
+    /// boundary helper (`guard`, `status`, `value`, or the config's `with`, which is
+    /// `status`), so no work happens outside the panic guard.
+    #[test]
+    fn every_export_runs_inside_the_panic_guard() {
+        let sources = [
+            include_str!("mod.rs"),
+            include_str!("config.rs"),
+            include_str!("event.rs"),
+            include_str!("session.rs"),
+        ];
+        let mut exports = 0;
+        for src in sources {
+            for (i, _) in src.match_indices("extern \"C\" fn ") {
+                let body = &src[i + src[i..].find("{\n").expect("a body") + 2..];
+                let first = body
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty() && !l.starts_with("//"))
+                    .expect("a statement");
+                let name = &src[i + 14..i + src[i..].find('(').unwrap()];
+                let allowed = [
+                    "guard(",
+                    "status(",
+                    "value(",
+                    "with(",
+                    "unsafe { with(",
+                    "unsafe {",
+                ];
+                assert!(
+                    allowed.iter().any(|a| first.starts_with(a)),
+                    "{name} starts with `{first}`, outside the panic guard"
+                );
+                if first == "unsafe {" {
+                    let next = body
+                        .lines()
+                        .map(str::trim)
+                        .find(|l| l.starts_with("with(") || l.starts_with("status("));
+                    assert!(
+                        next.is_some(),
+                        "{name}: an unsafe block that is not a guarded call"
+                    );
+                }
+                exports += 1;
+            }
+        }
+        assert!(exports > 40, "{exports} exports found");
     }
 
     #[test]

@@ -283,10 +283,7 @@ pub unsafe extern "C" fn fwasr_session_stats(
     size: usize,
 ) -> fwasr_status {
     // SAFETY: checked by the helpers.
-    match session(s) {
-        Ok(s) => unsafe { write_stats(s.stats(), out, size) },
-        Err(e) => status(|| Err(e)),
-    }
+    status(|| unsafe { write_stats(session(s)?.stats(), out, size) })
 }
 
 /// Where the session is: CONNECTING, OPEN, FINISHING, CLOSED or FAILED. FAILED for NULL.
