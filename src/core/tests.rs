@@ -747,3 +747,59 @@ fn a_free_while_finishing_ends_as_stopped_with_nothing_reported() {
     assert_eq!(sim.events.len(), events, "nothing reported after the free");
     assert_ne!(sim.core.stage(), Stage::Closed);
 }
+
+#[test]
+fn connections_without_progress_use_up_the_budget_and_progress_renews_it() {
+    // Every connection is dropped 0.3 s in and nothing is ever final: the connects succeed,
+    // but after max_attempts of them the session gives up.
+    let mut s = settings();
+    s.reconnect = Some(Reconnect {
+        max_attempts: 3,
+        initial_backoff: 10 * MS,
+        max_backoff: 40 * MS,
+    });
+    let server = Server {
+        drop_after: vec![Some(SEC * 3 / 10); 10].into(),
+        ..Server::default()
+    };
+    let mut sim = Sim::new(s.clone(), server);
+    sim.push_seconds(5.0);
+    sim.run(Duration::from_secs(60));
+    let e = sim.failed_with();
+    assert_eq!(e.status, FWASR_ERR_IO);
+    assert!(e.message.contains("without progress"), "{}", e.message);
+    assert_eq!(sim.server.conns.len(), 4, "the first connection and three more");
+
+    // A final segment every 0.25 s: each connection settles new audio before it is dropped
+    // 1 s in, so two attempts per stretch without progress carry it through every drop.
+    s.reconnect = Some(Reconnect {
+        max_attempts: 2,
+        initial_backoff: 10 * MS,
+        max_backoff: 20 * MS,
+    });
+    let server = Server {
+        segment_bytes: SEC / 4,
+        drop_after: vec![Some(SEC); 20].into(),
+        ..Server::default()
+    };
+    let mut sim = Sim::new(s, server);
+    sim.push_seconds(5.0);
+    sim.finish(Duration::from_secs(30));
+    sim.run(Duration::from_secs(60));
+    assert!(
+        matches!(sim.outcome().1, Outcome::Finished),
+        "{:?}",
+        sim.outcome()
+    );
+    assert!(
+        sim.server.conns.len() >= 5,
+        "{} connections",
+        sim.server.conns.len()
+    );
+    let t = sim.core.transcript.lock();
+    let times: Vec<(f64, f64)> = t.segments().map(|s| (s.start_s, s.end_s)).collect();
+    let want: Vec<(f64, f64)> = (0..20)
+        .map(|k| (k as f64 * 0.25, (k + 1) as f64 * 0.25))
+        .collect();
+    assert_eq!(times, want);
+}
