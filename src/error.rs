@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 /// The result of every fallible fwasr call. `FWASR_OK` is 0; the numbers never change.
 #[allow(non_camel_case_types)]
@@ -85,7 +86,14 @@ pub struct Error {
     /// HTTP status of a refused upgrade, or close code of a close; 0 when not applicable.
     pub code: i32,
     pub message: Cow<'static, str>,
+    /// How long the server asked to wait before trying again (its `Retry-After`, capped at
+    /// RETRY_AFTER_MAX), when it refused with one.
+    pub retry_after: Option<Duration>,
 }
+
+/// The longest `Retry-After` a reconnect honours: a server asking for more is waited for
+/// this long (the budget's next attempt then finds out whether it still refuses).
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(120);
 
 impl Error {
     pub fn new(status: Status, message: impl Into<Cow<'static, str>>) -> Error {
@@ -93,6 +101,7 @@ impl Error {
             status,
             code: 0,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -101,6 +110,7 @@ impl Error {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 

@@ -61,7 +61,8 @@ pub enum fwasr_event_type {
     /// whole transcript is in; otherwise the error that ended the session.
     FWASR_EVENT_CLOSED = 8,
     /// The connection broke (`status`, `code`, `message` say how) and the session will try
-    /// again: `attempt` is the attempt about to be made, after `backoff_ms` milliseconds.
+    /// again: `attempt` is the attempt about to be made, after `backoff_ms` milliseconds (at
+    /// least what a refusal's `Retry-After` asked for, up to 120 s).
     FWASR_EVENT_RECONNECTING = 9,
     /// A new connection is up. Its audio starts `start_s` seconds into the stream;
     /// `replayed_ms` of audio the old connection had not confirmed is sent again, `dropped_ms`

@@ -121,6 +121,71 @@ fn a_refused_key_is_not_retried() {
     assert_eq!(d.reports(2).len(), 2, "one connection, one refused attempt");
 }
 
+/// A 429 with `Retry-After: 2` on every reconnect: each next attempt waits the 2 s the server
+/// asked for (not the 10–40 ms backoff), RECONNECTING says so, and the error names it.
+#[test]
+fn a_rate_limited_reconnect_waits_for_retry_after() {
+    let d = DevServer::start(&[
+        "--abort-after",
+        "0.5",
+        "--refuse",
+        "429",
+        "--refuse-from",
+        "1",
+        "--retry-after",
+        "2",
+    ]);
+    let mut c = Config::new();
+    c.set_url(&d.url).unwrap();
+    c.set_reconnect(3, 10, 40).unwrap();
+    let s = Session::open(&c).unwrap();
+    s.push(&audio(2000)).unwrap();
+    let mut timed = Vec::new();
+    while let Some(e) = s.next_event(Some(Duration::from_secs(30))) {
+        timed.push((std::time::Instant::now(), e));
+    }
+    let tries: Vec<(std::time::Instant, u32, f64, String)> = timed
+        .iter()
+        .filter_map(|(t, e)| match e {
+            fwasr::Event::Reconnecting {
+                attempt,
+                backoff_ms,
+                error,
+            } => Some((*t, *attempt, *backoff_ms, error.message.to_string())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tries.iter().map(|t| t.1).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(
+        tries[0].2 <= 40.0,
+        "after the drop, the plain backoff: {}",
+        tries[0].2
+    );
+    for (_, attempt, backoff_ms, message) in &tries[1..] {
+        assert_eq!(*backoff_ms, 2000.0, "attempt {attempt}");
+        assert!(
+            message.contains("HTTP 429 Too Many Requests (Retry-After: 2)"),
+            "{message}"
+        );
+    }
+    let (end, closed) = timed.last().unwrap();
+    assert_eq!((closed.status(), closed.code()), (FWASR_ERR_HANDSHAKE, 429));
+    // Attempts 2 and 3 each came 2 s after the refusal before them.
+    let waited = end.duration_since(tries[1].0);
+    assert!(waited >= Duration::from_millis(3900), "{waited:?}");
+    assert_eq!(d.reports(4).len(), 4, "the first connection and three attempts");
+
+    // A first connection refused that way fails with the server's Retry-After in the error.
+    let d = DevServer::start(&["--refuse", "503", "--retry-after", "7"]);
+    let mut c = Config::new();
+    c.set_url(&d.url).unwrap();
+    let s = Session::open(&c).unwrap();
+    let e = s.wait_ready(Some(Duration::from_secs(10))).unwrap_err();
+    assert_eq!((e.status, e.code), (FWASR_ERR_HANDSHAKE, 503));
+    assert_eq!(e.retry_after, Some(Duration::from_secs(7)));
+    assert!(e.message.contains("(Retry-After: 7)"), "{}", e.message);
+}
+
 #[test]
 fn max_attempts_is_honoured() {
     let d = DevServer::start(&["--abort-after", "0.5", "--refuse", "503", "--refuse-from", "1"]);

@@ -5,6 +5,7 @@
 mod close_watch;
 mod pem;
 mod resolve;
+mod retry_after;
 mod tls_error;
 mod wire;
 
@@ -321,11 +322,25 @@ fn handshake_error(e: tungstenite::Error, url: &str) -> Error {
             } else {
                 FWASR_ERR_HANDSHAKE
             };
-            Error::with_code(
+            let header = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let retry_after = header
+                .as_deref()
+                .and_then(|v| retry_after::parse(v, std::time::SystemTime::now()));
+            let asked = match (&header, retry_after) {
+                (Some(h), Some(_)) => format!(" (Retry-After: {h})"),
+                _ => String::new(),
+            };
+            let mut e = Error::with_code(
                 code,
                 i32::from(status.as_u16()),
-                format!("server refused the WebSocket upgrade with HTTP {status}: {body}"),
-            )
+                format!("server refused the WebSocket upgrade with HTTP {status}{asked}: {body}"),
+            );
+            e.retry_after = retry_after;
+            e
         }
         tungstenite::Error::Io(e) => Error::new(
             FWASR_ERR_IO,

@@ -62,7 +62,9 @@ impl Budget {
         }
         self.attempts += 1;
         let jitter = self.next_random();
-        Ok((self.attempts, backoff(&policy, self.attempts, jitter)))
+        let wait = backoff(&policy, self.attempts, jitter);
+        // A server that said when to come back is not asked sooner.
+        Ok((self.attempts, cause.retry_after.map_or(wait, |r| wait.max(r))))
     }
 
     /// xorshift64*: enough to spread clients apart, and no clock.

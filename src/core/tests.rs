@@ -50,6 +50,8 @@ fn audio(from: usize, bytes: usize) -> Vec<u8> {
 enum Dial {
     Up,
     Fail,
+    /// Refused with a 429 and this Retry-After.
+    Busy(Duration),
     /// Never completes.
     Hang,
 }
@@ -373,6 +375,11 @@ impl Sim {
                     Dial::Fail => self
                         .core
                         .dial_failed(Error::new(FWASR_ERR_CONNECT, "connection refused"), now),
+                    Dial::Busy(wait) => {
+                        let mut e = Error::with_code(FWASR_ERR_HANDSHAKE, 429, "too many requests");
+                        e.retry_after = Some(wait);
+                        self.core.dial_failed(e, now);
+                    }
                     Dial::Hang => {}
                 }
             }
@@ -802,4 +809,39 @@ fn connections_without_progress_use_up_the_budget_and_progress_renews_it() {
         .map(|k| (k as f64 * 0.25, (k + 1) as f64 * 0.25))
         .collect();
     assert_eq!(times, want);
+}
+
+#[test]
+fn a_refusal_with_retry_after_is_not_tried_again_sooner() {
+    let server = Server {
+        dials: [
+            Dial::Up,
+            Dial::Busy(Duration::from_secs(3)),
+            Dial::Busy(Duration::ZERO),
+        ]
+        .into(),
+        drop_after: [Some(SEC / 10)].into(),
+        ..Server::default()
+    };
+    let mut sim = Sim::new(settings(), server);
+    sim.push_seconds(1.0);
+    sim.run(Duration::from_secs(60));
+    let tries: Vec<(Duration, u32, f64)> = sim
+        .events
+        .iter()
+        .filter_map(|(at, e)| match e {
+            Event::Reconnecting {
+                attempt, backoff_ms, ..
+            } => Some((*at, *attempt, *backoff_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tries.iter().map(|t| t.1).collect::<Vec<_>>(), [1, 2, 3]);
+    // After the refusal, the server's 3 s instead of attempt 2's 100-200 ms backoff, and the
+    // dial exactly then; a Retry-After shorter than the backoff changes nothing.
+    assert_eq!(tries[1].2, 3000.0);
+    assert_eq!(sim.dials[2].0, tries[1].0 + Duration::from_secs(3));
+    assert!((200.0..=400.0).contains(&tries[2].2), "{}", tries[2].2);
+    assert_eq!(sim.dials.len(), 4);
+    assert_eq!(sim.server.conns.len(), 2, "the last dial connected");
 }

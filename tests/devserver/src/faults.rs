@@ -9,6 +9,8 @@ pub struct Faults {
     /// Refuse the upgrade with this HTTP status and body, from connection `refuse_from` on.
     pub refuse: Option<(u16, String)>,
     pub refuse_from: usize,
+    /// The refusal's `Retry-After` header, as given (seconds or an HTTP date).
+    pub retry_after: Option<String>,
     pub handshake_delay: Option<Duration>,
     /// Close with (code, reason) after this much audio.
     pub close_after: Option<(f64, u16, String)>,
@@ -46,6 +48,7 @@ pub struct Faults {
 pub const USAGE: &str = "fault modes (T: seconds of audio received on the connection):
   --refuse STATUS[:BODY]      refuse the upgrade with this HTTP status (401, 403, 429, 500, 503...)
   --refuse-from N             ... only from the server's Nth connection on (counting from 0)
+  --retry-after VALUE         ... with this Retry-After header (seconds or an HTTP date)
   --handshake-delay MS        wait before answering the upgrade
   --close-after T:CODE[:REASON]  close with this code and reason
   --hold-open                 ... then keep the TCP connection open until the client drops it
@@ -99,6 +102,7 @@ impl Faults {
                     .parse()
                     .map_err(|_| format!("--refuse-from needs a count, got {v}"))?;
             }
+            "--retry-after" => self.retry_after = Some(value()?),
             "--handshake-delay" => self.handshake_delay = Some(ms(value()?)?),
             "--close-after" => {
                 let v = value()?;

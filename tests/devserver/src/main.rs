@@ -339,6 +339,9 @@ fn check_request(
         rep.end = format!("refused {status} (fault mode)");
         let mut r = ErrorResponse::new(Some(body.clone()));
         *r.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if let Some(v) = o.faults.retry_after.as_deref().and_then(|v| v.parse().ok()) {
+            r.headers_mut().insert("retry-after", v);
+        }
         return Err(r);
     }
     if rep.path != PATH {
