@@ -221,3 +221,33 @@ fn the_sample_over_wss_finishes_with_its_whole_transcript() {
         assert_eq!(s.transcript(), texts.join(" "));
     }
 }
+
+/// A server that takes the TCP connection and goes during the TLS handshake, once with an
+/// orderly close after reading the client's hello (EOF) and once without reading it (the
+/// unread bytes make the close a reset): the connection was lost, FWASR_ERR_IO, which a
+/// reconnect retries, not FWASR_ERR_TLS, which it does not.
+#[test]
+fn a_connection_lost_during_the_tls_handshake_is_an_io_error() {
+    use std::io::Read;
+    for read_hello in [true, false] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut tcp, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            if read_hello {
+                let _ = tcp.read(&mut [0u8; 4096]);
+            }
+        });
+        let mut c = Config::new();
+        c.set_url(&format!("wss://localhost:{port}")).unwrap();
+        let s = Session::open(&c).unwrap();
+        let e = s.wait_ready(SEC).unwrap_err();
+        server.join().unwrap();
+        assert_eq!(e.status, FWASR_ERR_IO, "{e}");
+        assert!(
+            e.message.contains("during the TLS handshake with localhost"),
+            "{e}"
+        );
+    }
+}

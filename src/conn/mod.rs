@@ -268,6 +268,14 @@ impl Dial {
     }
 
     fn tls_failed(&self, e: native_tls::Error) -> Error {
+        // The server, or a middlebox, went away mid-handshake: a connection failure, which a
+        // reconnect retries, not a certificate or protocol problem.
+        if tls_error::lost_connection(&e) {
+            return Error::new(
+                FWASR_ERR_IO,
+                format!("connection lost during the TLS handshake with {}: {e}", self.host),
+            );
+        }
         Error::new(
             FWASR_ERR_TLS,
             format!(

@@ -94,6 +94,27 @@ fn os_error(text: &str) -> Option<u32> {
 
 /// "<problem> (<detail>)" for a handshake error's text; the text alone when it is none of the
 /// common problems.
+/// Whether a handshake failed because the connection went (EOF, reset, broken pipe) rather
+/// than over certificates or protocol: an I/O error anywhere in the chain, or OpenSSL's words
+/// for an early EOF (it reports that without an I/O error).
+pub fn lost_connection(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut at = Some(e);
+    while let Some(e) = at {
+        if e.is::<std::io::Error>() {
+            return true;
+        }
+        let text = e.to_string().to_ascii_lowercase();
+        if ["unexpected eof", "connection reset", "broken pipe"]
+            .iter()
+            .any(|w| text.contains(w))
+        {
+            return true;
+        }
+        at = e.source();
+    }
+    false
+}
+
 pub fn describe(text: &str) -> String {
     if let Some(code) = os_error(text) {
         if let Some((_, name, p)) = WINDOWS.iter().find(|(c, _, _)| *c == code) {
