@@ -4,17 +4,16 @@
 
 mod close_watch;
 mod pem;
+mod race;
 mod resolve;
 mod retry_after;
 mod tls_error;
 mod wire;
 
-use std::io;
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
+use mio::{Registry, Token};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::{ClientHandshake, Request};
 use tungstenite::handshake::{HandshakeError, MidHandshake};
@@ -22,13 +21,13 @@ use tungstenite::http::{header, HeaderValue};
 use tungstenite::protocol::WebSocketConfig;
 
 use crate::config::Config;
-use crate::error::exhausted;
 use crate::error::*;
 use crate::url::Endpoint;
 
 pub use resolve::Wake;
 pub use wire::{Net, NotAFrame, Watched, Wire, Ws};
 
+use race::{Race, Standing};
 use resolve::Lookup;
 
 /// What the WebSocket may hold unsent. fwasr itself writes only while nothing is pending (a
@@ -128,11 +127,7 @@ pub struct Dial {
 
 enum Stage {
     Resolving(Lookup),
-    Connecting {
-        tcp: TcpStream,
-        addr: SocketAddr,
-        rest: Vec<SocketAddr>,
-    },
+    Connecting(Race),
     Tls(native_tls::MidHandshakeTlsStream<TcpStream>),
     // Boxed: a handshake in progress holds the whole connection state.
     Upgrading(Box<MidHandshake<ClientHandshake<Wire>>>),
@@ -144,24 +139,38 @@ impl Dial {
     pub fn stage(&self) -> &'static str {
         match self.stage {
             Stage::Resolving(_) => "name resolution of",
-            Stage::Connecting { .. } | Stage::Gone => "TCP connect to",
+            Stage::Connecting(_) | Stage::Gone => "TCP connect to",
             Stage::Tls(_) => "TLS handshake with",
             Stage::Upgrading(_) => "WebSocket upgrade with",
         }
     }
 
-    /// The error of a connection that ran out of time at its current stage.
+    /// The error of a connection that ran out of time at its current stage (at the TCP
+    /// connect, with every address tried and how it went).
     pub fn timed_out(&self, timeout: Duration) -> Error {
+        let tried = match &self.stage {
+            Stage::Connecting(race) => format!(" ({})", race.tried()),
+            _ => String::new(),
+        };
         Error::new(
             FWASR_ERR_CONNECT_TIMEOUT,
             format!(
-                "{} {}:{} not done within {} ms",
+                "{} {}:{} not done within {} ms{tried}",
                 self.stage(),
                 self.host,
                 self.port,
                 timeout.as_millis()
             ),
         )
+    }
+
+    /// When the connection wants to be moved on even if no socket is ready: the next
+    /// address's turn in the race.
+    pub fn deadline(&self) -> Option<Instant> {
+        match &self.stage {
+            Stage::Connecting(race) => race.deadline(),
+            _ => None,
+        }
     }
 
     /// Moves on; Some(ws) once the WebSocket is open (registered under `token`).
@@ -175,27 +184,17 @@ impl Dial {
                         self.stage = Stage::Resolving(lookup);
                         return Ok(None);
                     }
-                    Some(addrs) => self.connect_next(addrs?, None, registry, token)?,
+                    Some(addrs) => Stage::Connecting(Race::new(addrs?, Instant::now())),
                 },
-                Stage::Connecting { mut tcp, addr, rest } => {
-                    // mio's non-blocking connect: an error, or a peer address once connected.
-                    let failed = match tcp.take_error() {
-                        Ok(None) => match tcp.peer_addr() {
-                            Ok(_) => None,
-                            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                                self.stage = Stage::Connecting { tcp, addr, rest };
-                                return Ok(None);
-                            }
-                            Err(e) => Some(e),
-                        },
-                        Ok(Some(e)) | Err(e) => Some(e),
-                    };
-                    match failed {
-                        Some(e) => {
-                            let _ = registry.deregister(&mut tcp);
-                            self.connect_next(rest, Some((addr, e)), registry, token)?
+                Stage::Connecting(mut race) => {
+                    let host = format!("{}:{}", self.host, self.port);
+                    match race.advance(registry, token, Instant::now(), &host) {
+                        Standing::Won(tcp) => self.connected(tcp)?,
+                        Standing::Running => {
+                            self.stage = Stage::Connecting(race);
+                            return Ok(None);
                         }
-                        None => self.connected(tcp)?,
+                        Standing::Lost(e) => return Err(e),
                     }
                 }
                 Stage::Tls(mid) => match mid.handshake() {
@@ -217,42 +216,6 @@ impl Dial {
                 Stage::Gone => return Err(Error::new(FWASR_ERR_INTERNAL, "connection attempt used up")),
             };
         }
-    }
-
-    /// Starts a TCP connect to the next address, or fails with the last error.
-    fn connect_next(
-        &self,
-        mut addrs: Vec<SocketAddr>,
-        last: Option<(SocketAddr, io::Error)>,
-        registry: &Registry,
-        token: Token,
-    ) -> Result<Stage, Error> {
-        let mut last = last;
-        while !addrs.is_empty() {
-            let addr = addrs.remove(0);
-            let started = TcpStream::connect(addr).and_then(|mut tcp| {
-                registry.register(&mut tcp, token, Interest::READABLE | Interest::WRITABLE)?;
-                Ok(tcp)
-            });
-            match started {
-                Ok(tcp) => {
-                    return Ok(Stage::Connecting {
-                        tcp,
-                        addr,
-                        rest: addrs,
-                    })
-                }
-                Err(e) if exhausted(&e) => {
-                    return Err(Error::os(FWASR_ERR_RESOURCE, "cannot open a socket", &e))
-                }
-                Err(e) => last = Some((addr, e)),
-            }
-        }
-        let (addr, e) = last.expect("at least one address was tried");
-        Err(Error::new(
-            FWASR_ERR_CONNECT,
-            format!("cannot connect to {addr}: {e}"),
-        ))
     }
 
     fn connected(&mut self, tcp: TcpStream) -> Result<Stage, Error> {
@@ -299,7 +262,10 @@ impl Dial {
     /// Stops watching the socket of an attempt given up.
     pub fn cancel(mut self, registry: &Registry) {
         let tcp = match &mut self.stage {
-            Stage::Connecting { tcp, .. } => Some(tcp),
+            Stage::Connecting(race) => {
+                race.cancel(registry);
+                None
+            }
             Stage::Tls(mid) => Some(mid.get_mut()),
             Stage::Upgrading(mid) => Some(mid.get_mut().get_mut().get_mut().tcp_mut()),
             Stage::Resolving(_) | Stage::Gone => None,

@@ -146,8 +146,13 @@ impl Driver {
         }
         self.watch(registry, token)?;
         let again = self.read_more() && !self.shared.flow.reading_paused.load(Ordering::Acquire);
+        // The connection being made may want a turn of its own (the next address's).
+        let dial = match &self.socket {
+            Socket::Dialing(dial) => dial.deadline(),
+            _ => None,
+        };
         Ok(Wait {
-            deadline: self.core.poll_timeout(),
+            deadline: [self.core.poll_timeout(), dial].into_iter().flatten().min(),
             again,
         })
     }

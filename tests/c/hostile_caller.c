@@ -7,12 +7,18 @@
  *   hostile_caller fd_limit     the process runs out of file descriptors: FWASR_ERR_RESOURCE,
  *                               never FWASR_ERR_INTERNAL, and sessions open again once there
  *                               are descriptors
+ *   hostile_caller multi_address  a name with several addresses (slow_resolver.so preloaded,
+ *                               MULTI_RESOLVER_ADDRS set per case): a first address that
+ *                               drops SYNs costs the 250 ms attempt delay, one that refuses
+ *                               nothing, and when all fail the error names each
  *   hostile_caller mutual_free [shared]  two callbacks free each other's sessions at the
  *                               same moment (own threads, or shared network threads)
  * Prints "N passed, N failed"; exits non-zero on any failure.
  */
 #include "check.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -20,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -183,10 +190,69 @@ static void test_mutual_free(bool shared) {
     CHECK(atomic_load(&p.session[0]) == NULL && atomic_load(&p.session[1]) == NULL);
 }
 
+/* A listener on ip:port whose queue is full, so the kernel drops further SYNs (a broken
+ * route or a firewall looks like this); returns its descriptor, the queue's fillers in fill. */
+static int blackhole(const char *ip, int port, int fill[3]) {
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((unsigned short)port);
+    inet_pton(AF_INET, ip, &sa.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(fd, 0) == 0);
+    for (int i = 0; i < 3; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fill[i], (struct sockaddr *)&sa, sizeof sa);
+    }
+    usleep(200 * 1000);
+    return fd;
+}
+
+/* How long wait_ready took for ws://multi.test:PORT with these addresses; its status in *st. */
+static double connect_via(const char *addrs, fwasr_status *st) {
+    const char *p = strrchr(url(), ':');
+    char u[256];
+    snprintf(u, sizeof u, "ws://multi.test%s", p ? p : ":9/");
+    setenv("MULTI_RESOLVER_ADDRS", addrs, 1);
+    fwasr_config *cfg = config(u);
+    CHECK(fwasr_config_set_connect_timeout_ms(cfg, 5000) == FWASR_OK);
+    fwasr_session *s = NULL;
+    CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
+    double t = now_ms();
+    *st = fwasr_session_wait_ready(s, 10000);
+    double took = now_ms() - t;
+    fwasr_session_free(s);
+    fwasr_config_free(cfg);
+    return took;
+}
+
+static void test_multi_address(void) {
+    const char *p = strrchr(url(), ':');
+    int port = p ? atoi(p + 1) : 0;
+    int fill[3];
+    int hole = blackhole("127.0.0.2", port, fill);
+    fwasr_status st;
+    double took = connect_via("127.0.0.2,127.0.0.1", &st);
+    CHECK(st == FWASR_OK);
+    CHECK(took >= 250 && took < 1500);
+    fprintf(stderr, "first address dropping SYNs: connected in %.0f ms\n", took);
+    for (int i = 0; i < 3; i++) close(fill[i]);
+    close(hole);
+
+    took = connect_via("127.0.0.2,127.0.0.1", &st);
+    CHECK(st == FWASR_OK && took < 500);
+    fprintf(stderr, "first address refusing: connected in %.0f ms\n", took);
+
+    took = connect_via("127.0.0.2,127.0.0.3", &st);
+    CHECK(st == FWASR_ERR_CONNECT);
+    CHECK(strstr(fwasr_last_error(), "127.0.0.2:") && strstr(fwasr_last_error(), "; 127.0.0.3:"));
+    fprintf(stderr, "both refusing, after %.0f ms: %s\n", took, fwasr_last_error());
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "";
     if (!strcmp(mode, "slow_dns")) test_slow_dns();
     else if (!strcmp(mode, "fd_limit")) test_fd_limit();
+    else if (!strcmp(mode, "multi_address")) test_multi_address();
     else if (!strcmp(mode, "mutual_free")) test_mutual_free(argc > 2 && !strcmp(argv[2], "shared"));
     else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
     printf("%d passed, %d failed\n", passed, failed);

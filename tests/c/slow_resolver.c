@@ -1,12 +1,15 @@
 /*
- * A slow name server, for the name-resolution timeout test: preloaded (LD_PRELOAD) into a
- * test program, it makes every lookup of "slow.test" take SLOW_RESOLVER_MS milliseconds and
- * then answer 127.0.0.1, the way a resolver waiting on an unresponsive DNS server would. Every
- * other name goes to the system's resolver unchanged.
+ * A name server of the tests' own, preloaded (LD_PRELOAD) into a test program:
+ * - "slow.test" takes SLOW_RESOLVER_MS milliseconds and then answers 127.0.0.1, the way a
+ *   resolver waiting on an unresponsive DNS server would;
+ * - "multi.test" answers the addresses listed in MULTI_RESOLVER_ADDRS (comma-separated IP
+ *   literals), in that order, the way a name with several A/AAAA records does.
+ * Every other name goes to the system's resolver unchanged.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +26,25 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
         while (nanosleep(&t, &t) != 0) {
         }
         node = "127.0.0.1";
+    }
+    const char *multi = getenv("MULTI_RESOLVER_ADDRS");
+    if (node && multi && strcmp(node, "multi.test") == 0) {
+        /* One lookup per literal, chained in order (freeaddrinfo frees node by node). */
+        char list[512];
+        snprintf(list, sizeof list, "%s", multi);
+        struct addrinfo *head = NULL, **tail = &head;
+        for (char *save = NULL, *ip = strtok_r(list, ",", &save); ip; ip = strtok_r(NULL, ",", &save)) {
+            struct addrinfo *one = NULL;
+            int rc = real(ip, service, hints, &one);
+            if (rc != 0) {
+                if (head) freeaddrinfo(head);
+                return rc;
+            }
+            *tail = one;
+            while (*tail) tail = &(*tail)->ai_next;
+        }
+        *res = head;
+        return head ? 0 : EAI_NONAME;
     }
     return real(node, service, hints, res);
 }
