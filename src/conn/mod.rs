@@ -28,7 +28,7 @@ pub use resolve::Wake;
 pub use wire::{Net, NotAFrame, Watched, Wire, Ws};
 
 use race::{Race, Standing};
-use resolve::Lookup;
+use resolve::{Lookup, Resolver};
 
 /// What the WebSocket may hold unsent. fwasr itself writes only while nothing is pending (a
 /// chunk is at most 12.8 KB), so only automatic replies could grow it: with the bound, pongs
@@ -50,6 +50,7 @@ pub struct Connector {
     endpoint: Endpoint,
     request: Request,
     tls: Option<native_tls::TlsConnector>,
+    resolver: Resolver,
     pub timeout: Duration,
     pub display_url: String,
 }
@@ -85,6 +86,7 @@ impl Connector {
             None
         };
         Ok(Connector {
+            resolver: Resolver::new(&endpoint.host, endpoint.port),
             endpoint,
             request,
             tls,
@@ -96,7 +98,7 @@ impl Connector {
     /// Starts a connection. `resume_ms`: on a reconnect, where in the stream the new
     /// connection's audio starts, sent as the `X-Fwasr-Resume-Ms` header (servers that do not
     /// know it ignore it). `wake` is called when a name lookup has its answer.
-    pub fn dial(&self, resume_ms: Option<u64>, wake: Wake) -> Result<Dial, Error> {
+    pub fn dial(&mut self, resume_ms: Option<u64>, wake: Wake) -> Result<Dial, Error> {
         let mut request = self.request.clone();
         if let Some(ms) = resume_ms {
             request
@@ -104,7 +106,7 @@ impl Connector {
                 .insert("x-fwasr-resume-ms", HeaderValue::from(ms));
         }
         Ok(Dial {
-            stage: Stage::Resolving(Lookup::start(&self.endpoint.host, self.endpoint.port, wake)?),
+            stage: Stage::Resolving(self.resolver.lookup(wake)?),
             host: self.endpoint.host.clone(),
             port: self.endpoint.port,
             tls: self.tls.clone(),

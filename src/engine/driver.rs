@@ -199,8 +199,14 @@ impl Driver {
                         format!("connecting to {}", self.connector.display_url)
                     });
                 }
-                let shared = self.shared.clone();
-                match self.connector.dial(resume_ms, Arc::new(move || shared.notify())) {
+                // Weak: a lookup may outlive the session.
+                let shared = Arc::downgrade(&self.shared);
+                let wake = Arc::new(move || {
+                    if let Some(s) = shared.upgrade() {
+                        s.notify();
+                    }
+                });
+                match self.connector.dial(resume_ms, wake) {
                     Ok(dial) => self.socket = Socket::Dialing(dial),
                     Err(e) => self.core.dial_failed(e, now),
                 }

@@ -11,6 +11,10 @@
  *                               MULTI_RESOLVER_ADDRS set per case): a first address that
  *                               drops SYNs costs the 250 ms attempt delay, one that refuses
  *                               nothing, and when all fail the error names each
+ *   hostile_caller resolver_storm  100 sessions on shared threads, each opened three times
+ *                               against a name whose lookups take 30 s (slow_resolver.so,
+ *                               SLOW_RESOLVER_MS=30000) and given up after 300 ms: the process
+ *                               keeps a handful of threads, not one per lookup
  *   hostile_caller mutual_free [shared]  two callbacks free each other's sessions at the
  *                               same moment (own threads, or shared network threads)
  * Prints "N passed, N failed"; exits non-zero on any failure.
@@ -248,11 +252,52 @@ static void test_multi_address(void) {
     fprintf(stderr, "both refusing, after %.0f ms: %s\n", took, fwasr_last_error());
 }
 
+/* A field of /proc/self/status ("Threads", "VmRSS"), as a number. */
+static long proc_status(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(field);
+    while (f && fgets(line, sizeof line, f)) {
+        if (!strncmp(line, field, n) && line[n] == ':') v = atol(line + n + 1);
+    }
+    if (f) fclose(f);
+    return v;
+}
+
+static void test_resolver_storm(void) {
+    char u[256];
+    slow_url(u, sizeof u);
+    fwasr_config *cfg = config(u);
+    CHECK(fwasr_config_set_connect_timeout_ms(cfg, 300) == FWASR_OK);
+    CHECK(fwasr_config_set_shared_io(cfg, true) == FWASR_OK);
+    CHECK(fwasr_config_set_reconnect(cfg, 5, 100, 1000) == FWASR_OK);
+    long threads0 = proc_status("Threads"), rss0 = proc_status("VmRSS");
+    enum { N = 100 };
+    fwasr_session *s[N];
+    long most = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++) CHECK(fwasr_session_open(cfg, &s[i]) == FWASR_OK);
+        for (int i = 0; i < N; i++) CHECK(fwasr_session_wait_ready(s[i], 5000) == FWASR_ERR_CONNECT_TIMEOUT);
+        long t = proc_status("Threads");
+        if (t > most) most = t;
+        for (int i = 0; i < N; i++) fwasr_session_free(s[i]);
+    }
+    long threads = proc_status("Threads"), rss = proc_status("VmRSS");
+    fprintf(stderr, "300 lookups of 30 s: threads %ld before, at most %ld during, %ld after; RSS %ld -> %ld KiB\n",
+            threads0, most, threads, rss0, rss);
+    /* The resolver threads and the shared network threads, not a thread per lookup. */
+    CHECK(most - threads0 <= 4 + 8);
+    CHECK(threads - threads0 <= 4 + 8);
+    fwasr_config_free(cfg);
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "";
     if (!strcmp(mode, "slow_dns")) test_slow_dns();
     else if (!strcmp(mode, "fd_limit")) test_fd_limit();
     else if (!strcmp(mode, "multi_address")) test_multi_address();
+    else if (!strcmp(mode, "resolver_storm")) test_resolver_storm();
     else if (!strcmp(mode, "mutual_free")) test_mutual_free(argc > 2 && !strcmp(argv[2], "shared"));
     else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
     printf("%d passed, %d failed\n", passed, failed);
