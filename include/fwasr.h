@@ -347,7 +347,10 @@ enum fwasr_status fwasr_config_set_buffer_ms(struct fwasr_config *cfg, uint32_t 
 enum fwasr_status fwasr_config_set_pacing(struct fwasr_config *cfg, double factor);
 
 // Time allowed for name resolution, TCP, TLS and the WebSocket upgrade together
-// (default 10,000 ms). Exceeding it fails the session with FWASR_ERR_CONNECT_TIMEOUT.
+// (default 10,000 ms). Exceeding it fails the session with FWASR_ERR_CONNECT_TIMEOUT. Every
+// address the name resolves to is tried within it, IPv6 and IPv4 taking turns, the next
+// 250 ms after the previous (at once when one fails); the first to connect is used, and an
+// error names every address tried and how it went.
 enum fwasr_status fwasr_config_set_connect_timeout_ms(struct fwasr_config *cfg, uint32_t ms);
 
 // How long finishing may take beyond sending the queued audio at its pace: from

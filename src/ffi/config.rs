@@ -266,7 +266,10 @@ pub unsafe extern "C" fn fwasr_config_set_pacing(cfg: *mut fwasr_config, factor:
 }
 
 /// Time allowed for name resolution, TCP, TLS and the WebSocket upgrade together
-/// (default 10,000 ms). Exceeding it fails the session with FWASR_ERR_CONNECT_TIMEOUT.
+/// (default 10,000 ms). Exceeding it fails the session with FWASR_ERR_CONNECT_TIMEOUT. Every
+/// address the name resolves to is tried within it, IPv6 and IPv4 taking turns, the next
+/// 250 ms after the previous (at once when one fails); the first to connect is used, and an
+/// error names every address tried and how it went.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_connect_timeout_ms(
     cfg: *mut fwasr_config,
