@@ -395,6 +395,20 @@ enum fwasr_status fwasr_config_set_idle_silence_ms(struct fwasr_config *cfg, uin
 // fwasr_session_finish, the finish timeout bounds everything, reconnects included.
 enum fwasr_status fwasr_config_set_reconnect(struct fwasr_config *cfg, uint32_t max_attempts, uint32_t initial_backoff_ms, uint32_t max_backoff_ms);
 
+// The HTTP proxy to reach the server through: `http://[user:pass@]host[:port]` (port 1080
+// when left out; credentials percent-encoded, sent as Basic auth and hidden in every message
+// and log line). The connection is a CONNECT tunnel (for ws:// and wss:// alike); TLS runs
+// through it to the real host, verified against that host's name. NULL (the default) reads
+// the environment as libcurl does: `https_proxy` or `HTTPS_PROXY` for wss://, `http_proxy`
+// for ws://, else `all_proxy` / `ALL_PROXY`; `no_proxy` / `NO_PROXY` lists hosts to reach
+// directly (`*`, names matching themselves and their subdomains, IP addresses, each with an
+// optional `:port`). "" means no proxy, whatever the environment says. Only http:// proxies
+// (no https:// or SOCKS proxies): anything else is FWASR_ERR_INVALID_ARGUMENT. A proxy that
+// refuses the tunnel fails the connection with the proxy's HTTP status as `code` and a
+// message naming the proxy: FWASR_ERR_AUTH for 407 or 401 (not retried), FWASR_ERR_CONNECT for
+// others (retried by reconnect).
+enum fwasr_status fwasr_config_set_proxy(struct fwasr_config *cfg, const char *proxy);
+
 // Also trust the PEM certificate(s) in this file for wss:// (read now). NULL forgets them.
 enum fwasr_status fwasr_config_set_tls_ca_file(struct fwasr_config *cfg, const char *path);
 

@@ -144,6 +144,11 @@ public:
         return set(fwasr_config_set_tls_ca_file(p_, detail::z(path).c_str()));
     }
     Config &tls_verify(bool verify) { return set(fwasr_config_set_tls_verify(p_, verify)); }
+    // The HTTP proxy (see fwasr_config_set_proxy): "" for none, std::nullopt for the
+    // environment's.
+    Config &proxy(std::optional<std::string_view> url) {
+        return set(fwasr_config_set_proxy(p_, url ? detail::z(*url).c_str() : nullptr));
+    }
     Config &shared_io(bool shared) { return set(fwasr_config_set_shared_io(p_, shared)); }
 
     // Callback mode: every event goes to `handler` on the session's thread.

@@ -53,6 +53,8 @@ pub struct Config {
     pub(crate) reconnect: Option<Reconnect>,
     pub(crate) tls_ca_pem: Option<Vec<u8>>,
     pub(crate) tls_verify: bool,
+    /// None: the environment's proxy; Some(""): none; else a proxy URL.
+    pub(crate) proxy: Option<String>,
     pub(crate) shared_io: bool,
     pub(crate) on_event: Option<EventHandler>,
     pub(crate) log: Option<(LogHandler, LogLevel)>,
@@ -76,6 +78,7 @@ impl Default for Config {
             reconnect: None,
             tls_ca_pem: None,
             tls_verify: true,
+            proxy: None,
             shared_io: false,
             on_event: None,
             log: None,
@@ -274,6 +277,17 @@ impl Config {
             initial_backoff: Duration::from_millis(initial_backoff_ms.into()),
             max_backoff: Duration::from_millis(max_backoff_ms.into()),
         });
+        Ok(())
+    }
+
+    /// The HTTP proxy to tunnel through: None reads the environment (`https_proxy` for wss,
+    /// `http_proxy` for ws, `all_proxy`, `no_proxy`), "" means none, else
+    /// `http://[user:pass@]host[:port]`.
+    pub fn set_proxy(&mut self, proxy: Option<&str>) -> Result<(), Error> {
+        if let Some(url) = proxy.filter(|p| !p.is_empty()) {
+            crate::proxy::parse(url)?;
+        }
+        self.proxy = proxy.map(str::to_string);
         Ok(())
     }
 

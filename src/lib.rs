@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod ffi;
 pub mod protocol;
+mod proxy;
 pub mod session;
 pub mod state;
 pub mod transcript;

@@ -237,6 +237,7 @@ namespace Fwasr
         [DllImport(Lib)] internal static extern Status fwasr_config_set_idle_silence_ms(ConfigHandle cfg, uint ms);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_reconnect(ConfigHandle cfg, uint maxAttempts, uint initialBackoffMs, uint maxBackoffMs);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_tls_ca_file(ConfigHandle cfg, byte[] path);
+        [DllImport(Lib)] internal static extern Status fwasr_config_set_proxy(ConfigHandle cfg, byte[] proxy);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_tls_verify(ConfigHandle cfg, [MarshalAs(UnmanagedType.I1)] bool verify);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_shared_io(ConfigHandle cfg, [MarshalAs(UnmanagedType.I1)] bool shared);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_event_callback(ConfigHandle cfg, EventFn callback, IntPtr userdata);
@@ -339,6 +340,8 @@ namespace Fwasr
         }
         public Config TlsCaFile(string path) { return Set(Native.fwasr_config_set_tls_ca_file(Handle, Native.Z(path))); }
         public Config TlsVerify(bool verify) { return Set(Native.fwasr_config_set_tls_verify(Handle, verify)); }
+        /// <summary>The HTTP proxy (see fwasr_config_set_proxy): "" for none, null for the environment's.</summary>
+        public Config Proxy(string url) { return Set(Native.fwasr_config_set_proxy(Handle, Native.Z(url))); }
         /// <summary>Stream on network threads shared by sessions (see fwasr_config_set_shared_io).</summary>
         public Config SharedIo(bool shared) { return Set(Native.fwasr_config_set_shared_io(Handle, shared)); }
 

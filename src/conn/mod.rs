@@ -22,6 +22,7 @@ use tungstenite::protocol::WebSocketConfig;
 
 use crate::config::Config;
 use crate::error::*;
+use crate::proxy::{Proxy, Tunnel};
 use crate::url::Endpoint;
 
 pub use resolve::Wake;
@@ -50,6 +51,7 @@ pub struct Connector {
     endpoint: Endpoint,
     request: Request,
     tls: Option<native_tls::TlsConnector>,
+    proxy: Option<Proxy>,
     resolver: Resolver,
     pub timeout: Duration,
     pub display_url: String,
@@ -85,8 +87,21 @@ impl Connector {
         } else {
             None
         };
+        let proxy = crate::proxy::choose(
+            cfg.proxy.as_deref(),
+            &endpoint.host,
+            endpoint.port,
+            endpoint.tls,
+            |name| std::env::var(name).ok(),
+        )?;
+        // Through a proxy, the name looked up is the proxy's.
+        let resolver = match &proxy {
+            Some(p) => Resolver::new(&p.host, p.port),
+            None => Resolver::new(&endpoint.host, endpoint.port),
+        };
         Ok(Connector {
-            resolver: Resolver::new(&endpoint.host, endpoint.port),
+            proxy,
+            resolver,
             endpoint,
             request,
             tls,
@@ -110,6 +125,7 @@ impl Connector {
             host: self.endpoint.host.clone(),
             port: self.endpoint.port,
             tls: self.tls.clone(),
+            proxy: self.proxy.clone(),
             request: Some(request),
             display_url: self.display_url.clone(),
         })
@@ -123,6 +139,7 @@ pub struct Dial {
     host: String,
     port: u16,
     tls: Option<native_tls::TlsConnector>,
+    proxy: Option<Proxy>,
     request: Option<Request>,
     display_url: String,
 }
@@ -130,6 +147,8 @@ pub struct Dial {
 enum Stage {
     Resolving(Lookup),
     Connecting(Race),
+    /// Asking the proxy for a tunnel to the host.
+    Tunneling(TcpStream, Tunnel),
     Tls(native_tls::MidHandshakeTlsStream<TcpStream>),
     // Boxed: a handshake in progress holds the whole connection state.
     Upgrading(Box<MidHandshake<ClientHandshake<Wire>>>),
@@ -142,6 +161,7 @@ impl Dial {
         match self.stage {
             Stage::Resolving(_) => "name resolution of",
             Stage::Connecting(_) | Stage::Gone => "TCP connect to",
+            Stage::Tunneling(..) => "proxy tunnel (CONNECT) to",
             Stage::Tls(_) => "TLS handshake with",
             Stage::Upgrading(_) => "WebSocket upgrade with",
         }
@@ -189,9 +209,15 @@ impl Dial {
                     Some(addrs) => Stage::Connecting(Race::new(addrs?, Instant::now())),
                 },
                 Stage::Connecting(mut race) => {
-                    let host = format!("{}:{}", self.host, self.port);
+                    let host = match &self.proxy {
+                        Some(p) => format!("proxy {}", p.display),
+                        None => format!("{}:{}", self.host, self.port),
+                    };
                     match race.advance(registry, token, Instant::now(), &host) {
-                        Standing::Won(tcp) => self.connected(tcp)?,
+                        Standing::Won(tcp) => match &self.proxy {
+                            Some(p) => Stage::Tunneling(tcp, Tunnel::new(p, &self.host, self.port)),
+                            None => self.connected(tcp)?,
+                        },
                         Standing::Running => {
                             self.stage = Stage::Connecting(race);
                             return Ok(None);
@@ -199,6 +225,17 @@ impl Dial {
                         Standing::Lost(e) => return Err(e),
                     }
                 }
+                Stage::Tunneling(mut tcp, mut tunnel) => match tunnel.advance(&mut tcp) {
+                    Ok(true) => self.connected(tcp)?,
+                    Ok(false) => {
+                        self.stage = Stage::Tunneling(tcp, tunnel);
+                        return Ok(None);
+                    }
+                    Err(e) => {
+                        let _ = registry.deregister(&mut tcp);
+                        return Err(e);
+                    }
+                },
                 Stage::Tls(mid) => match mid.handshake() {
                     Ok(s) => self.upgrade(Net::Tls(Box::new(s)))?,
                     Err(native_tls::HandshakeError::WouldBlock(mid)) => {
@@ -268,6 +305,7 @@ impl Dial {
                 race.cancel(registry);
                 None
             }
+            Stage::Tunneling(tcp, _) => Some(tcp),
             Stage::Tls(mid) => Some(mid.get_mut()),
             Stage::Upgrading(mid) => Some(mid.get_mut().get_mut().get_mut().tcp_mut()),
             Stage::Resolving(_) | Stage::Gone => None,

@@ -339,6 +339,27 @@ pub unsafe extern "C" fn fwasr_config_set_reconnect(
     })
 }
 
+/// The HTTP proxy to reach the server through: `http://[user:pass@]host[:port]` (port 1080
+/// when left out; credentials percent-encoded, sent as Basic auth and hidden in every message
+/// and log line). The connection is a CONNECT tunnel (for ws:// and wss:// alike); TLS runs
+/// through it to the real host, verified against that host's name. NULL (the default) reads
+/// the environment as libcurl does: `https_proxy` or `HTTPS_PROXY` for wss://, `http_proxy`
+/// for ws://, else `all_proxy` / `ALL_PROXY`; `no_proxy` / `NO_PROXY` lists hosts to reach
+/// directly (`*`, names matching themselves and their subdomains, IP addresses, each with an
+/// optional `:port`). "" means no proxy, whatever the environment says. Only http:// proxies
+/// (no https:// or SOCKS proxies): anything else is FWASR_ERR_INVALID_ARGUMENT. A proxy that
+/// refuses the tunnel fails the connection with the proxy's HTTP status as `code` and a
+/// message naming the proxy: FWASR_ERR_AUTH for 407 or 401 (not retried), FWASR_ERR_CONNECT for
+/// others (retried by reconnect).
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_proxy(
+    cfg: *mut fwasr_config,
+    proxy: *const c_char,
+) -> fwasr_status {
+    // SAFETY: pointer arguments are checked by the helpers.
+    unsafe { with(cfg, |c| c.set_proxy(opt_str(proxy, "proxy")?)) }
+}
+
 /// Also trust the PEM certificate(s) in this file for wss:// (read now). NULL forgets them.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_tls_ca_file(

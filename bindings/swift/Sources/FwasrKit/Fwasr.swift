@@ -212,6 +212,8 @@ public final class Config {
     }
     @discardableResult public func tlsCaFile(_ path: String) throws -> Config { try set(fwasr_config_set_tls_ca_file(raw, path)) }
     @discardableResult public func tlsVerify(_ verify: Bool) throws -> Config { try set(fwasr_config_set_tls_verify(raw, verify)) }
+    /// The HTTP proxy (see fwasr_config_set_proxy): "" for none, nil for the environment's.
+    @discardableResult public func proxy(_ url: String?) throws -> Config { try set(fwasr_config_set_proxy(raw, url)) }
     /// Run sessions on a few shared network threads instead of one thread each.
     @discardableResult public func sharedIo(_ shared: Bool) throws -> Config { try set(fwasr_config_set_shared_io(raw, shared)) }
 
