@@ -172,6 +172,7 @@ fn a_rate_limited_reconnect_waits_for_retry_after() {
     assert_eq!((closed.status(), closed.code()), (FWASR_ERR_HANDSHAKE, 429));
     // Attempts 2 and 3 each came 2 s after the refusal before them.
     let waited = end.duration_since(tries[1].0);
+    eprintln!("429 with Retry-After: 2 on attempts 2 and 3: backoffs {:?} ms, {waited:?} from the first refusal to the end", tries.iter().map(|t| t.2).collect::<Vec<_>>());
     assert!(waited >= Duration::from_millis(3900), "{waited:?}");
     assert_eq!(d.reports(4).len(), 4, "the first connection and three attempts");
 

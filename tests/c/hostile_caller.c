@@ -11,10 +11,12 @@
  *                               MULTI_RESOLVER_ADDRS set per case): a first address that
  *                               drops SYNs costs the 250 ms attempt delay, one that refuses
  *                               nothing, and when all fail the error names each
- *   hostile_caller resolver_storm  100 sessions on shared threads, each opened three times
- *                               against a name whose lookups take 30 s (slow_resolver.so,
- *                               SLOW_RESOLVER_MS=30000) and given up after 300 ms: the process
- *                               keeps a handful of threads, not one per lookup
+ *   hostile_caller resolver_storm  lookups of 30 s (slow_resolver.so, SLOW_RESOLVER_MS=30000,
+ *                               the first 100 at once), a server dropping every connection
+ *                               300 ms after its upgrade: 100 shared-thread sessions
+ *                               reconnecting for 5 s, then 100 sessions opened three times and
+ *                               given up after 300 ms each; the process keeps a handful of
+ *                               threads, not one per lookup
  *   hostile_caller mutual_free [shared]  two callbacks free each other's sessions at the
  *                               same moment (own threads, or shared network threads)
  * Prints "N passed, N failed"; exits non-zero on any failure.
@@ -276,6 +278,34 @@ static void test_resolver_storm(void) {
     enum { N = 100 };
     fwasr_session *s[N];
     long most = 0;
+
+    /* Connected (the first 100 lookups are quick), then dropped every 300 ms: each reconnect
+     * dials the last answer's address while a 30 s lookup runs behind it. */
+    CHECK(fwasr_config_set_connect_timeout_ms(cfg, 5000) == FWASR_OK);
+    CHECK(fwasr_config_set_reconnect(cfg, 1000, 50, 200) == FWASR_OK);
+    static unsigned char audio[3200];
+    for (int i = 0; i < N; i++) CHECK(fwasr_session_open(cfg, &s[i]) == FWASR_OK);
+    for (int i = 0; i < N; i++) CHECK(fwasr_session_wait_ready(s[i], 10000) == FWASR_OK);
+    double until = now_ms() + 5000;
+    while (now_ms() < until) {
+        for (int i = 0; i < N; i++) fwasr_session_push(s[i], audio, sizeof audio);
+        long t = proc_status("Threads");
+        if (t > most) most = t;
+        usleep(100 * 1000);
+    }
+    fwasr_stats st;
+    long reconnects = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK(fwasr_session_stats(s[i], &st, sizeof st) == FWASR_OK);
+        reconnects += (long)st.reconnects;
+        fwasr_session_free(s[i]);
+    }
+    fprintf(stderr, "reconnect storm: %ld reconnects in 5 s, threads %ld before, at most %ld during; RSS %ld -> %ld KiB\n",
+            reconnects, threads0, most, rss0, proc_status("VmRSS"));
+    CHECK(reconnects >= N);
+    CHECK(most - threads0 <= 4 + 8);
+    CHECK(fwasr_config_set_connect_timeout_ms(cfg, 300) == FWASR_OK);
+
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < N; i++) CHECK(fwasr_session_open(cfg, &s[i]) == FWASR_OK);
         for (int i = 0; i < N; i++) CHECK(fwasr_session_wait_ready(s[i], 5000) == FWASR_ERR_CONNECT_TIMEOUT);
