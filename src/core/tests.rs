@@ -413,6 +413,19 @@ impl Sim {
         }
     }
 
+    /// The RECONNECTING events: when, the attempt, its backoff (ms).
+    fn reconnecting(&self) -> Vec<(Duration, u32, f64)> {
+        self.events
+            .iter()
+            .filter_map(|(at, e)| match e {
+                Event::Reconnecting {
+                    attempt, backoff_ms, ..
+                } => Some((*at, *attempt, *backoff_ms)),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn count(&self, pred: impl Fn(&Event) -> bool) -> usize {
         self.events.iter().filter(|(_, e)| pred(e)).count()
     }
@@ -507,16 +520,7 @@ fn refused_reconnects(seed: u64) -> Sim {
 #[test]
 fn backoff_follows_its_seed_and_the_budget_ends_the_session() {
     let sim = refused_reconnects(42);
-    let tries: Vec<(Duration, u32, f64)> = sim
-        .events
-        .iter()
-        .filter_map(|(at, e)| match e {
-            Event::Reconnecting {
-                attempt, backoff_ms, ..
-            } => Some((*at, *attempt, *backoff_ms)),
-            _ => None,
-        })
-        .collect();
+    let tries = sim.reconnecting();
     assert_eq!(tries.iter().map(|t| t.1).collect::<Vec<_>>(), [1, 2, 3, 4]);
     for ((at, attempt, backoff_ms), step) in tries.iter().zip([100.0, 200.0, 400.0, 400.0]) {
         assert!(
@@ -540,15 +544,7 @@ fn backoff_follows_its_seed_and_the_budget_ends_the_session() {
     );
     assert_eq!(sim.outcome().0, sim.dials[4].0, "given up at the last refusal");
 
-    let backoffs = |sim: &Sim| -> Vec<f64> {
-        sim.events
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::Reconnecting { backoff_ms, .. } => Some(*backoff_ms),
-                _ => None,
-            })
-            .collect()
-    };
+    let backoffs = |sim: &Sim| -> Vec<f64> { sim.reconnecting().iter().map(|t| t.2).collect() };
     assert_eq!(backoffs(&sim), backoffs(&refused_reconnects(42)), "the same seed");
     assert_ne!(backoffs(&sim), backoffs(&refused_reconnects(43)), "another seed");
 }
@@ -826,16 +822,7 @@ fn a_refusal_with_retry_after_is_not_tried_again_sooner() {
     let mut sim = Sim::new(settings(), server);
     sim.push_seconds(1.0);
     sim.run(Duration::from_secs(60));
-    let tries: Vec<(Duration, u32, f64)> = sim
-        .events
-        .iter()
-        .filter_map(|(at, e)| match e {
-            Event::Reconnecting {
-                attempt, backoff_ms, ..
-            } => Some((*at, *attempt, *backoff_ms)),
-            _ => None,
-        })
-        .collect();
+    let tries = sim.reconnecting();
     assert_eq!(tries.iter().map(|t| t.1).collect::<Vec<_>>(), [1, 2, 3]);
     // After the refusal, the server's 3 s instead of attempt 2's 100-200 ms backoff, and the
     // dial exactly then; a Retry-After shorter than the backoff changes nothing.
