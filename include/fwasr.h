@@ -33,6 +33,9 @@
 /* The v2 preview (a newer model; same protocol and path). */
 #define FWASR_URL_V2_PREVIEW "wss://audio-streaming-v2.api.fireworks.ai/v1/audio/transcriptions/streaming"
 
+// A 10 ms block whose RMS is below this counts as silence.
+#define SILENCE_DBFS -60.0
+
 // The result of every fallible fwasr call. `FWASR_OK` is 0; the numbers never change.
 typedef enum fwasr_status {
   // Success.
@@ -248,6 +251,21 @@ typedef struct fwasr_stats {
   uint64_t reconnects;
   // Audio sent again after reconnects (counted once in audio_ms_sent).
   double audio_ms_replayed;
+  // RMS level of about the last 100 ms of audio sent, in dBFS relative to full scale (a
+  // full-scale square wave is 0 dBFS, a full-scale sine −3.01 dBFS); −inf for digital
+  // silence, NaN before any audio was sent. Measured on the 16 kHz mono audio as the
+  // network thread takes it from the queue (no cost to push); with pacing or a backed-up
+  // connection it trails what was pushed by the queue's delay (audio_ms_queued).
+  double level_rms_dbfs;
+  // Peak level of the same 100 ms, in dBFS (a full-scale sample is 0 dBFS).
+  double level_peak_dbfs;
+  // Peak level of all audio sent so far, in dBFS.
+  double peak_dbfs;
+  // Samples sent at full scale (±32767 or −32768 after conversion): input that clipped.
+  uint64_t clipped_samples;
+  // Milliseconds of audio sent in 10 ms blocks whose RMS was below −60 dBFS (a muted
+  // microphone, a one-way call).
+  double audio_ms_below_silence;
 } fwasr_stats;
 
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
+use crate::audio::levels::LevelStats;
 use crate::audio::Format;
 use crate::chunker::{audio_queue, AudioProducer, Full};
 use crate::config::{Config, BYTES_PER_MS};
@@ -24,7 +25,7 @@ use crate::transcript::Segment;
 pub use crate::state::*;
 
 /// Counters of a session, read with `Session::stats`.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Stats {
     pub bytes_pushed: u64,
     pub bytes_sent: u64,
@@ -36,6 +37,8 @@ pub struct Stats {
     pub bytes_silence: u64,
     pub reconnects: u64,
     pub bytes_replayed: u64,
+    /// Levels of the audio sent (src/audio/levels.rs).
+    pub levels: LevelStats,
 }
 
 impl Stats {
@@ -418,6 +421,7 @@ impl Session {
             bytes_silence: sh.counts.silence.load(Ordering::Relaxed),
             reconnects: sh.counts.reconnects.load(Ordering::Relaxed),
             bytes_replayed: sh.counts.replayed.load(Ordering::Relaxed),
+            levels: sh.counts.levels.load(),
         }
     }
 

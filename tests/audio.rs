@@ -162,3 +162,46 @@ fn the_queue_holds_buffer_ms_of_the_input_format() {
     s.finish(SEC).unwrap();
     assert_eq!(d.reports(1)[0]["audio_bytes"], 1600);
 }
+
+/// 1 s of a 1 kHz sine with its peak at `peak_dbfs`, 16 kHz mono s16le.
+fn sine(peak_dbfs: f64) -> Vec<u8> {
+    let amp = 32768.0 * 10f64.powf(peak_dbfs / 20.0);
+    (0..16_000)
+        .flat_map(|i| {
+            let v = amp * (2.0 * PI * 1000.0 * f64::from(i) / 16000.0).sin();
+            (v.round().clamp(-32768.0, 32767.0) as i16).to_le_bytes()
+        })
+        .collect()
+}
+
+/// Tones of known level through a real session: the stats' levels read them. dBFS is
+/// relative to full scale, so a sine's RMS is 3.01 dB below its peak.
+#[test]
+fn levels_of_tones_of_known_dbfs() {
+    let d = DevServer::start(&[]);
+    let levels = |pcm: &[u8]| {
+        let mut c = Config::new();
+        c.set_url(&d.url).unwrap();
+        let s = Session::open(&c).unwrap();
+        s.push(pcm).unwrap();
+        s.finish(Some(Duration::from_secs(10))).unwrap();
+        s.stats().levels
+    };
+    for want in [-6.0, -30.0] {
+        let l = levels(&sine(want));
+        assert!((l.peak_dbfs - want).abs() < 0.01, "{l:?}");
+        assert!((l.session_peak_dbfs - want).abs() < 0.01, "{l:?}");
+        assert!((l.rms_dbfs - (want - 3.0103)).abs() < 0.01, "{l:?}");
+        assert_eq!((l.clipped_samples, l.silence_ms), (0, 0.0));
+    }
+    let l = levels(&vec![0u8; 32_000]);
+    assert_eq!((l.rms_dbfs, l.peak_dbfs), (f64::NEG_INFINITY, f64::NEG_INFINITY));
+    assert_eq!(l.silence_ms, 1000.0);
+    // A square wave at full scale: every sample clipped, 0 dBFS RMS and peak.
+    let square: Vec<u8> = (0..16_000)
+        .flat_map(|i| if i % 16 < 8 { 32767i16 } else { -32768 }.to_le_bytes())
+        .collect();
+    let l = levels(&square);
+    assert_eq!(l.clipped_samples, 16_000);
+    assert!(l.rms_dbfs > -0.001 && l.peak_dbfs == 0.0, "{l:?}");
+}

@@ -76,6 +76,10 @@ namespace Fwasr
         public double LastRttMs, AudioMsSilence;
         public ulong Reconnects;
         public double AudioMsReplayed;
+        /// <summary>Levels of the audio sent (see fwasr_stats): dBFS, NaN before any audio.</summary>
+        public double LevelRmsDbfs, LevelPeakDbfs, PeakDbfs;
+        public ulong ClippedSamples;
+        public double AudioMsBelowSilence;
     }
 
     /// <summary>One segment of a snapshot (fwasr_segment).</summary>
@@ -196,6 +200,9 @@ namespace Fwasr
             public double last_rtt_ms, audio_ms_silence;
             public ulong reconnects;
             public double audio_ms_replayed;
+            public double level_rms_dbfs, level_peak_dbfs, peak_dbfs;
+            public ulong clipped_samples;
+            public double audio_ms_below_silence;
         }
 
         [StructLayout(LayoutKind.Sequential)]
@@ -482,6 +489,8 @@ namespace Fwasr
                     BytesSent = raw.bytes_sent, ChunksSent = raw.chunks_sent, MessagesReceived = raw.messages_received,
                     LastRttMs = raw.last_rtt_ms, AudioMsSilence = raw.audio_ms_silence, Reconnects = raw.reconnects,
                     AudioMsReplayed = raw.audio_ms_replayed,
+                    LevelRmsDbfs = raw.level_rms_dbfs, LevelPeakDbfs = raw.level_peak_dbfs, PeakDbfs = raw.peak_dbfs,
+                    ClippedSamples = raw.clipped_samples, AudioMsBelowSilence = raw.audio_ms_below_silence,
                 };
             }
         }

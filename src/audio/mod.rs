@@ -3,6 +3,7 @@
 //! queue (push itself only copies); allocation-free after construction.
 
 pub mod g711;
+pub mod levels;
 pub mod resample;
 
 use crate::error::Error;

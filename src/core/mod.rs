@@ -265,6 +265,10 @@ impl<A: Audio> Core<A> {
         &self.audio
     }
 
+    pub fn audio_mut(&mut self) -> &mut A {
+        &mut self.audio
+    }
+
     /// Control calls taken and not sent yet.
     pub fn pending_controls(&self) -> usize {
         self.pending.len()

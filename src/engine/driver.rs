@@ -18,6 +18,7 @@ use tungstenite::Message;
 use super::link::{Incoming, Link, ReadBudget};
 use super::shared::*;
 use super::sink::Sink;
+use crate::audio::levels::Levels;
 use crate::chunker::AudioConsumer;
 use crate::config::{Config, BYTES_PER_MS};
 use crate::conn::{Connector, Dial, Net};
@@ -25,18 +26,39 @@ use crate::core::{Action, Audio, Control, Core, Counters, Frame, Outcome, Output
 use crate::error::*;
 use crate::event::*;
 
-impl Audio for AudioConsumer {
+/// The session's audio queue, with the levels of what is taken from it measured on the way
+/// (the converted 16 kHz mono s16 the core sends).
+pub(crate) struct Metered {
+    queue: AudioConsumer,
+    levels: Levels,
+    /// Samples measured since the levels were last published.
+    fresh: bool,
+}
+
+impl Metered {
+    fn measured(&mut self, chunk: Option<Vec<u8>>) -> Option<Vec<u8>> {
+        if let Some(c) = &chunk {
+            self.levels.feed(c);
+            self.fresh = true;
+        }
+        chunk
+    }
+}
+
+impl Audio for Metered {
     fn has_chunk(&mut self) -> bool {
-        AudioConsumer::has_chunk(self)
+        self.queue.has_chunk()
     }
     fn take_chunk(&mut self) -> Option<Vec<u8>> {
-        AudioConsumer::take_chunk(self)
+        let chunk = self.queue.take_chunk();
+        self.measured(chunk)
     }
     fn finish_input(&mut self) -> usize {
-        AudioConsumer::finish_input(self)
+        self.queue.finish_input()
     }
     fn take_rest(&mut self) -> Option<Vec<u8>> {
-        AudioConsumer::take_rest(self)
+        let rest = self.queue.take_rest();
+        self.measured(rest)
     }
 }
 
@@ -60,7 +82,7 @@ pub(crate) struct Driver {
     sink: Sink,
     connector: Connector,
     control: Receiver<Control>,
-    core: Core<AudioConsumer>,
+    core: Core<Metered>,
     socket: Socket,
     /// What the socket is registered for.
     interest: Interest,
@@ -82,6 +104,11 @@ impl Driver {
         // Reconnect jitter differs between sessions and processes: std's per-process random
         // keys.
         let seed = RandomState::new().build_hasher().finish();
+        let audio = Metered {
+            queue: audio,
+            levels: Levels::default(),
+            fresh: false,
+        };
         let core = Core::new(
             Settings::new(cfg, seed),
             audio,
@@ -132,9 +159,9 @@ impl Driver {
             if self.shared.flow.reading_paused.load(Ordering::Acquire) {
                 self.core.reading_held(now);
             }
-            let before = self.core.audio().queued_input();
+            let before = self.core.audio().queue.queued_input();
             self.write(now);
-            if self.core.audio().queued_input() != before {
+            if self.core.audio().queue.queued_input() != before {
                 self.shared.life.wake_waiters();
             }
             self.settle(registry, token, now);
@@ -389,6 +416,9 @@ impl Driver {
         sh.flow
             .controls_pending
             .store(self.core.pending_controls(), Ordering::Release);
+        if std::mem::take(&mut self.core.audio_mut().fresh) {
+            sh.counts.levels.store(self.core.audio().levels.stats());
+        }
     }
 
     /// Hands the core's events and log lines to the app, in order. The state and counters

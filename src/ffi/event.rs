@@ -290,6 +290,21 @@ pub struct fwasr_stats {
     pub reconnects: u64,
     /// Audio sent again after reconnects (counted once in audio_ms_sent).
     pub audio_ms_replayed: f64,
+    /// RMS level of about the last 100 ms of audio sent, in dBFS relative to full scale (a
+    /// full-scale square wave is 0 dBFS, a full-scale sine −3.01 dBFS); −inf for digital
+    /// silence, NaN before any audio was sent. Measured on the 16 kHz mono audio as the
+    /// network thread takes it from the queue (no cost to push); with pacing or a backed-up
+    /// connection it trails what was pushed by the queue's delay (audio_ms_queued).
+    pub level_rms_dbfs: f64,
+    /// Peak level of the same 100 ms, in dBFS (a full-scale sample is 0 dBFS).
+    pub level_peak_dbfs: f64,
+    /// Peak level of all audio sent so far, in dBFS.
+    pub peak_dbfs: f64,
+    /// Samples sent at full scale (±32767 or −32768 after conversion): input that clipped.
+    pub clipped_samples: u64,
+    /// Milliseconds of audio sent in 10 ms blocks whose RMS was below −60 dBFS (a muted
+    /// microphone, a one-way call).
+    pub audio_ms_below_silence: f64,
 }
 
 impl From<Stats> for fwasr_stats {
@@ -306,6 +321,11 @@ impl From<Stats> for fwasr_stats {
             audio_ms_silence: Stats::ms(s.bytes_silence),
             reconnects: s.reconnects,
             audio_ms_replayed: Stats::ms(s.bytes_replayed),
+            level_rms_dbfs: s.levels.rms_dbfs,
+            level_peak_dbfs: s.levels.peak_dbfs,
+            peak_dbfs: s.levels.session_peak_dbfs,
+            clipped_samples: s.levels.clipped_samples,
+            audio_ms_below_silence: s.levels.silence_ms,
         }
     }
 }

@@ -3,6 +3,7 @@
 #include <fwasr.hpp>
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -57,6 +58,9 @@ int main() {
     auto segs = s.segments();
     CHECK(segs.size() == 1 && segs[0].id == "0" && segs[0].is_final == 1);
     CHECK(s.stats().bytes_sent == 16000);
+    // 500 ms of digital silence: all of it below -60 dBFS, no peak, nothing clipped.
+    CHECK(s.stats().audio_ms_below_silence == 500 && std::isinf(s.stats().peak_dbfs) && s.stats().peak_dbfs < 0);
+    CHECK(s.stats().clipped_samples == 0);
     CHECK(segments >= 1 && closed == 1);
     try {
         s.push_s16(pcm.data(), pcm.size());

@@ -39,6 +39,9 @@ static class StreamSample
             Check(s.State == State.Closed, "state Closed");
             Check(s.Transcript == expected, "transcript: " + s.Transcript);
             Check(s.Stats.BytesSent == (ulong)((wav.Length - 44) / 2 * 2), "bytes sent");
+            // The sample's own levels: peak -1.71 dBFS, nothing clipped, 2.18 s below -60 dBFS.
+            Check(Math.Abs(s.Stats.PeakDbfs + 1.715) < 0.01 && s.Stats.ClippedSamples == 0, "peak level, no clipping");
+            Check(s.Stats.AudioMsBelowSilence == 2180, "silence: " + s.Stats.AudioMsBelowSilence);
             Check(Session.Version.StartsWith("0."), "version");
         }
         return Result();

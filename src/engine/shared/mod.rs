@@ -7,7 +7,7 @@ mod gate;
 mod life;
 mod wake;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -16,6 +16,7 @@ pub(crate) use gate::{mark_network_thread, on_network_thread, Gate};
 pub(crate) use life::{Life, Progress};
 pub(crate) use wake::{Doorbell, Wake, NO_SLOT};
 
+use crate::audio::levels::LevelStats;
 use crate::config::LogHandler;
 use crate::event::LogLevel;
 use crate::transcript::Transcript;
@@ -37,6 +38,51 @@ pub(crate) struct Counts {
     pub replayed: AtomicU64,
     pub messages: AtomicU64,
     pub last_rtt_bits: AtomicU64,
+    pub levels: LevelCells,
+}
+
+/// The levels of the audio sent, as of the network thread's last step.
+pub(crate) struct LevelCells {
+    rms: AtomicU64,
+    peak: AtomicU64,
+    session_peak: AtomicU64,
+    clipped: AtomicU64,
+    silence_ms: AtomicU64,
+}
+
+impl Default for LevelCells {
+    fn default() -> Self {
+        let nan = || AtomicU64::new(f64::NAN.to_bits());
+        LevelCells {
+            rms: nan(),
+            peak: nan(),
+            session_peak: nan(),
+            clipped: AtomicU64::new(0),
+            silence_ms: AtomicU64::new(0f64.to_bits()),
+        }
+    }
+}
+
+impl LevelCells {
+    pub fn store(&self, l: LevelStats) {
+        let f = |cell: &AtomicU64, v: f64| cell.store(v.to_bits(), Ordering::Relaxed);
+        f(&self.rms, l.rms_dbfs);
+        f(&self.peak, l.peak_dbfs);
+        f(&self.session_peak, l.session_peak_dbfs);
+        self.clipped.store(l.clipped_samples, Ordering::Relaxed);
+        f(&self.silence_ms, l.silence_ms);
+    }
+
+    pub fn load(&self) -> LevelStats {
+        let f = |cell: &AtomicU64| f64::from_bits(cell.load(Ordering::Relaxed));
+        LevelStats {
+            rms_dbfs: f(&self.rms),
+            peak_dbfs: f(&self.peak),
+            session_peak_dbfs: f(&self.session_peak),
+            clipped_samples: self.clipped.load(Ordering::Relaxed),
+            silence_ms: f(&self.silence_ms),
+        }
+    }
 }
 
 /// Flow control between the caller's threads and the network thread.

@@ -117,6 +117,12 @@ public struct Stats: Sendable {
     public let audioMsSilence: Double
     public let reconnects: UInt64
     public let audioMsReplayed: Double
+    /// Levels of the audio sent (see fwasr_stats): dBFS, NaN before any audio.
+    public let levelRmsDbfs: Double
+    public let levelPeakDbfs: Double
+    public let peakDbfs: Double
+    public let clippedSamples: UInt64
+    public let audioMsBelowSilence: Double
 
     init(_ s: fwasr_stats) {
         audioMsPushed = s.audio_ms_pushed
@@ -130,6 +136,11 @@ public struct Stats: Sendable {
         audioMsSilence = s.audio_ms_silence
         reconnects = s.reconnects
         audioMsReplayed = s.audio_ms_replayed
+        levelRmsDbfs = s.level_rms_dbfs
+        levelPeakDbfs = s.level_peak_dbfs
+        peakDbfs = s.peak_dbfs
+        clippedSamples = s.clipped_samples
+        audioMsBelowSilence = s.audio_ms_below_silence
     }
 }
 

@@ -76,6 +76,10 @@ final class SessionTests: XCTestCase, @unchecked Sendable {
         let stats = try session.stats()
         XCTAssertEqual(stats.audioMsDropped, 0)
         XCTAssertGreaterThan(stats.audioMsSent, 8000)
+        // The sample's own levels: peak -1.71 dBFS, nothing clipped, 2.18 s below -60 dBFS.
+        XCTAssertEqual(stats.peakDbfs, -1.715, accuracy: 0.01)
+        XCTAssertEqual(stats.clippedSamples, 0)
+        XCTAssertEqual(stats.audioMsBelowSilence, 2180)
         XCTAssertTrue(logs.all.contains { $0.contains("finished") }, "\(logs.all)")
         XCTAssertEqual(session.state, FWASR_STATE_CLOSED)
     }
