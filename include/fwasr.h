@@ -33,9 +33,6 @@
 /* The v2 preview (a newer model; same protocol and path). */
 #define FWASR_URL_V2_PREVIEW "wss://audio-streaming-v2.api.fireworks.ai/v1/audio/transcriptions/streaming"
 
-// A 10 ms block whose RMS is below this counts as silence.
-#define SILENCE_DBFS -60.0
-
 // The result of every fallible fwasr call. `FWASR_OK` is 0; the numbers never change.
 typedef enum fwasr_status {
   // Success.

@@ -25,7 +25,7 @@ use crate::transcript::Segment;
 pub use crate::state::*;
 
 /// Counters of a session, read with `Session::stats`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Stats {
     pub bytes_pushed: u64,
     pub bytes_sent: u64,

@@ -9,7 +9,7 @@ const BLOCK: u32 = 160;
 /// Blocks in the window: 100 ms.
 const WINDOW: usize = 10;
 /// A 10 ms block whose RMS is below this counts as silence.
-pub const SILENCE_DBFS: f64 = -60.0;
+pub(crate) const SILENCE_DBFS: f64 = -60.0;
 
 #[derive(Clone, Copy, Default)]
 struct Block {
@@ -35,7 +35,7 @@ pub struct LevelStats {
 }
 
 #[derive(Default)]
-pub struct Levels {
+pub(crate) struct Levels {
     window: [Block; WINDOW],
     /// Where the next complete block goes in `window`.
     next: usize,
@@ -49,6 +49,19 @@ pub struct Levels {
 
 fn dbfs(x: f64) -> f64 {
     20.0 * (x / 32768.0).log10()
+}
+
+impl Default for LevelStats {
+    /// No audio yet.
+    fn default() -> LevelStats {
+        LevelStats {
+            rms_dbfs: f64::NAN,
+            peak_dbfs: f64::NAN,
+            session_peak_dbfs: f64::NAN,
+            clipped_samples: 0,
+            silence_ms: 0.0,
+        }
+    }
 }
 
 impl Levels {
@@ -78,13 +91,7 @@ impl Levels {
 
     pub fn stats(&self) -> LevelStats {
         if self.samples == 0 {
-            return LevelStats {
-                rms_dbfs: f64::NAN,
-                peak_dbfs: f64::NAN,
-                session_peak_dbfs: f64::NAN,
-                clipped_samples: 0,
-                silence_ms: 0.0,
-            };
+            return LevelStats::default();
         }
         // The last 100 ms: the block being filled and the complete ones before it.
         let mut left = WINDOW as u32 * BLOCK;

@@ -52,14 +52,15 @@ pub(crate) struct LevelCells {
 
 impl Default for LevelCells {
     fn default() -> Self {
-        let nan = || AtomicU64::new(f64::NAN.to_bits());
-        LevelCells {
-            rms: nan(),
-            peak: nan(),
-            session_peak: nan(),
+        let cells = LevelCells {
+            rms: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
+            session_peak: AtomicU64::new(0),
             clipped: AtomicU64::new(0),
-            silence_ms: AtomicU64::new(0f64.to_bits()),
-        }
+            silence_ms: AtomicU64::new(0),
+        };
+        cells.store(LevelStats::default());
+        cells
     }
 }
 
