@@ -206,25 +206,25 @@ impl Dial {
                         self.stage = Stage::Resolving(lookup);
                         return Ok(None);
                     }
-                    Some(addrs) => Stage::Connecting(Race::new(addrs?, Instant::now())),
-                },
-                Stage::Connecting(mut race) => {
-                    let host = match &self.proxy {
-                        Some(p) => format!("proxy {}", p.display),
-                        None => format!("{}:{}", self.host, self.port),
-                    };
-                    match race.advance(registry, token, Instant::now(), &host) {
-                        Standing::Won(tcp) => match &self.proxy {
-                            Some(p) => Stage::Tunneling(tcp, Tunnel::new(p, &self.host, self.port)),
-                            None => self.connected(tcp)?,
-                        },
-                        Standing::Running => {
-                            self.stage = Stage::Connecting(race);
-                            return Ok(None);
-                        }
-                        Standing::Lost(e) => return Err(e),
+                    Some(addrs) => {
+                        let dest = match &self.proxy {
+                            Some(p) => format!("proxy {}", p.display),
+                            None => format!("{}:{}", self.host, self.port),
+                        };
+                        Stage::Connecting(Race::new(addrs?, dest, Instant::now()))
                     }
-                }
+                },
+                Stage::Connecting(mut race) => match race.advance(registry, token, Instant::now()) {
+                    Standing::Won(tcp) => match &self.proxy {
+                        Some(p) => Stage::Tunneling(tcp, Tunnel::new(p, &self.host, self.port)),
+                        None => self.connected(tcp)?,
+                    },
+                    Standing::Running => {
+                        self.stage = Stage::Connecting(race);
+                        return Ok(None);
+                    }
+                    Standing::Lost(e) => return Err(e),
+                },
                 Stage::Tunneling(mut tcp, mut tunnel) => match tunnel.advance(&mut tcp) {
                     Ok(true) => self.connected(tcp)?,
                     Ok(false) => {

@@ -43,6 +43,8 @@ pub(crate) struct Race {
     failures: Vec<(SocketAddr, String)>,
     /// When the next attempt starts if none succeeds or fails before.
     next_at: Instant,
+    /// The destination, for the error when every address fails.
+    dest: String,
 }
 
 /// Where a race stands after a look.
@@ -54,18 +56,19 @@ pub(crate) enum Standing {
 }
 
 impl Race {
-    pub fn new(addrs: Vec<SocketAddr>, now: Instant) -> Race {
+    /// A race to `addrs`; `dest` names the destination in errors.
+    pub fn new(addrs: Vec<SocketAddr>, dest: String, now: Instant) -> Race {
         Race {
             pending: interleave(addrs),
             attempts: Vec::new(),
             failures: Vec::new(),
             next_at: now,
+            dest,
         }
     }
 
-    /// Looks at the attempts in flight and starts the next when it is due. `host` names the
-    /// destination in errors.
-    pub fn advance(&mut self, registry: &Registry, token: Token, now: Instant, host: &str) -> Standing {
+    /// Looks at the attempts in flight and starts the next when it is due.
+    pub fn advance(&mut self, registry: &Registry, token: Token, now: Instant) -> Standing {
         let mut i = 0;
         while i < self.attempts.len() {
             match connect_state(&self.attempts[i].1) {
@@ -105,7 +108,7 @@ impl Race {
         if self.attempts.is_empty() {
             return Standing::Lost(Error::new(
                 FWASR_ERR_CONNECT,
-                format!("cannot connect to {host}: {}", self.tried()),
+                format!("cannot connect to {}: {}", self.dest, self.tried()),
             ));
         }
         Standing::Running
@@ -178,9 +181,9 @@ mod tests {
     fn win(addrs: Vec<SocketAddr>) -> (TcpStream, Duration) {
         let poll = mio::Poll::new().unwrap();
         let t = Instant::now();
-        let mut race = Race::new(addrs, t);
+        let mut race = Race::new(addrs, "test".into(), t);
         loop {
-            match race.advance(poll.registry(), Token(0), Instant::now(), "test") {
+            match race.advance(poll.registry(), Token(0), Instant::now()) {
                 Standing::Won(tcp) => return (tcp, t.elapsed()),
                 Standing::Running => {}
                 Standing::Lost(e) => panic!("{e}"),
@@ -233,9 +236,9 @@ mod tests {
         let (_fill, _hole, hole) = blackhole();
         // Alone, the hole holds a connect without an answer either way.
         let poll = mio::Poll::new().unwrap();
-        let mut alone = Race::new(vec![hole], Instant::now());
+        let mut alone = Race::new(vec![hole], "test".into(), Instant::now());
         for _ in 0..30 {
-            let standing = alone.advance(poll.registry(), Token(0), Instant::now(), "hole");
+            let standing = alone.advance(poll.registry(), Token(0), Instant::now());
             assert!(matches!(standing, Standing::Running), "{}", alone.tried());
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -263,12 +266,13 @@ mod tests {
         // Two refusing addresses: lost, naming both.
         let mut race = Race::new(
             vec![a(&format!("127.0.0.2:{port}")), a(&format!("127.0.0.3:{port}"))],
+            "two.test:1".into(),
             Instant::now(),
         );
         let until = Instant::now() + Duration::from_secs(10);
         let e = loop {
             assert!(Instant::now() < until, "{}", race.tried());
-            match race.advance(poll.registry(), Token(0), Instant::now(), "two.test:1") {
+            match race.advance(poll.registry(), Token(0), Instant::now()) {
                 Standing::Lost(e) => break e,
                 Standing::Running => std::thread::sleep(Duration::from_millis(5)),
                 Standing::Won(_) => panic!("nothing listens"),

@@ -165,7 +165,6 @@ impl<A: Audio> Core<A> {
         if let Some(f) = conn.urgent.pop_front() {
             return Some(f);
         }
-        conn.backed_up = backed_up;
         if backed_up || !self.writing() {
             return None;
         }
