@@ -123,9 +123,7 @@ impl Session {
         let ready = life.wait_until(deadline, |p| match p.state() {
             FWASR_STATE_CONNECTING => None,
             FWASR_STATE_OPEN | FWASR_STATE_FINISHING => Some(Ok(())),
-            _ => Some(Err(p.ended_error().unwrap_or_else(|| {
-                Error::new(FWASR_ERR_STATE, "the session has ended")
-            }))),
+            _ => p.ended_error().map(Err),
         });
         ready.unwrap_or_else(|| {
             Err(Error::new(
@@ -150,11 +148,7 @@ impl Session {
 
     /// The error of a session that has ended, if it has.
     fn ended_error(&self) -> Result<(), Error> {
-        match self.shared.life.look(|p| (p.state(), p.ended_error())) {
-            (_, Some(e)) => Err(e),
-            (FWASR_STATE_CLOSED, None) => Err(Error::new(FWASR_ERR_STATE, "the session has ended")),
-            _ => Ok(()),
-        }
+        self.shared.life.look(Progress::ended_error).map_or(Ok(()), Err)
     }
 
     /// The format `push` takes, so typed pushes can check they match.
@@ -344,10 +338,7 @@ impl Session {
         let life = &self.shared.life;
         let ended = |p: &Progress| match p.state() {
             FWASR_STATE_CLOSED => Some(Ok(())),
-            FWASR_STATE_FAILED => Some(Err(p
-                .ended_error()
-                .unwrap_or_else(|| Error::new(FWASR_ERR_STATE, "the session has ended")))),
-            _ => None,
+            _ => p.ended_error().map(Err),
         };
         if life.look(ended).is_none() && on_network_thread() {
             return Err(in_callback(

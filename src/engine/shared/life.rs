@@ -19,14 +19,13 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    /// The error of a session that has ended (None while it runs or after a finish).
+    /// Why calls fail once the session has ended: a FAILED session's error, or that it has
+    /// ended (CLOSED). None while it runs.
     pub fn ended_error(&self) -> Option<Error> {
+        let ended = || Error::new(crate::error::FWASR_ERR_STATE, "the session has ended");
         match self.state {
-            FWASR_STATE_FAILED => Some(
-                self.error
-                    .clone()
-                    .unwrap_or_else(|| Error::new(crate::error::FWASR_ERR_STATE, "the session has ended")),
-            ),
+            FWASR_STATE_FAILED => Some(self.error.clone().unwrap_or_else(ended)),
+            FWASR_STATE_CLOSED => Some(ended()),
             _ => None,
         }
     }
