@@ -92,6 +92,14 @@ fn skip() -> bool {
     skip_under_wine("tinyproxy is a Linux program the Windows test build cannot start")
 }
 
+/// A config for `url` through the proxy at `proxy`.
+fn through(proxy: &str, url: &str) -> Config {
+    let mut c = Config::new();
+    c.set_url(url).unwrap();
+    c.set_proxy(Some(proxy)).unwrap();
+    c
+}
+
 /// Streams 1 s through `c` and finishes: the devserver's transcript of it.
 fn stream(c: &Config) -> Result<String, Error> {
     let s = Session::open(c)?;
@@ -108,9 +116,7 @@ fn ws_and_wss_go_through_a_real_proxy() {
     }
     let proxy = TinyProxy::start("");
     let d = DevServer::start(&[]);
-    let mut c = Config::new();
-    c.set_url(&d.url).unwrap();
-    c.set_proxy(Some(&proxy.url)).unwrap();
+    let c = through(&proxy.url, &d.url);
     assert_eq!(stream(&c).unwrap(), "1.00 s of audio received");
     let port = port_of(&d.url);
     assert!(
@@ -182,9 +188,7 @@ fn a_proxy_that_denies_the_client_is_a_connect_error_with_its_status() {
     }
     let proxy = TinyProxy::start("Allow 192.0.2.1");
     let d = DevServer::start(&[]);
-    let mut c = Config::new();
-    c.set_url(&d.url).unwrap();
-    c.set_proxy(Some(&proxy.url)).unwrap();
+    let c = through(&proxy.url, &d.url);
     let e = stream(&c).unwrap_err();
     assert_eq!((e.status, e.code), (FWASR_ERR_CONNECT, 403), "{e}");
     assert!(e.message.contains("refused the tunnel"), "{e}");
@@ -197,9 +201,7 @@ fn reconnects_go_through_the_proxy_too() {
     }
     let proxy = TinyProxy::start("");
     let d = DevServer::with_script(&sample_script(), &["--abort-after", "4.0"]);
-    let mut c = Config::new();
-    c.set_url(&d.url).unwrap();
-    c.set_proxy(Some(&proxy.url)).unwrap();
+    let mut c = through(&proxy.url, &d.url);
     c.set_reconnect(5, 10, 40).unwrap();
     let s = Session::open(&c).unwrap();
     s.push(&sample_pcm()).unwrap();
