@@ -5,13 +5,20 @@ use fwasr::protocol;
 use fwasr::transcript::{Change, Transcript};
 
 /// Bytes as server text messages (split at newlines) through the parser and the transcript
-/// state: nothing panics, the segment order and the retraction rule hold after every update.
+/// state: nothing panics, words read back whole, the segment order and the retraction rule
+/// hold after every update.
 pub fn server_messages(data: &[u8]) {
     let mut t = Transcript::new();
     for line in data.split(|b| *b == b'\n') {
         let text = String::from_utf8_lossy(line);
-        let Ok(msg) = protocol::parse(&text) else { continue };
+        let Ok(msg) = protocol::parse(&text, 2.5) else {
+            continue;
+        };
         let Some(update) = msg.segments else { continue };
+        for words in update.iter().filter_map(|s| s.words.as_ref()) {
+            assert_eq!(words.iter().count(), words.len());
+            assert!(words.iter().all(|w| !w.text.contains('\0')));
+        }
         let before: Vec<String> = t.segments().map(|s| s.id.clone()).collect();
         let changes = t.apply(&update);
         let after: Vec<String> = t.segments().map(|s| s.id.clone()).collect();

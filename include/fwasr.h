@@ -162,7 +162,8 @@ typedef struct fwasr_event {
   const char *text;
   // SEGMENT: 1 when every word is final, 0 when one is not, -1 unknown (no words).
   int32_t is_final;
-  // SEGMENT: start and end in seconds of the connection's audio; NaN when unknown.
+  // SEGMENT: start and end in seconds of the stream's audio (offset across reconnects);
+  // NaN when unknown (the server sends times when asked: reconnect or word timestamps on).
   double start_s;
   double end_s;
   // CHECKPOINT: the checkpoint id; TRACE: the trace id; CLEARED: the reset id.
@@ -210,13 +211,30 @@ typedef void (*fwasr_event_fn)(void *userdata, const struct fwasr_event *event);
 // Receives log lines (never containing the API key). Same thread rules as fwasr_event_fn.
 typedef void (*fwasr_log_fn)(void *userdata, enum fwasr_log_level level, const char *message);
 
+// One word of a segment. Fields are only ever appended; reach words through
+// fwasr_event_word and fwasr_segment_word, never by indexing an array of them.
+typedef struct fwasr_word {
+  // The word as the server wrote it (it may begin with a space). Never NULL; valid as long
+  // as the event or snapshot it came from.
+  const char *text;
+  // Start and end in seconds of the stream's audio (on the same clock as segment times,
+  // offset across reconnects); NaN when the server sent none (see
+  // fwasr_config_set_word_timestamps).
+  double start_s;
+  double end_s;
+  // The server's confidence in the word, from 0 to 1; NaN when it sent none.
+  double probability;
+  // 1 final, 0 not final (the server may still change it), -1 unknown.
+  int32_t is_final;
+} fwasr_word;
+
 // One segment of a snapshot. Its strings are never NULL and live as long as the snapshot.
 typedef struct fwasr_segment {
   const char *id;
   const char *text;
   // 1 final, 0 not final, -1 unknown (no words).
   int32_t is_final;
-  // Seconds of the connection's audio; NaN when unknown.
+  // Seconds of the stream's audio; NaN when unknown.
   double start_s;
   double end_s;
 } fwasr_segment;
@@ -427,6 +445,12 @@ enum fwasr_status fwasr_config_set_proxy(struct fwasr_config *cfg, const char *p
 // Also trust the PEM certificate(s) in this file for wss:// (read now). NULL forgets them.
 enum fwasr_status fwasr_config_set_tls_ca_file(struct fwasr_config *cfg, const char *path);
 
+// Ask the server for the times of every word and segment (default false):
+// `timestamp_granularities=word,segment`, unless that parameter is set with
+// fwasr_config_set_param. Without it the server sends words (fwasr_event_word) without times
+// (NaN), and segment times only when reconnect is on.
+enum fwasr_status fwasr_config_set_word_timestamps(struct fwasr_config *cfg, bool on);
+
 // Verify the server's certificate and host name (default true). false accepts any
 // certificate: for local test servers only.
 enum fwasr_status fwasr_config_set_tls_verify(struct fwasr_config *cfg, bool verify);
@@ -449,6 +473,15 @@ enum fwasr_status fwasr_config_set_event_callback(struct fwasr_config *cfg, fwas
 // `callback`. The library logs nowhere else. NULL callback turns logging off.
 enum fwasr_status fwasr_config_set_log_callback(struct fwasr_config *cfg, fwasr_log_fn callback, void *userdata, int32_t level);
 
+// Number of words of a SEGMENT or SEGMENT_REMOVED event (0 when the server sent none, for
+// other events and for NULL). `ev` must be an event as the library handed it out (from
+// fwasr_session_next_event or a callback), not a copy of one.
+size_t fwasr_event_word_count(const struct fwasr_event *ev);
+
+// The i-th word of a SEGMENT or SEGMENT_REMOVED event, or NULL when out of range. Valid as
+// long as the event (until fwasr_event_free, or the callback returns).
+const struct fwasr_word *fwasr_event_word(const struct fwasr_event *ev, size_t index);
+
 // Frees an event returned by fwasr_session_next_event. NULL does nothing. Any thread.
 void fwasr_event_free(struct fwasr_event *event);
 
@@ -460,6 +493,14 @@ size_t fwasr_segments_len(const struct fwasr_segments *segments);
 
 // The i-th segment, or NULL when out of range. Valid until fwasr_segments_free.
 const struct fwasr_segment *fwasr_segments_get(const struct fwasr_segments *segments, size_t index);
+
+// Number of words of a snapshot's segment (0 when the server sent none, and for NULL). `seg`
+// must come from fwasr_segments_get, not be a copy.
+size_t fwasr_segment_word_count(const struct fwasr_segment *seg);
+
+// The i-th word of a snapshot's segment, or NULL when out of range. Valid until
+// fwasr_segments_free.
+const struct fwasr_word *fwasr_segment_word(const struct fwasr_segment *seg, size_t index);
 
 // Frees a snapshot. NULL does nothing.
 void fwasr_segments_free(struct fwasr_segments *segments);

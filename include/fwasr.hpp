@@ -58,6 +58,18 @@ inline constexpr std::string_view url_production = FWASR_URL_PRODUCTION;
 inline constexpr std::string_view url_us_virginia = FWASR_URL_US_VIRGINIA;
 inline constexpr std::string_view url_v2_preview = FWASR_URL_V2_PREVIEW;
 
+// A word with its times, copied out of the C struct.
+struct Word {
+    std::string text;
+    double start_s, end_s;  // NaN unless word timestamps were asked for
+    double probability;     // NaN when the server sent none
+    int is_final;           // 1 final, 0 not, -1 unknown
+
+    explicit Word(const fwasr_word &w)
+        : text(detail::s(w.text)), start_s(w.start_s), end_s(w.end_s), probability(w.probability),
+          is_final(w.is_final) {}
+};
+
 // An event, copied out of the C struct (so it may be kept after the callback returns).
 struct Event {
     fwasr_event_type type;
@@ -75,6 +87,7 @@ struct Event {
     int attempt;
     double replayed_ms;
     double backoff_ms;
+    std::vector<Word> words;  // SEGMENT, SEGMENT_REMOVED
 
     explicit Event(const fwasr_event &e)
         : type(e.type), segment_id(detail::s(e.segment_id)), text(detail::s(e.text)), is_final(e.is_final),
@@ -82,6 +95,7 @@ struct Event {
           dropped_ms(e.dropped_ms), status(e.status), code(e.code), message(detail::s(e.message)),
           attempt(e.attempt), replayed_ms(e.replayed_ms), backoff_ms(e.backoff_ms) {
         if (e.json) json = std::string(e.json);
+        for (size_t i = 0, n = fwasr_event_word_count(&e); i < n; i++) words.emplace_back(*fwasr_event_word(&e, i));
     }
 };
 
@@ -90,6 +104,7 @@ struct Segment {
     std::string text;
     int is_final;
     double start_s, end_s;
+    std::vector<Word> words;
 };
 
 using EventHandler = std::function<void(const Event &)>;
@@ -144,6 +159,7 @@ public:
         return set(fwasr_config_set_tls_ca_file(p_, detail::z(path).c_str()));
     }
     Config &tls_verify(bool verify) { return set(fwasr_config_set_tls_verify(p_, verify)); }
+    Config &word_timestamps(bool on) { return set(fwasr_config_set_word_timestamps(p_, on)); }
     // The HTTP proxy (see fwasr_config_set_proxy): "" for none, std::nullopt for the
     // environment's.
     Config &proxy(std::optional<std::string_view> url) {
@@ -253,7 +269,10 @@ public:
         std::vector<Segment> out;
         for (size_t i = 0, n = fwasr_segments_len(snap.get()); i < n; i++) {
             const fwasr_segment *g = fwasr_segments_get(snap.get(), i);
-            out.push_back(Segment{g->id, g->text, g->is_final, g->start_s, g->end_s});
+            Segment seg{g->id, g->text, g->is_final, g->start_s, g->end_s, {}};
+            for (size_t j = 0, n = fwasr_segment_word_count(g); j < n; j++)
+                seg.words.emplace_back(*fwasr_segment_word(g, j));
+            out.push_back(std::move(seg));
         }
         return out;
     }

@@ -56,6 +56,8 @@ pub struct Config {
     /// None: the environment's proxy; Some(""): none; else a proxy URL.
     pub(crate) proxy: Option<String>,
     pub(crate) shared_io: bool,
+    /// Ask for word and segment times (`timestamp_granularities=word,segment`).
+    pub(crate) word_timestamps: bool,
     pub(crate) on_event: Option<EventHandler>,
     pub(crate) log: Option<(LogHandler, LogLevel)>,
 }
@@ -80,6 +82,7 @@ impl Default for Config {
             tls_verify: true,
             proxy: None,
             shared_io: false,
+            word_timestamps: false,
             on_event: None,
             log: None,
         }
@@ -315,6 +318,12 @@ impl Config {
         self.tls_verify = verify;
     }
 
+    /// Asks the server for the times of words and segments, unless the
+    /// `timestamp_granularities` parameter is set explicitly.
+    pub fn set_word_timestamps(&mut self, on: bool) {
+        self.word_timestamps = on;
+    }
+
     /// Streams on network threads shared by all such sessions (one per core) instead of one
     /// thread per session; see src/engine/reactor.rs.
     pub fn set_shared_io(&mut self, shared: bool) {
@@ -345,8 +354,12 @@ impl Config {
         let mut url = self.url.clone();
         let mut sep = if url.contains('?') { '&' } else { '?' };
         let mut params = self.params.clone();
-        if self.reconnect.is_some() && !params.iter().any(|(n, _)| n == "timestamp_granularities") {
-            params.push(("timestamp_granularities".into(), "segment".into()));
+        if !params.iter().any(|(n, _)| n == "timestamp_granularities") {
+            if self.word_timestamps {
+                params.push(("timestamp_granularities".into(), "word,segment".into()));
+            } else if self.reconnect.is_some() {
+                params.push(("timestamp_granularities".into(), "segment".into()));
+            }
         }
         for (name, value) in &params {
             url.push(sep);
@@ -429,6 +442,21 @@ mod tests {
         assert_eq!(c.request_url(), "ws://h/p?x=1&response_format=json&language=en");
         c.set_param("response_format", None).unwrap();
         assert_eq!(c.request_url(), "ws://h/p?x=1&language=en");
+    }
+
+    #[test]
+    fn timestamps_asked_for_unless_set_explicitly() {
+        let mut c = Config::new();
+        c.set_url("ws://h/p").unwrap();
+        assert!(!c.request_url().contains("timestamp_granularities"));
+        c.set_reconnect(3, 100, 1000).unwrap();
+        assert!(c.request_url().ends_with("&timestamp_granularities=segment"));
+        c.set_word_timestamps(true);
+        assert!(c
+            .request_url()
+            .ends_with("&timestamp_granularities=word%2Csegment"));
+        c.set_param("timestamp_granularities", Some("segment")).unwrap();
+        assert!(c.request_url().ends_with("&timestamp_granularities=segment"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ impl Json {
     }
 
     /// Whether both are the same shared copy.
-    pub(crate) fn same(&self, other: &Json) -> bool {
+    pub fn same(&self, other: &Json) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 

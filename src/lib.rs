@@ -19,6 +19,7 @@ pub mod session;
 pub mod state;
 pub mod transcript;
 pub mod url;
+pub mod words;
 
 /// The library's version, as in Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

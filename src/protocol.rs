@@ -3,6 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::transcript::Segment;
+use crate::words::{WordBlock, WordIn};
 
 /// Everything a server text message can carry. Unknown fields are ignored.
 #[derive(Debug, Default, PartialEq)]
@@ -15,9 +16,10 @@ pub struct ServerMessage {
     pub error: Option<(String, i32)>,
 }
 
-/// Parses one server text message. Anything that is not a JSON object carrying at least one
-/// known part is a protocol error, described in the returned message.
-pub fn parse(text: &str) -> Result<ServerMessage, String> {
+/// Parses one server text message. Segment and word times are moved `offset_s` later (the
+/// connection's audio starts that far into the stream). Anything that is not a JSON object
+/// carrying at least one known part is a protocol error, described in the returned message.
+pub fn parse(text: &str, offset_s: f64) -> Result<ServerMessage, String> {
     let value: Value =
         serde_json::from_str(text).map_err(|e| format!("server sent a message that is not JSON ({e})"))?;
     let Value::Object(obj) = value else {
@@ -25,7 +27,7 @@ pub fn parse(text: &str) -> Result<ServerMessage, String> {
     };
     let mut msg = ServerMessage::default();
     if let Some(segs) = obj.get("segments") {
-        msg.segments = Some(parse_segments(segs)?);
+        msg.segments = Some(parse_segments(segs, offset_s)?);
     }
     msg.checkpoint_id = id_field(&obj, "checkpoint_id")?;
     match obj.get("object").and_then(Value::as_str) {
@@ -69,8 +71,17 @@ fn id_string(v: &Value) -> Option<String> {
     }
 }
 
-fn parse_segments(v: &Value) -> Result<Vec<Segment>, String> {
+fn parse_segments(v: &Value, offset_s: f64) -> Result<Vec<Segment>, String> {
     let list = v.as_array().ok_or("\"segments\" is not a list")?;
+    // Every word of the message in one block, then each segment takes its range of it.
+    let block = WordBlock::build(list.iter().flat_map(|s| word_list(s).iter()).map(|w| WordIn {
+        text: w.get("word").and_then(Value::as_str).unwrap_or(""),
+        start_s: number(w.get("start")) + offset_s,
+        end_s: number(w.get("end")) + offset_s,
+        probability: number(w.get("probability")),
+        is_final: w.get("is_final").and_then(Value::as_bool).map_or(-1, i32::from),
+    }));
+    let mut first_word = 0;
     list.iter()
         .enumerate()
         .map(|(i, s)| {
@@ -84,15 +95,27 @@ fn parse_segments(v: &Value) -> Result<Vec<Segment>, String> {
                 None | Some(Value::Null) => String::new(),
                 Some(_) => return Err(format!("segment {id} has a text that is not a string")),
             };
+            let count = word_list(s).len();
+            let words = block.as_ref().and_then(|b| b.slice(first_word, count));
+            first_word += count;
             Ok(Segment {
                 is_final: finality(obj.get("words")),
-                start_s: number(obj.get("start")),
-                end_s: number(obj.get("end")),
+                start_s: number(obj.get("start")) + offset_s,
+                end_s: number(obj.get("end")) + offset_s,
                 id,
                 text,
+                words,
             })
         })
         .collect()
+}
+
+/// A segment's words; none when it has no list of them.
+fn word_list(segment: &Value) -> &[Value] {
+    segment
+        .get("words")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 /// 1 when every word is final, 0 when one is not (a word without the flag is not final),
@@ -142,11 +165,17 @@ pub fn clear(event_id: &str, id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::words::Word;
+
+    fn parse_at0(text: &str) -> Result<ServerMessage, String> {
+        parse(text, 0.0)
+    }
 
     #[test]
     fn segments_with_string_and_number_ids() {
-        let m = parse(r#"{"segments":[{"id":"0","text":"a"},{"id":10,"text":"b","extra":1}],"task":"x"}"#)
-            .unwrap();
+        let m =
+            parse_at0(r#"{"segments":[{"id":"0","text":"a"},{"id":10,"text":"b","extra":1}],"task":"x"}"#)
+                .unwrap();
         let s = m.segments.unwrap();
         assert_eq!(s[0].id, "0");
         assert_eq!(s[1].id, "10");
@@ -156,7 +185,7 @@ mod tests {
 
     #[test]
     fn finality_and_times_from_words() {
-        let m = parse(
+        let m = parse_at0(
             r#"{"segments":[
                 {"id":0,"text":"a b","start":0.5,"end":1.25,"words":[{"word":"a","is_final":true},{"word":"b","is_final":true}]},
                 {"id":1,"text":"c d","words":[{"word":"c","is_final":true},{"word":"d","is_final":false}]},
@@ -170,34 +199,72 @@ mod tests {
     }
 
     #[test]
+    fn words_with_times_probabilities_and_finality() {
+        let m = parse(
+            r#"{"segments":[
+                {"id":0,"text":"a b","start":0.5,"end":1.25,"words":[
+                    {"word":" a","start":0.5,"end":0.75,"probability":0.875,"is_final":true},
+                    {"word":"b","start":0.75,"end":1.25,"is_final":false}]},
+                {"id":1,"text":"no words"},
+                {"id":2,"text":"c","words":[{"word":"c","probability":"high"},{"start":3}]}]}"#,
+            10.0,
+        )
+        .unwrap();
+        let s = m.segments.unwrap();
+        assert_eq!((s[0].start_s, s[0].end_s), (10.5, 11.25));
+        let a: Vec<Word> = s[0].words.as_ref().unwrap().iter().collect();
+        assert_eq!(
+            a[0],
+            Word {
+                text: " a",
+                start_s: 10.5,
+                end_s: 10.75,
+                probability: 0.875,
+                is_final: 1
+            }
+        );
+        assert_eq!((a[1].text, a[1].end_s, a[1].is_final), ("b", 11.25, 0));
+        assert!(a[1].probability.is_nan());
+        assert!(s[1].words.is_none());
+        let c = s[2].words.as_ref().unwrap();
+        assert_eq!(c.len(), 2);
+        let (c0, c1) = (c.get(0).unwrap(), c.get(1).unwrap());
+        assert!(c0.start_s.is_nan() && c0.probability.is_nan());
+        assert_eq!((c0.text, c0.is_final), ("c", -1));
+        assert_eq!((c1.text, c1.start_s), ("", 13.0));
+        // One block for the whole message.
+        assert!(s[0].words.as_ref().unwrap().same_block(c));
+    }
+
+    #[test]
     fn control_answers_and_errors() {
         assert_eq!(
-            parse(r#"{"checkpoint_id":"final"}"#)
+            parse_at0(r#"{"checkpoint_id":"final"}"#)
                 .unwrap()
                 .checkpoint_id
                 .as_deref(),
             Some("final")
         );
         assert_eq!(
-            parse(r#"{"object":"stt.output.trace","trace_id":"t1"}"#)
+            parse_at0(r#"{"object":"stt.output.trace","trace_id":"t1"}"#)
                 .unwrap()
                 .trace_id
                 .as_deref(),
             Some("t1")
         );
         assert_eq!(
-            parse(r#"{"object":"stt.state.cleared","reset_id":"r"}"#)
+            parse_at0(r#"{"object":"stt.state.cleared","reset_id":"r"}"#)
                 .unwrap()
                 .reset_id
                 .as_deref(),
             Some("r")
         );
         assert_eq!(
-            parse(r#"{"error":"quota"}"#).unwrap().error,
+            parse_at0(r#"{"error":"quota"}"#).unwrap().error,
             Some(("quota".into(), 0))
         );
         assert_eq!(
-            parse(r#"{"error":{"message":"bad audio","code":400}}"#)
+            parse_at0(r#"{"error":{"message":"bad audio","code":400}}"#)
                 .unwrap()
                 .error,
             Some(("bad audio".into(), 400))
@@ -216,7 +283,7 @@ mod tests {
             r#"{"segments":[{"id":1,"text":5}]}"#,
             r#"{"object":"stt.output.trace"}"#,
         ] {
-            assert!(parse(bad).is_err(), "{bad}");
+            assert!(parse_at0(bad).is_err(), "{bad}");
         }
     }
 

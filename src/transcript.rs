@@ -3,6 +3,8 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
+use crate::words::Words;
+
 /// One segment as the caller sees it.
 #[derive(Clone, Debug)]
 pub struct Segment {
@@ -10,9 +12,12 @@ pub struct Segment {
     pub text: String,
     /// 1 every word final, 0 some word not final, -1 unknown (no words).
     pub is_final: i32,
-    /// Seconds from the start of the connection's audio; NaN when the server sent none.
+    /// Seconds from the start of the stream's audio; NaN when the server sent none.
     pub start_s: f64,
     pub end_s: f64,
+    /// The words with their times, when the server sent words; shared with the message's
+    /// other segments.
+    pub words: Option<Words>,
 }
 
 impl Segment {
@@ -25,6 +30,7 @@ impl Segment {
             is_final: -1,
             start_s: f64::NAN,
             end_s: f64::NAN,
+            words: None,
         }
     }
 }
@@ -37,13 +43,14 @@ impl PartialEq for Segment {
             && self.is_final == o.is_final
             && same(self.start_s, o.start_s)
             && same(self.end_s, o.end_s)
+            && self.words == o.words
     }
 }
 
 /// What one update did, in the order it happened.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    /// Added, or text/finality/times changed.
+    /// Added, or text/finality/times/words changed.
     Upserted(Segment),
     /// Removed by retraction; carries the removed segment.
     Removed(Segment),

@@ -2,7 +2,8 @@
 //! finality, garbage, server errors, an early close) replayed by fwasr-devserver through a
 //! real session. After each run the session's segments equal an independent model of the
 //! protocol's rules, the events are ordered CONNECTED first and CLOSED once and last, and
-//! every SEGMENT / SEGMENT_REMOVED event matches a change of the model.
+//! every SEGMENT / SEGMENT_REMOVED event matches a change of the model (a change of a word's
+//! finality is a change).
 
 mod common;
 
@@ -38,8 +39,8 @@ enum Key {
     Other(u64),
 }
 
-/// id, text, finality
-type Seg = (String, String, i32);
+/// id, text, finality, each word's finality
+type Seg = (String, String, i32, Vec<bool>);
 
 #[derive(Default)]
 struct Model {
@@ -121,12 +122,12 @@ fn random_run(seed: u64) {
                         Ok(v) if rng.below(2) == 0 => json!(v),
                         _ => json!(id),
                     };
-                    let words: Vec<Value> = words
+                    let wire_words: Vec<Value> = words
                         .iter()
                         .map(|f| json!({ "word": "w", "is_final": f }))
                         .collect();
-                    wire.push(json!({ "id": wire_id, "text": text, "words": words }));
-                    segs.push((id, text, fin));
+                    wire.push(json!({ "id": wire_id, "text": text, "words": wire_words }));
+                    segs.push((id, text, fin, words));
                 }
                 expected.extend(model.apply(&segs));
                 replay.push(json!({ "at": at, "json": { "segments": wire } }));
@@ -182,7 +183,15 @@ fn random_run(seed: u64) {
     let have: Vec<Seg> = s
         .segments()
         .into_iter()
-        .map(|g| (g.id, g.text, g.is_final))
+        .map(|g| {
+            let words = g
+                .words
+                .iter()
+                .flat_map(|w| w.iter())
+                .map(|w| w.is_final == 1)
+                .collect();
+            (g.id, g.text, g.is_final, words)
+        })
         .collect();
     assert_eq!(have, want, "seed {seed}: final segments against the model");
 }

@@ -82,12 +82,39 @@ namespace Fwasr
         public double AudioMsBelowSilence;
     }
 
+    /// <summary>A word with its times (fwasr_word).</summary>
+    public sealed class Word
+    {
+        public string Text;
+        /// <summary>NaN unless word timestamps were asked for.</summary>
+        public double StartS, EndS;
+        /// <summary>NaN when the server sent none.</summary>
+        public double Probability;
+        public int IsFinal;
+
+        internal static Word[] All(Func<UIntPtr> count, Func<UIntPtr, IntPtr> get)
+        {
+            var words = new Word[(int)count()];
+            for (int i = 0; i < words.Length; i++)
+            {
+                var raw = (Native.RawWord)Marshal.PtrToStructure(get((UIntPtr)i), typeof(Native.RawWord));
+                words[i] = new Word
+                {
+                    Text = Native.Utf8(raw.text), StartS = raw.start_s, EndS = raw.end_s,
+                    Probability = raw.probability, IsFinal = raw.is_final,
+                };
+            }
+            return words;
+        }
+    }
+
     /// <summary>One segment of a snapshot (fwasr_segment).</summary>
     public sealed class Segment
     {
         public string Id, Text;
         public int IsFinal;
         public double StartS, EndS;
+        public Word[] Words;
     }
 
     /// <summary>An event, copied out of the library's fwasr_event.</summary>
@@ -101,6 +128,8 @@ namespace Fwasr
         public int Code;
         public int Attempt;
         public double ReplayedMs, BackoffMs;
+        /// <summary>SEGMENT, SEGMENT_REMOVED: the segment's words (empty when none).</summary>
+        public Word[] Words;
 
         internal static Event From(IntPtr p)
         {
@@ -113,6 +142,7 @@ namespace Fwasr
                 Status = (Status)raw.status, Code = raw.code, Message = Native.Utf8(raw.message),
                 Json = Native.Utf8(raw.json), Attempt = raw.attempt, ReplayedMs = raw.replayed_ms,
                 BackoffMs = raw.backoff_ms,
+                Words = Word.All(() => Native.fwasr_event_word_count(p), i => Native.fwasr_event_word(p, i)),
             };
         }
     }
@@ -206,6 +236,14 @@ namespace Fwasr
         }
 
         [StructLayout(LayoutKind.Sequential)]
+        internal struct RawWord
+        {
+            public IntPtr text;
+            public double start_s, end_s, probability;
+            public int is_final;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
         internal struct RawSegment
         {
             public IntPtr id, text;
@@ -246,6 +284,7 @@ namespace Fwasr
         [DllImport(Lib)] internal static extern Status fwasr_config_set_tls_ca_file(ConfigHandle cfg, byte[] path);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_proxy(ConfigHandle cfg, byte[] proxy);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_tls_verify(ConfigHandle cfg, [MarshalAs(UnmanagedType.I1)] bool verify);
+        [DllImport(Lib)] internal static extern Status fwasr_config_set_word_timestamps(ConfigHandle cfg, [MarshalAs(UnmanagedType.I1)] bool on);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_shared_io(ConfigHandle cfg, [MarshalAs(UnmanagedType.I1)] bool shared);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_event_callback(ConfigHandle cfg, EventFn callback, IntPtr userdata);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_log_callback(ConfigHandle cfg, LogFn callback, IntPtr userdata, int level);
@@ -267,6 +306,10 @@ namespace Fwasr
         [DllImport(Lib)] internal static extern UIntPtr fwasr_segments_len(IntPtr segments);
         [DllImport(Lib)] internal static extern IntPtr fwasr_segments_get(IntPtr segments, UIntPtr index);
         [DllImport(Lib)] internal static extern void fwasr_segments_free(IntPtr segments);
+        [DllImport(Lib)] internal static extern UIntPtr fwasr_segment_word_count(IntPtr segment);
+        [DllImport(Lib)] internal static extern IntPtr fwasr_segment_word(IntPtr segment, UIntPtr index);
+        [DllImport(Lib)] internal static extern UIntPtr fwasr_event_word_count(IntPtr ev);
+        [DllImport(Lib)] internal static extern IntPtr fwasr_event_word(IntPtr ev, UIntPtr index);
         [DllImport(Lib)] internal static extern Status fwasr_session_stats(SessionHandle s, out RawStats stats, UIntPtr size);
         [DllImport(Lib)] internal static extern State fwasr_session_state(SessionHandle s);
 
@@ -347,6 +390,7 @@ namespace Fwasr
         }
         public Config TlsCaFile(string path) { return Set(Native.fwasr_config_set_tls_ca_file(Handle, Native.Z(path))); }
         public Config TlsVerify(bool verify) { return Set(Native.fwasr_config_set_tls_verify(Handle, verify)); }
+        public Config WordTimestamps(bool on) { return Set(Native.fwasr_config_set_word_timestamps(Handle, on)); }
         /// <summary>The HTTP proxy (see fwasr_config_set_proxy): "" for none, null for the environment's.</summary>
         public Config Proxy(string url) { return Set(Native.fwasr_config_set_proxy(Handle, Native.Z(url))); }
         /// <summary>Stream on network threads shared by sessions (see fwasr_config_set_shared_io).</summary>
@@ -463,11 +507,13 @@ namespace Fwasr
                     var out_ = new Segment[(int)Native.fwasr_segments_len(snap)];
                     for (int i = 0; i < out_.Length; i++)
                     {
-                        var raw = (Native.RawSegment)Marshal.PtrToStructure(Native.fwasr_segments_get(snap, (UIntPtr)i), typeof(Native.RawSegment));
+                        IntPtr seg = Native.fwasr_segments_get(snap, (UIntPtr)i);
+                        var raw = (Native.RawSegment)Marshal.PtrToStructure(seg, typeof(Native.RawSegment));
                         out_[i] = new Segment
                         {
                             Id = Native.Utf8(raw.id), Text = Native.Utf8(raw.text), IsFinal = raw.is_final,
                             StartS = raw.start_s, EndS = raw.end_s,
+                            Words = Word.All(() => Native.fwasr_segment_word_count(seg), j => Native.fwasr_segment_word(seg, j)),
                         };
                     }
                     return out_;

@@ -10,9 +10,10 @@ use crate::transcript::{decimal_add, numeric, Segment};
 /// 16 kHz mono s16le per second.
 const BYTES_PER_S: f64 = BYTES_PER_MS as f64 * 1000.0;
 
-/// The stream position (bytes, whole samples) at `seconds`.
+/// The stream position (bytes) of the sample nearest to `seconds`: a server's 2.6 s is
+/// sample 41,600, though 2.6 × 16,000 comes out a hair below it.
 pub(crate) fn bytes_at(seconds: f64) -> u64 {
-    (seconds * BYTES_PER_S) as u64 / 2 * 2
+    (seconds * BYTES_PER_S / 2.0).round() as u64 * 2
 }
 
 /// Audio sent and not yet settled: bytes `start..start + log.len()` of the stream, at most
@@ -93,7 +94,8 @@ impl Renumber {
         self.offset_s
     }
 
-    /// Places segments of the current connection on the stream (nothing to do on the first).
+    /// Gives segments of the current connection their ids on the stream (nothing to do on the
+    /// first); their times were offset by `offset_s` as they were parsed.
     pub fn apply(&self, segments: &mut [Segment]) {
         if self.generation == 0 {
             return;
@@ -103,8 +105,6 @@ impl Renumber {
                 Some(n) => decimal_add(&self.id_base, n),
                 None => format!("{}:{}", self.generation, s.id),
             };
-            s.start_s += self.offset_s;
-            s.end_s += self.offset_s;
         }
     }
 }
@@ -136,6 +136,14 @@ mod tests {
     }
 
     #[test]
+    fn server_times_fall_on_their_nearest_sample() {
+        assert_eq!(bytes_at(2.6), 83_200);
+        assert_eq!(bytes_at(1.4), 44_800);
+        assert_eq!(bytes_at(0.000_03), 0);
+        assert_eq!(bytes_at(0.000_04), 2);
+    }
+
+    #[test]
     fn without_reconnect_nothing_is_kept() {
         let mut log = ReplayLog::new(0);
         log.record(&[1; 640], 0, 0);
@@ -150,6 +158,7 @@ mod tests {
             is_final: 1,
             start_s: 0.5,
             end_s: 1.0,
+            words: None,
         };
         let mut r = Renumber::default();
         let mut first = vec![seg("0"), seg("x")];
@@ -160,7 +169,7 @@ mod tests {
         r.apply(&mut second);
         let ids: Vec<&str> = second.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["8", "11", "1:x"]);
-        assert_eq!((second[0].start_s, second[0].end_s), (2.5, 3.0));
+        assert_eq!(r.offset_s(), 2.0);
         r.next_connection(bytes_at(3.0), None);
         let mut third = vec![seg("x")];
         r.apply(&mut third);

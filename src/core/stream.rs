@@ -77,7 +77,7 @@ impl<A: Audio> Core<A> {
         if self.closed_reported {
             return;
         }
-        let msg = match protocol::parse(text) {
+        let msg = match protocol::parse(text, self.renumber.offset_s()) {
             Ok(m) => m,
             Err(why) => {
                 self.log(FWASR_LOG_WARN, || why.clone());

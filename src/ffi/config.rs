@@ -370,6 +370,18 @@ pub unsafe extern "C" fn fwasr_config_set_tls_ca_file(
     unsafe { with(cfg, |c| c.set_tls_ca_file(opt_str(path, "path")?)) }
 }
 
+/// Ask the server for the times of every word and segment (default false):
+/// `timestamp_granularities=word,segment`, unless that parameter is set with
+/// fwasr_config_set_param. Without it the server sends words (fwasr_event_word) without times
+/// (NaN), and segment times only when reconnect is on.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_word_timestamps(cfg: *mut fwasr_config, on: bool) -> fwasr_status {
+    with(cfg, |c| {
+        c.set_word_timestamps(on);
+        Ok(())
+    })
+}
+
 /// Verify the server's certificate and host name (default true). false accepts any
 /// certificate: for local test servers only.
 #[no_mangle]

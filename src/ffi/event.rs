@@ -8,6 +8,7 @@ use crate::event::{fwasr_event_type, Event, Json};
 use crate::ffi::{arg_ref, cstring, guard};
 use crate::session::Stats;
 use crate::transcript::Segment;
+use crate::words::{fwasr_word, Words};
 
 /// One event. Allocated by the library; fields are only ever appended at the end.
 /// String fields are never NULL ("" when they do not apply), except `json`.
@@ -21,7 +22,8 @@ pub struct fwasr_event {
     pub text: *const c_char,
     /// SEGMENT: 1 when every word is final, 0 when one is not, -1 unknown (no words).
     pub is_final: i32,
-    /// SEGMENT: start and end in seconds of the connection's audio; NaN when unknown.
+    /// SEGMENT: start and end in seconds of the stream's audio (offset across reconnects);
+    /// NaN when unknown (the server sends times when asked: reconnect or word timestamps on).
     pub start_s: f64,
     pub end_s: f64,
     /// CHECKPOINT: the checkpoint id; TRACE: the trace id; CLEARED: the reset id.
@@ -55,6 +57,8 @@ pub(crate) struct OwnedEvent {
     pub raw: fwasr_event,
     strings: [CString; 4],
     json: Option<Json>,
+    /// SEGMENT, SEGMENT_REMOVED: the segment's words, shared with its message.
+    words: Option<Words>,
 }
 
 /// The flat form of an event: each kind's values in their fields, the rest at their "does not
@@ -162,8 +166,45 @@ impl OwnedEvent {
             },
             strings,
             json,
+            words: e.segment().and_then(|s| s.words.clone()),
         }
     }
+}
+
+/// The event behind a pointer the library handed out (events are OwnedEvents, whose first
+/// field is the fwasr_event).
+///
+/// # Safety
+/// `ev` is NULL or an event from the library that is still valid.
+unsafe fn owned<'a>(ev: *const fwasr_event) -> Option<&'a OwnedEvent> {
+    // SAFETY: per the caller's contract; OwnedEvent is repr(C) with the event first.
+    unsafe { ev.cast::<OwnedEvent>().as_ref() }
+}
+
+/// Number of words of a SEGMENT or SEGMENT_REMOVED event (0 when the server sent none, for
+/// other events and for NULL). `ev` must be an event as the library handed it out (from
+/// fwasr_session_next_event or a callback), not a copy of one.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_event_word_count(ev: *const fwasr_event) -> usize {
+    // SAFETY: NULL or an event from the library (the function's contract).
+    guard(0, || {
+        unsafe { owned(ev) }
+            .and_then(|o| o.words.as_ref())
+            .map_or(0, Words::len)
+    })
+}
+
+/// The i-th word of a SEGMENT or SEGMENT_REMOVED event, or NULL when out of range. Valid as
+/// long as the event (until fwasr_event_free, or the callback returns).
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_event_word(ev: *const fwasr_event, index: usize) -> *const fwasr_word {
+    guard(std::ptr::null(), || {
+        // SAFETY: NULL or an event from the library (the function's contract).
+        unsafe { owned(ev) }
+            .and_then(|o| o.words.as_ref())
+            .and_then(|w| w.raw(index))
+            .map_or(std::ptr::null(), |w| w as *const fwasr_word)
+    })
 }
 
 /// Frees an event returned by fwasr_session_next_event. NULL does nothing. Any thread.
@@ -195,14 +236,22 @@ pub struct fwasr_segment {
     pub text: *const c_char,
     /// 1 final, 0 not final, -1 unknown (no words).
     pub is_final: i32,
-    /// Seconds of the connection's audio; NaN when unknown.
+    /// Seconds of the stream's audio; NaN when unknown.
     pub start_s: f64,
     pub end_s: f64,
 }
 
+/// A snapshot's segment with its words. `raw` comes first so a pointer to it is a pointer to
+/// the whole.
+#[repr(C)]
+pub(crate) struct SnapshotSegment {
+    raw: fwasr_segment,
+    words: Option<Words>,
+}
+
 /// An owned snapshot of a session's segments, in id order. Free with fwasr_segments_free.
 pub struct fwasr_segments {
-    items: Vec<fwasr_segment>,
+    items: Vec<SnapshotSegment>,
     _strings: Vec<CString>,
 }
 
@@ -212,12 +261,15 @@ impl fwasr_segments {
         let mut items = Vec::with_capacity(segments.len());
         for s in segments {
             let (id, text) = (cstring(&s.id), cstring(&s.text));
-            items.push(fwasr_segment {
-                id: id.as_ptr(),
-                text: text.as_ptr(),
-                is_final: s.is_final,
-                start_s: s.start_s,
-                end_s: s.end_s,
+            items.push(SnapshotSegment {
+                raw: fwasr_segment {
+                    id: id.as_ptr(),
+                    text: text.as_ptr(),
+                    is_final: s.is_final,
+                    start_s: s.start_s,
+                    end_s: s.end_s,
+                },
+                words: s.words.clone(),
             });
             strings.push(id);
             strings.push(text);
@@ -246,7 +298,41 @@ pub unsafe extern "C" fn fwasr_segments_get(
         // SAFETY: NULL or a snapshot from fwasr_session_segments.
         unsafe { segments.as_ref() }
             .and_then(|s| s.items.get(index))
-            .map_or(std::ptr::null(), |s| s as *const fwasr_segment)
+            .map_or(std::ptr::null(), |s| &s.raw as *const fwasr_segment)
+    })
+}
+
+/// The snapshot segment behind a pointer from fwasr_segments_get.
+///
+/// # Safety
+/// `seg` is NULL or from fwasr_segments_get of a snapshot not yet freed.
+unsafe fn snapshot_segment<'a>(seg: *const fwasr_segment) -> Option<&'a SnapshotSegment> {
+    // SAFETY: per the caller's contract; SnapshotSegment is repr(C) with the segment first.
+    unsafe { seg.cast::<SnapshotSegment>().as_ref() }
+}
+
+/// Number of words of a snapshot's segment (0 when the server sent none, and for NULL). `seg`
+/// must come from fwasr_segments_get, not be a copy.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_segment_word_count(seg: *const fwasr_segment) -> usize {
+    // SAFETY: NULL or from fwasr_segments_get (the function's contract).
+    guard(0, || {
+        unsafe { snapshot_segment(seg) }
+            .and_then(|s| s.words.as_ref())
+            .map_or(0, Words::len)
+    })
+}
+
+/// The i-th word of a snapshot's segment, or NULL when out of range. Valid until
+/// fwasr_segments_free.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_segment_word(seg: *const fwasr_segment, index: usize) -> *const fwasr_word {
+    guard(std::ptr::null(), || {
+        // SAFETY: NULL or from fwasr_segments_get (the function's contract).
+        unsafe { snapshot_segment(seg) }
+            .and_then(|s| s.words.as_ref())
+            .and_then(|w| w.raw(index))
+            .map_or(std::ptr::null(), |w| w as *const fwasr_word)
     })
 }
 

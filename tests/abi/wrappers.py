@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The C++, C# and Swift front ends against include/fwasr.h: every function, every field of
-fwasr_event, fwasr_stats and fwasr_segment, and every value of the header's enums must be in
+fwasr_event, fwasr_stats, fwasr_segment and fwasr_word, and every value of the header's enums must be in
 each wrapper (or in the reviewed exclusions below). A field or function added to the header
 without its wrapper counterparts fails this test.
 
@@ -39,7 +39,7 @@ def enum_values(name):
     return [(n, int(v)) for n, v in re.findall(r"\b(FWASR_[A-Z0-9_]+) = (-?\d+)", body)]
 
 
-structs = {s: struct_fields(s) for s in ("fwasr_event", "fwasr_stats", "fwasr_segment")}
+structs = {s: struct_fields(s) for s in ("fwasr_event", "fwasr_stats", "fwasr_segment", "fwasr_word")}
 enums = {e: enum_values(e) for e in ("fwasr_status", "fwasr_event_type", "fwasr_format", "fwasr_state", "fwasr_log_level")}
 defines = re.findall(r"^#define (FWASR_URL_[A-Z0-9_]+) ", header, re.M)
 

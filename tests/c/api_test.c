@@ -7,6 +7,8 @@
  *   api_test formats   input formats: typed pushes checked, float and mu-law converted
  *   api_test misuse    NULLs, invalid UTF-8, out-of-range numbers, wrong states
  *   api_test free_race free while other threads are blocked in push_wait and next_event
+ *   api_test words     words with times and probabilities (the server runs
+ *                      tests/data/words.script.json)
  * Prints "N passed, N failed"; exits non-zero on any failure.
  */
 #include "check.h"
@@ -77,6 +79,9 @@ static void test_args(void) {
     CHECK(fwasr_session_segments(NULL) == NULL);
     CHECK(fwasr_segments_len(NULL) == 0);
     CHECK(fwasr_segments_get(NULL, 0) == NULL);
+    CHECK(fwasr_event_word_count(NULL) == 0 && fwasr_event_word(NULL, 0) == NULL);
+    CHECK(fwasr_segment_word_count(NULL) == 0 && fwasr_segment_word(NULL, 0) == NULL);
+    CHECK(fwasr_config_set_word_timestamps(NULL, true) == FWASR_ERR_INVALID_ARGUMENT);
     fwasr_stats st;
     CHECK(fwasr_session_stats(NULL, &st, sizeof st) == FWASR_ERR_INVALID_ARGUMENT);
 
@@ -203,7 +208,17 @@ static void test_poll(void) {
         case FWASR_EVENT_CHECKPOINT: cp += !strcmp(ev->checkpoint_id, "cp"); break;
         case FWASR_EVENT_TRACE: tr += !strcmp(ev->checkpoint_id, "tr") && ev->rtt_ms >= 0; break;
         case FWASR_EVENT_CLEARED: cl += !strcmp(ev->checkpoint_id, "rs"); break;
-        case FWASR_EVENT_SEGMENT: segs++; CHECK(ev->json != NULL && !strcmp(ev->segment_id, "0")); break;
+        case FWASR_EVENT_SEGMENT: {
+            segs++;
+            CHECK(ev->json != NULL && !strcmp(ev->segment_id, "0"));
+            /* Without a script the devserver sends the whole text as one word, without times
+             * or probability. */
+            const fwasr_word *w = fwasr_event_word(ev, 0);
+            CHECK(fwasr_event_word_count(ev) == 1 && w && !strcmp(w->text, ev->text));
+            CHECK(w && isnan(w->start_s) && isnan(w->end_s) && isnan(w->probability));
+            CHECK(w && w->is_final == ev->is_final && fwasr_event_word(ev, 1) == NULL);
+            break;
+        }
         default: break;
         }
         n++;
@@ -221,6 +236,9 @@ static void test_poll(void) {
     CHECK(fwasr_segments_len(snap) == 1);
     const fwasr_segment *g = fwasr_segments_get(snap, 0);
     CHECK(g && !strcmp(g->id, "0") && !strcmp(g->text, full) && g->is_final == 1 && isnan(g->start_s));
+    CHECK(fwasr_segment_word_count(g) == 1 && fwasr_segment_word(g, 1) == NULL);
+    const fwasr_word *gw = fwasr_segment_word(g, 0);
+    CHECK(gw && !strcmp(gw->text, full) && gw->is_final == 1);
     fwasr_segments_free(snap);
 
     fwasr_stats st;
@@ -242,7 +260,7 @@ struct shared {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     fwasr_session *s;
-    int events, freed, closed_after_free;
+    int events, freed, closed_after_free, words_match;
     char transcript[256];
 };
 
@@ -251,6 +269,10 @@ static void on_event(void *userdata, const fwasr_event *ev) {
     pthread_mutex_lock(&sh->mu);
     sh->events++;
     if (sh->freed) sh->closed_after_free++; /* must never happen */
+    /* Words are reachable from the event a callback gets. */
+    if (ev->type == FWASR_EVENT_SEGMENT && fwasr_event_word_count(ev) == 1 &&
+        !strcmp(fwasr_event_word(ev, 0)->text, ev->text))
+        sh->words_match++;
     if (ev->type == FWASR_EVENT_CHECKPOINT && !strcmp(ev->checkpoint_id, "final")) {
         fwasr_session_transcript(sh->s, sh->transcript, sizeof sh->transcript);
         fwasr_session_free(sh->s); /* from inside the callback */
@@ -280,7 +302,7 @@ static void test_callback(void) {
     while (!sh.freed) pthread_cond_wait(&sh.cv, &sh.mu);
     pthread_mutex_unlock(&sh.mu);
     CHECK(strcmp(sh.transcript, "0.50 s of audio received") == 0);
-    CHECK(sh.events >= 3 && sh.closed_after_free == 0);
+    CHECK(sh.events >= 3 && sh.closed_after_free == 0 && sh.words_match >= 1);
     /* Give a wrongly running thread the chance to call back after the free. */
     struct timespec ts = {0, 200 * 1000 * 1000};
     nanosleep(&ts, NULL);
@@ -535,6 +557,57 @@ static void test_auth(void) {
     fwasr_config_free(cfg);
 }
 
+/* Words with their times and probabilities, against tests/data/words.script.json. */
+static void test_words(void) {
+    static const struct { const char *text; double start, end, probability; } want[] = {
+        {"Alpha", 0.2, 0.6, 0.91}, {"beta", 0.7, 1.4, 0.42},    {"gamma", 1.5, 1.8, 0.77},
+        {"delta,", 1.9, 2.6, 0.66}, {"\xc3\xa9psilon", 3.0, 3.7, 0.5}, {"zeta.", 3.8, 4.2, 0.99},
+    };
+    fwasr_config *cfg = fwasr_config_new();
+    CHECK(fwasr_config_set_url(cfg, url()) == FWASR_OK);
+    CHECK(fwasr_config_set_word_timestamps(cfg, true) == FWASR_OK);
+    fwasr_session *s = NULL;
+    CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
+    fwasr_config_free(cfg);
+    int16_t pcm[1600];
+    make_audio(pcm, 1600);
+    for (int i = 0; i < 50; i++) CHECK(fwasr_session_push_s16(s, pcm, 1600) == FWASR_OK);
+    CHECK(fwasr_session_finish(s, 10000) == FWASR_OK);
+
+    /* Each SEGMENT event's words spell its text. */
+    int segment_events = 0;
+    fwasr_event *ev;
+    while ((ev = fwasr_session_next_event(s, 5000)) != NULL) {
+        if (ev->type == FWASR_EVENT_SEGMENT) {
+            char spelled[256] = "";
+            for (size_t i = 0; i < fwasr_event_word_count(ev); i++) {
+                strcat(spelled, " ");
+                strcat(spelled, fwasr_event_word(ev, i)->text);
+            }
+            CHECK(!strcmp(spelled, ev->text));
+            segment_events++;
+        }
+        fwasr_event_free(ev);
+    }
+    CHECK(segment_events >= 6);
+
+    fwasr_segments *snap = fwasr_session_segments(s);
+    size_t n = 0;
+    for (size_t i = 0; i < fwasr_segments_len(snap); i++) {
+        const fwasr_segment *g = fwasr_segments_get(snap, i);
+        for (size_t j = 0; j < fwasr_segment_word_count(g); j++, n++) {
+            const fwasr_word *w = fwasr_segment_word(g, j);
+            if (n >= sizeof want / sizeof want[0]) break;
+            CHECK(!strcmp(w->text, want[n].text) && w->is_final == 1);
+            CHECK(fabs(w->start_s - want[n].start) < 1e-9 && fabs(w->end_s - want[n].end) < 1e-9);
+            CHECK(w->probability == want[n].probability);
+        }
+    }
+    CHECK(n == sizeof want / sizeof want[0]);
+    fwasr_segments_free(snap);
+    fwasr_session_free(s);
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "args";
     if (!strcmp(mode, "args")) test_args();
@@ -544,6 +617,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "formats")) test_formats();
     else if (!strcmp(mode, "misuse")) test_misuse();
     else if (!strcmp(mode, "free_race")) test_free_race();
+    else if (!strcmp(mode, "words")) test_words();
     else if (!strcmp(mode, "poll_shared")) shared_io = true, test_poll();
     else if (!strcmp(mode, "callback_shared")) shared_io = true, test_callback();
     else if (!strcmp(mode, "free_race_shared")) shared_io = true, test_free_race();

@@ -41,7 +41,7 @@ int main() {
 
     std::atomic<int> segments{0}, closed{0};
     fwasr::Config cfg;
-    cfg.url(view).prompt(std::string_view("a b&c")).keepalive_ms(5000).on_event([&](const fwasr::Event &e) {
+    cfg.url(view).prompt(std::string_view("a b&c")).keepalive_ms(5000).word_timestamps(true).on_event([&](const fwasr::Event &e) {
         if (e.type == FWASR_EVENT_SEGMENT) segments++;
         if (e.type == FWASR_EVENT_CLOSED) closed++;
         throw std::runtime_error("must not reach C");  // caught by the wrapper
@@ -57,6 +57,9 @@ int main() {
     CHECK(s.transcript() == "0.50 s of audio received");
     auto segs = s.segments();
     CHECK(segs.size() == 1 && segs[0].id == "0" && segs[0].is_final == 1);
+    // Without a script the devserver sends the whole text as one word, without times.
+    CHECK(segs[0].words.size() == 1 && segs[0].words[0].text == s.transcript());
+    CHECK(segs[0].words[0].is_final == 1 && std::isnan(segs[0].words[0].start_s));
     CHECK(s.stats().bytes_sent == 16000);
     // 500 ms of digital silence: all of it below -60 dBFS, no peak, nothing clipped.
     CHECK(s.stats().audio_ms_below_silence == 500 && std::isinf(s.stats().peak_dbfs) && s.stats().peak_dbfs < 0);
@@ -80,7 +83,10 @@ int main() {
     while (auto e = p.next_event(1000)) {
         if (n++ == 0) first_connected = e->type == FWASR_EVENT_CONNECTED;
         last_closed = e->type == FWASR_EVENT_CLOSED;
-        if (e->type == FWASR_EVENT_SEGMENT) CHECK(e->json.has_value());
+        if (e->type == FWASR_EVENT_SEGMENT) {
+            CHECK(e->json.has_value());
+            CHECK(e->words.size() == 1 && e->words[0].text == e->text && std::isnan(e->words[0].probability));
+        }
     }
     CHECK(first_connected && last_closed);
     CHECK(p.transcript() == "0.10 s of audio received");

@@ -11,7 +11,7 @@ static class StreamSample
     {
         byte[] wav = File.ReadAllBytes(args[0]);
         string expected = args[1];
-        using (var cfg = new Config().Url(Environment.GetEnvironmentVariable("FWASR_URL")).Language("en").SharedIo(true))
+        using (var cfg = new Config().Url(Environment.GetEnvironmentVariable("FWASR_URL")).Language("en").SharedIo(true).WordTimestamps(true))
         using (var s = new Session(cfg))
         {
             try { new Config().BufferMs(1); Check(false, "BufferMs(1) throws"); }
@@ -26,18 +26,31 @@ static class StreamSample
                 int n = Math.Min(frame.Length, wav.Length - off);
                 Array.Copy(wav, off, frame, 0, n);
                 Check(s.TryPush(frame, n) == Status.Ok, "push");
-                for (Event e; (e = s.NextEvent(0)) != null;) if (e.Type == EventType.Segment) segments++;
+                for (Event e; (e = s.NextEvent(0)) != null;) if (e.Type == EventType.Segment && e.Words.Length > 0) segments++;
             }
             s.Finish(0);
             for (Event e; (e = s.NextEvent(10000)) != null;)
             {
-                if (e.Type == EventType.Segment) segments++;
+                if (e.Type == EventType.Segment && e.Words.Length > 0) segments++;
                 if (e.Type == EventType.Closed) { closed++; end = e.Status; }
             }
             Check(closed == 1 && end == Status.Ok, "one Closed event, status Ok");
-            Check(segments >= 3, "segment events");
+            Check(segments >= 3, "segment events with words");
             Check(s.State == State.Closed, "state Closed");
             Check(s.Transcript == expected, "transcript: " + s.Transcript);
+            // The words spell the transcript, each final, in time order, with a probability.
+            var words = new System.Collections.Generic.List<string>();
+            double last = 0;
+            bool ordered = true;
+            foreach (var g in s.Segments)
+                foreach (var w in g.Words)
+                {
+                    words.Add(w.Text);
+                    ordered &= w.IsFinal == 1 && w.StartS >= last && w.EndS > w.StartS && w.Probability >= 0.5 && w.Probability < 1;
+                    last = w.EndS;
+                }
+            Check(string.Join(" ", words) == expected, "words: " + string.Join(" ", words));
+            Check(ordered, "word times in order, final, with probabilities");
             Check(s.Stats.BytesSent == (ulong)((wav.Length - 44) / 2 * 2), "bytes sent");
             // The sample's own levels: peak -1.71 dBFS, nothing clipped, 2.18 s below -60 dBFS.
             Check(Math.Abs(s.Stats.PeakDbfs + 1.715) < 0.01 && s.Stats.ClippedSamples == 0, "peak level, no clipping");

@@ -18,7 +18,7 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
 use faults::{Faults, Fired};
-use script::{Reply, Source, Speaker};
+use script::{Reply, Source, Speaker, Times};
 
 const PATH: &str = "/v1/audio/transcriptions/streaming";
 
@@ -366,7 +366,16 @@ fn check_request(
 /// Talks to one client until it goes; returns how the connection ended.
 fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: Instant) -> String {
     let f = &o.faults;
-    let mut speaker = Speaker::new(o.source.clone(), rep.resume_ms.unwrap_or(0) as f64 / 1000.0);
+    let granularities = rep
+        .query
+        .iter()
+        .find(|(k, _)| k == "timestamp_granularities")
+        .map(|(_, v)| v.as_str());
+    let mut speaker = Speaker::new(
+        o.source.clone(),
+        rep.resume_ms.unwrap_or(0) as f64 / 1000.0,
+        Times::parse(granularities),
+    );
     let mut fired = Fired::default();
     let mut audio_messages = 0u32;
     let mut final_answered = false;

@@ -12,6 +12,34 @@ struct Word {
     word: String,
     start: f64,
     end: f64,
+    probability: f64,
+}
+
+/// The times a client asked for (`timestamp_granularities`, e.g. "word,segment"): without
+/// it, the service sends neither word nor segment times.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Times {
+    pub word: bool,
+    pub segment: bool,
+}
+
+impl Times {
+    pub fn parse(granularities: Option<&str>) -> Times {
+        let asked = |g: &str| granularities.is_some_and(|v| v.split(',').any(|x| x.trim() == g));
+        Times {
+            word: asked("word"),
+            segment: asked("segment"),
+        }
+    }
+}
+
+/// A probability for a word the script gives none: fixed per word text, from 0.50 to 0.99,
+/// so tests can compute it (FNV-1a of the text).
+pub fn probability_of(word: &str) -> f64 {
+    let h = word.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    (50 + h % 50) as f64 / 100.0
 }
 
 #[derive(Clone, Debug)]
@@ -45,7 +73,7 @@ pub enum Source {
 }
 
 impl Source {
-    /// `[{"start": s, "end": s, "text": "...", "words": [{"word","start","end"}]?}, ...]`
+    /// `[{"start": s, "end": s, "text": "...", "words": [{"word","start","end","probability"?}]?}, ...]`
     pub fn script(text: &str) -> Result<Source, String> {
         let v: Value = serde_json::from_str(text).map_err(|e| format!("script is not JSON: {e}"))?;
         let list = v.as_array().ok_or("script must be a JSON list of segments")?;
@@ -64,12 +92,16 @@ impl Source {
                 Some(ws) => ws
                     .iter()
                     .map(|w| {
+                        let word = w
+                            .get("word")
+                            .and_then(Value::as_str)
+                            .ok_or(format!("segment {i}: word without 'word'"))?;
                         Ok(Word {
-                            word: w
-                                .get("word")
-                                .and_then(Value::as_str)
-                                .ok_or(format!("segment {i}: word without 'word'"))?
-                                .to_string(),
+                            probability: w
+                                .get("probability")
+                                .and_then(Value::as_f64)
+                                .unwrap_or_else(|| probability_of(word)),
+                            word: word.to_string(),
                             start: w
                                 .get("start")
                                 .and_then(Value::as_f64)
@@ -147,6 +179,7 @@ fn spread(text: &str, start: f64, end: f64) -> Vec<Word> {
                 word: w.to_string(),
                 start: t,
                 end: t + d,
+                probability: probability_of(w),
             };
             t += d;
             word
@@ -157,6 +190,7 @@ fn spread(text: &str, start: f64, end: f64) -> Vec<Word> {
 /// The per-connection state of a source: what has been told so far.
 pub struct Speaker {
     source: Source,
+    times: Times,
     /// Script: (words revealed, final) per segment, as last sent.
     told: Vec<(usize, bool)>,
     /// Replay: next item to send.
@@ -168,7 +202,8 @@ pub struct Speaker {
 impl Speaker {
     /// `resume_s`: the connection continues a stream this far in (a client's reconnect), so
     /// a script starts there: only later words, ids from 0, times from the connection's start.
-    pub fn new(source: Source, resume_s: f64) -> Speaker {
+    /// `times`: the times the client asked for.
+    pub fn new(source: Source, resume_s: f64, times: Times) -> Speaker {
         let source = match source {
             Source::Script(segs) if resume_s > 0.0 => Source::Script(
                 segs.into_iter()
@@ -200,6 +235,7 @@ impl Speaker {
         };
         Speaker {
             source,
+            times,
             told: vec![(0, false); n],
             next: 0,
             last_count: 0,
@@ -285,20 +321,28 @@ impl Speaker {
                 let (shown, fin) = now[i];
                 let words = &segs[i].words[..shown];
                 let text: Vec<&str> = words.iter().map(|w| w.word.as_str()).collect();
-                json!({
+                let mut segment = json!({
                     "id": i.to_string(),
                     "seek": 0,
-                    "start": round(segs[i].start),
-                    "end": round(words.last().map_or(segs[i].end, |w| w.end)),
                     "text": format!(" {}", text.join(" ")),
-                    "words": words.iter().map(|w| json!({
-                        "word": w.word,
-                        "start": round(w.start),
-                        "end": round(w.end),
-                        "probability": 0.9,
-                        "is_final": fin,
-                    })).collect::<Vec<_>>(),
-                })
+                    "words": words.iter().map(|w| {
+                        let mut word = json!({
+                            "word": w.word,
+                            "probability": w.probability,
+                            "is_final": fin,
+                        });
+                        if self.times.word {
+                            word["start"] = json!(round(w.start));
+                            word["end"] = json!(round(w.end));
+                        }
+                        word
+                    }).collect::<Vec<_>>(),
+                });
+                if self.times.segment {
+                    segment["start"] = json!(round(segs[i].start));
+                    segment["end"] = json!(round(words.last().map_or(segs[i].end, |w| w.end)));
+                }
+                segment
             })
             .collect();
         if segments.is_empty() {
@@ -340,7 +384,7 @@ mod tests {
         let src =
             Source::script(r#"[{"start":0.0,"end":1.0,"text":"aa bb"},{"start":1.5,"end":2.0,"text":"cc"}]"#)
                 .unwrap();
-        let mut sp = Speaker::new(src, 0.0);
+        let mut sp = Speaker::new(src, 0.0, Times::default());
         assert!(sp.on_audio(0.2).is_empty());
         let m: Value = serde_json::from_str(text(&sp.on_audio(0.6)[0])).unwrap();
         assert_eq!(m["segments"][0]["text"], " aa");
@@ -355,11 +399,36 @@ mod tests {
     }
 
     #[test]
+    fn times_only_when_asked_for() {
+        let script = r#"[{"start":0.0,"end":1.0,"words":[{"word":"aa","start":0.1,"end":0.4,"probability":0.25},{"word":"bb","start":0.5,"end":0.9}]}]"#;
+        let update = |times: Times| -> Value {
+            let mut sp = Speaker::new(Source::script(script).unwrap(), 0.0, times);
+            serde_json::from_str(text(&sp.on_final(1.0)[0])).unwrap()
+        };
+        let none = update(Times::parse(None));
+        assert!(none["segments"][0].get("start").is_none());
+        assert!(none["segments"][0]["words"][0].get("start").is_none());
+        assert_eq!(none["segments"][0]["words"][0]["probability"], 0.25);
+        assert_eq!(
+            none["segments"][0]["words"][1]["probability"],
+            probability_of("bb")
+        );
+        let seg = update(Times::parse(Some("segment")));
+        assert_eq!(seg["segments"][0]["start"], 0.0);
+        assert!(seg["segments"][0]["words"][0].get("start").is_none());
+        let both = update(Times::parse(Some("word,segment")));
+        assert_eq!(both["segments"][0]["end"], 0.9);
+        assert_eq!(both["segments"][0]["words"][1]["start"], 0.5);
+        assert_eq!(both["segments"][0]["words"][1]["end"], 0.9);
+        assert!((0.5..1.0).contains(&probability_of("x")));
+    }
+
+    #[test]
     fn a_resumed_connection_starts_the_script_where_it_resumes() {
         let src =
             Source::script(r#"[{"start":0.0,"end":1.0,"text":"aa bb"},{"start":1.5,"end":2.0,"text":"cc"}]"#)
                 .unwrap();
-        let mut sp = Speaker::new(src, 1.2);
+        let mut sp = Speaker::new(src, 1.2, Times::default());
         let m: Value = serde_json::from_str(text(&sp.on_final(0.8)[0])).unwrap();
         assert_eq!(m["segments"][0]["id"], "0");
         assert_eq!(m["segments"][0]["text"], " cc");
@@ -368,7 +437,7 @@ mod tests {
 
     #[test]
     fn count_never_invents_speech() {
-        let mut sp = Speaker::new(Source::Count, 0.0);
+        let mut sp = Speaker::new(Source::Count, 0.0, Times::default());
         assert!(sp.on_audio(0.45).is_empty());
         assert!(text(&sp.on_audio(0.5)[0]).contains("0.50 s of audio received"));
         assert!(text(&sp.on_final(0.6)[0]).contains("0.60 s of audio received"));
@@ -377,7 +446,7 @@ mod tests {
     #[test]
     fn replay_sends_at_its_times_and_at_final() {
         let src = Source::replay(r#"[{"at":0.1,"text":"x"},{"at":"final","json":{"a":1}},{"at":0.5,"close":{"code":1011,"reason":"r"}}]"#).unwrap();
-        let mut sp = Speaker::new(src, 0.0);
+        let mut sp = Speaker::new(src, 0.0, Times::default());
         assert_eq!(sp.on_audio(0.2), vec![Reply::Text("x".into())]);
         assert!(sp.on_audio(0.6).is_empty());
         assert_eq!(

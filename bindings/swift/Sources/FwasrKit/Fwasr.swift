@@ -47,6 +47,26 @@ public enum Fwasr {
     public static var lastError: String { String(cString: fwasr_last_error()) }
 }
 
+/// A word with its times, copied out of the C struct.
+public struct Word: Sendable {
+    public let text: String
+    /// NaN unless word timestamps were asked for.
+    public let startS: Double
+    public let endS: Double
+    /// NaN when the server sent none.
+    public let probability: Double
+    /// 1 final, 0 not final, -1 unknown.
+    public let isFinal: Int32
+
+    init(_ w: fwasr_word) {
+        text = String(cString: w.text)
+        startS = w.start_s
+        endS = w.end_s
+        probability = w.probability
+        isFinal = w.is_final
+    }
+}
+
 /// An event, copied out of the C struct.
 public struct Event: Sendable {
     public let type: fwasr_event_type
@@ -65,8 +85,12 @@ public struct Event: Sendable {
     public let attempt: Int32
     public let replayedMs: Double
     public let backoffMs: Double
+    /// SEGMENT, SEGMENT_REMOVED: the segment's words.
+    public let words: [Word]
 
-    init(_ e: fwasr_event) {
+    /// From the library's own event (its words are reached through it).
+    init(_ p: UnsafePointer<fwasr_event>) {
+        let e = p.pointee
         type = e.type
         segmentId = String(cString: e.segment_id)
         text = String(cString: e.text)
@@ -83,6 +107,7 @@ public struct Event: Sendable {
         attempt = e.attempt
         replayedMs = e.replayed_ms
         backoffMs = e.backoff_ms
+        words = (0..<fwasr_event_word_count(p)).compactMap { fwasr_event_word(p, $0).map { Word($0.pointee) } }
     }
 }
 
@@ -94,13 +119,17 @@ public struct Segment: Sendable {
     public let isFinal: Int32
     public let startS: Double
     public let endS: Double
+    public let words: [Word]
 
-    init(_ s: fwasr_segment) {
+    /// From a snapshot's own segment (its words are reached through it).
+    init(_ p: UnsafePointer<fwasr_segment>) {
+        let s = p.pointee
         id = String(cString: s.id)
         text = String(cString: s.text)
         isFinal = s.is_final
         startS = s.start_s
         endS = s.end_s
+        words = (0..<fwasr_segment_word_count(p)).compactMap { fwasr_segment_word(p, $0).map { Word($0.pointee) } }
     }
 }
 
@@ -223,6 +252,7 @@ public final class Config {
     }
     @discardableResult public func tlsCaFile(_ path: String) throws -> Config { try set(fwasr_config_set_tls_ca_file(raw, path)) }
     @discardableResult public func tlsVerify(_ verify: Bool) throws -> Config { try set(fwasr_config_set_tls_verify(raw, verify)) }
+    @discardableResult public func wordTimestamps(_ on: Bool) throws -> Config { try set(fwasr_config_set_word_timestamps(raw, on)) }
     /// The HTTP proxy (see fwasr_config_set_proxy): "" for none, nil for the environment's.
     @discardableResult public func proxy(_ url: String?) throws -> Config { try set(fwasr_config_set_proxy(raw, url)) }
     /// Run sessions on a few shared network threads instead of one thread each.
@@ -233,7 +263,7 @@ public final class Config {
         let box = Box(handler)
         try check(fwasr_config_set_event_callback(raw, { userdata, event in
             guard let userdata = userdata, let event = event else { return }
-            Unmanaged<Box<@Sendable (Event) -> Void>>.fromOpaque(userdata).takeUnretainedValue().handler(Event(event.pointee))
+            Unmanaged<Box<@Sendable (Event) -> Void>>.fromOpaque(userdata).takeUnretainedValue().handler(Event(event))
         }, Unmanaged.passUnretained(box).toOpaque()))
         events = box
         return self
@@ -355,7 +385,7 @@ public final class Session: @unchecked Sendable {
     public func nextEvent(timeoutMs: Int32 = 0) -> Event? {
         guard let e = fwasr_session_next_event(raw, timeoutMs) else { return nil }
         defer { fwasr_event_free(e) }
-        return Event(e.pointee)
+        return Event(e)
     }
 
     public var transcript: String {
@@ -374,7 +404,7 @@ public final class Session: @unchecked Sendable {
         guard let snap = fwasr_session_segments(raw) else { return [] }
         defer { fwasr_segments_free(snap) }
         return (0..<fwasr_segments_len(snap)).compactMap { i in
-            fwasr_segments_get(snap, i).map { Segment($0.pointee) }
+            fwasr_segments_get(snap, i).map { Segment($0) }
         }
     }
 

@@ -49,7 +49,7 @@ func push(_ session: Session, _ audio: [UInt8]) throws {
 final class SessionTests: XCTestCase, @unchecked Sendable {
     func testStreamsTheSampleWithEventsAsAnAsyncSequence() async throws {
         let logs = Lines()
-        let config = try Config().url(env("FWASR_URL")).onLog(level: FWASR_LOG_INFO) { _, line in logs.add(line) }
+        let config = try Config().url(env("FWASR_URL")).wordTimestamps(true).onLog(level: FWASR_LOG_INFO) { _, line in logs.add(line) }
         let session = try Session(config)
         try await session.waitReady(timeoutMs: 10000)
         // The events are read while the audio goes out.
@@ -72,6 +72,12 @@ final class SessionTests: XCTestCase, @unchecked Sendable {
         let finals = events.filter { $0.type == FWASR_EVENT_SEGMENT && $0.isFinal == 1 }
             .map { $0.text.trimmingCharacters(in: .whitespaces) }
         XCTAssertEqual(finals.joined(separator: " "), expected)
+        // The words spell the transcript, each final, in time order, with a probability.
+        let words = session.segments.flatMap { $0.words }
+        XCTAssertEqual(words.map { $0.text }.joined(separator: " "), expected)
+        XCTAssertTrue(words.allSatisfy { $0.isFinal == 1 && $0.endS > $0.startS && $0.probability >= 0.5 && $0.probability < 1 })
+        XCTAssertTrue(zip(words, words.dropFirst()).allSatisfy { $0.endS <= $1.startS }, "\(words)")
+        XCTAssertTrue(events.filter { $0.type == FWASR_EVENT_SEGMENT }.allSatisfy { !$0.words.isEmpty })
         XCTAssertTrue(events.contains { $0.type == FWASR_EVENT_CHECKPOINT && $0.checkpointId == "final" })
         let stats = try session.stats()
         XCTAssertEqual(stats.audioMsDropped, 0)
