@@ -1,24 +1,37 @@
 /*
  * transcribe_file: stream a 16 kHz mono 16-bit WAV file at real-time pace and print the
- * transcript as it evolves, then the final transcript.
+ * transcript as it evolves, then the final transcript and the latency of its final segments.
  *
- *   transcribe_file [--url URL] FILE.wav
+ *   transcribe_file [--url URL] [--words] FILE.wav
  *
- * The URL defaults to $FWASR_URL, else the Fireworks endpoint; the API key comes from
+ * --words asks for word times and prints every word with its times and probability at the
+ * end. The URL defaults to $FWASR_URL, else the Fireworks endpoint; the API key comes from
  * $FIREWORKS_API_KEY. Exit status 0 when the whole transcript arrived.
  */
+#ifndef _WIN32
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#endif
 #include <fwasr.h>
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _WIN32
 #include <io.h>
+#include <windows.h>
 static int stdout_is_tty(void) { return _isatty(_fileno(stdout)); }
+static double now_ms(void) { return (double)GetTickCount64(); }
 #else
+#include <time.h>
 #include <unistd.h>
 static int stdout_is_tty(void) { return isatty(STDOUT_FILENO); }
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
 #endif
 
 /* Reads a little-endian integer of n bytes. */
@@ -97,14 +110,68 @@ static void show(const fwasr_session *s, int tty) {
     fflush(stdout);
 }
 
+/* What the event loop keeps between events. */
+struct run {
+    fwasr_session *s;
+    int tty, ok;
+};
+
+static void handle(struct run *r, const fwasr_event *ev) {
+    switch (ev->type) {
+    case FWASR_EVENT_SEGMENT:
+    case FWASR_EVENT_SEGMENT_REMOVED:
+        show(r->s, r->tty);
+        break;
+    case FWASR_EVENT_ERROR:
+        fprintf(stderr, "%s%s: %s\n", r->tty ? "\n" : "", fwasr_status_str(ev->status), ev->message);
+        break;
+    case FWASR_EVENT_CLOSED:
+        r->ok = ev->status == FWASR_OK;
+        if (!r->ok)
+            fprintf(stderr, "%s%s (code %d): %s\n", r->tty ? "\n" : "", fwasr_status_str(ev->status), (int)ev->code,
+                    ev->message);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Every word of the final transcript with its times and the server's confidence. */
+static void print_words(const fwasr_session *s) {
+    fwasr_segments *snap = fwasr_session_segments(s);
+    for (size_t i = 0; i < fwasr_segments_len(snap); i++) {
+        const fwasr_segment *g = fwasr_segments_get(snap, i);
+        for (size_t j = 0; j < fwasr_segment_word_count(g); j++) {
+            const fwasr_word *w = fwasr_segment_word(g, j);
+            printf("  %7.3f %7.3f  %-20s p=%.2f\n", w->start_s, w->end_s, w->text, w->probability);
+        }
+    }
+    fwasr_segments_free(snap);
+}
+
+/* How long the final words took: from the push of a segment's last audio to its final
+ * event (fwasr's queue, the network, the server's wait for more audio and its work). */
+static void print_latency(const fwasr_session *s) {
+    fwasr_stats st;
+    if (fwasr_session_stats(s, &st, sizeof st) != FWASR_OK) return;
+    if (isnan(st.final_latency_p50_ms)) {
+        printf("latency: unknown (the server sent no segment times)\n");
+        return;
+    }
+    printf("latency of final segments: median %.0f ms, 95th percentile %.0f ms, max %.0f ms\n",
+           st.final_latency_p50_ms, st.final_latency_p95_ms, st.final_latency_max_ms);
+}
+
 int main(int argc, char **argv) {
     const char *url = getenv("FWASR_URL"), *path = NULL;
+    int words = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--url") && i + 1 < argc) url = argv[++i];
+        else if (!strcmp(argv[i], "--words")) words = 1;
         else path = argv[i];
     }
     if (!path) {
-        fprintf(stderr, "usage: %s [--url URL] FILE.wav\n", argv[0]);
+        fprintf(stderr, "usage: %s [--url URL] [--words] FILE.wav\n", argv[0]);
         return 2;
     }
     size_t len = 0;
@@ -114,55 +181,49 @@ int main(int argc, char **argv) {
     fwasr_config *cfg = fwasr_config_new();
     if ((url && fwasr_config_set_url(cfg, url) != FWASR_OK) ||
         fwasr_config_set_language(cfg, "en") != FWASR_OK ||
-        fwasr_config_set_pacing(cfg, 1.0) != FWASR_OK || /* a file: send at real time */
         fwasr_config_set_reconnect(cfg, 5, 200, 5000) != FWASR_OK || /* survive dropped connections */
+        fwasr_config_set_word_timestamps(cfg, words) != FWASR_OK ||
         fwasr_config_set_log_callback(cfg, on_log, NULL, FWASR_LOG_WARN) != FWASR_OK) {
         fprintf(stderr, "config: %s\n", fwasr_last_error());
         return 1;
     }
-    fwasr_session *s = NULL;
-    if (fwasr_session_open(cfg, &s) != FWASR_OK) {
+    struct run r = {NULL, stdout_is_tty(), 0};
+    if (fwasr_session_open(cfg, &r.s) != FWASR_OK) {
         fprintf(stderr, "open: %s\n", fwasr_last_error());
         return 1;
     }
     fwasr_config_free(cfg);
 
-    /* Queue the file in 100 ms pieces, waiting for room when the queue is full; pacing
-     * spreads it over real time on the network thread. */
+    /* Push the file in 100 ms pieces at real time, as a microphone would, showing what comes
+     * back in between. */
     const size_t piece = 3200;
+    double due = now_ms();
+    fwasr_event *ev;
     for (size_t off = 0; off < len; off += piece) {
         size_t n = len - off < piece ? len - off : piece;
-        if (fwasr_session_push_wait(s, audio + off, n, -1) != FWASR_OK) {
+        if (fwasr_session_push(r.s, audio + off, n) != FWASR_OK) {
             fprintf(stderr, "push: %s\n", fwasr_last_error());
             break;
         }
+        due += 100;
+        for (double wait; (wait = due - now_ms()) > 0;) {
+            if ((ev = fwasr_session_next_event(r.s, (int32_t)wait + 1)) != NULL) {
+                handle(&r, ev);
+                fwasr_event_free(ev);
+            }
+        }
     }
     free(audio);
-    fwasr_session_finish(s, 0); /* start finishing; the CLOSED event says how it ended */
-
-    int tty = stdout_is_tty(), ok = 0;
-    fwasr_event *ev;
-    while ((ev = fwasr_session_next_event(s, -1)) != NULL) {
-        switch (ev->type) {
-        case FWASR_EVENT_SEGMENT:
-        case FWASR_EVENT_SEGMENT_REMOVED:
-            show(s, tty);
-            break;
-        case FWASR_EVENT_ERROR:
-            fprintf(stderr, "%s%s: %s\n", tty ? "\n" : "", fwasr_status_str(ev->status), ev->message);
-            break;
-        case FWASR_EVENT_CLOSED:
-            ok = ev->status == FWASR_OK;
-            if (!ok) fprintf(stderr, "%s%s (code %d): %s\n", tty ? "\n" : "", fwasr_status_str(ev->status), (int)ev->code, ev->message);
-            break;
-        default:
-            break;
-        }
+    fwasr_session_finish(r.s, 0); /* start finishing; the CLOSED event says how it ended */
+    while ((ev = fwasr_session_next_event(r.s, -1)) != NULL) {
+        handle(&r, ev);
         fwasr_event_free(ev);
     }
     char final_text[8192];
-    fwasr_session_transcript(s, final_text, sizeof final_text);
-    printf("%sfinal transcript: %s\n", tty ? "\n" : "", final_text);
-    fwasr_session_free(s);
-    return ok ? 0 : 1;
+    fwasr_session_transcript(r.s, final_text, sizeof final_text);
+    printf("%sfinal transcript: %s\n", r.tty ? "\n" : "", final_text);
+    if (words) print_words(r.s);
+    print_latency(r.s);
+    fwasr_session_free(r.s);
+    return r.ok ? 0 : 1;
 }

@@ -188,6 +188,12 @@ typedef struct fwasr_event {
   double replayed_ms;
   // RECONNECTING: milliseconds of backoff before the attempt (0 otherwise).
   double backoff_ms;
+  // SEGMENT: milliseconds from the moment the caller pushed the audio at the segment's end
+  // (end_s) to this event: fwasr's queue and pacing, the network both ways, and the
+  // server's wait for more audio and its work. NaN when not known: without segment times
+  // (see fwasr_config_set_word_timestamps), or for audio pushed more than about 5 s (or 512
+  // pushes) before the transcript's last final segment.
+  double latency_ms;
 } fwasr_event;
 
 // Receives events. `event` and its strings are valid only during the call. Runs on the
@@ -281,6 +287,16 @@ typedef struct fwasr_stats {
   // Milliseconds of audio sent in 10 ms blocks whose RMS was below −60 dBFS (a muted
   // microphone, a one-way call).
   double audio_ms_below_silence;
+  // Latency of the segments as they became final (latency_ms of the SEGMENT event that
+  // first had them final): median, 95th percentile (each within 1 %) and maximum over the
+  // session, in milliseconds; NaN before the first. last_rtt_ms is the round trip of the
+  // network and server alone (fwasr_session_trace).
+  double final_latency_p50_ms;
+  double final_latency_p95_ms;
+  double final_latency_max_ms;
+  // Audio sent that the recording (fwasr_config_set_record_path) left out: the disk was
+  // behind by more than its queue (fwasr_config_set_record_path), or failed. 0 without a recording.
+  double audio_ms_not_recorded;
 } fwasr_stats;
 
 
@@ -444,6 +460,17 @@ enum fwasr_status fwasr_config_set_proxy(struct fwasr_config *cfg, const char *p
 
 // Also trust the PEM certificate(s) in this file for wss:// (read now). NULL forgets them.
 enum fwasr_status fwasr_config_set_tls_ca_file(struct fwasr_config *cfg, const char *path);
+
+// Writes a copy of the audio the server receives to a WAV file at `path` (16 kHz mono
+// 16-bit), for debugging and compliance; NULL (the default) makes none. The file is created
+// by fwasr_session_open (which fails with FWASR_ERR_IO when it cannot be) and holds each
+// second of the stream once: audio sent again after a reconnect is not written twice, idle
+// silence is written (the server received it). A thread of the session writes it through a
+// bounded queue (12.8 s of audio in 50 ms chunks), so a slow or failing disk never holds up the stream: audio
+// left out is counted in fwasr_stats.audio_ms_not_recorded and logged as a warning. The
+// header's sizes are written when the transcript is complete; fwasr_session_finish waits for
+// that within its timeout. A session that fails or is freed still completes its file.
+enum fwasr_status fwasr_config_set_record_path(struct fwasr_config *cfg, const char *path);
 
 // Ask the server for the times of every word and segment (default false):
 // `timestamp_granularities=word,segment`, unless that parameter is set with

@@ -88,12 +88,13 @@ struct Event {
     double replayed_ms;
     double backoff_ms;
     std::vector<Word> words;  // SEGMENT, SEGMENT_REMOVED
+    double latency_ms;        // SEGMENT: from the push of its last audio; NaN unknown
 
     explicit Event(const fwasr_event &e)
         : type(e.type), segment_id(detail::s(e.segment_id)), text(detail::s(e.text)), is_final(e.is_final),
           start_s(e.start_s), end_s(e.end_s), checkpoint_id(detail::s(e.checkpoint_id)), rtt_ms(e.rtt_ms),
           dropped_ms(e.dropped_ms), status(e.status), code(e.code), message(detail::s(e.message)),
-          attempt(e.attempt), replayed_ms(e.replayed_ms), backoff_ms(e.backoff_ms) {
+          attempt(e.attempt), replayed_ms(e.replayed_ms), backoff_ms(e.backoff_ms), latency_ms(e.latency_ms) {
         if (e.json) json = std::string(e.json);
         for (size_t i = 0, n = fwasr_event_word_count(&e); i < n; i++) words.emplace_back(*fwasr_event_word(&e, i));
     }
@@ -166,6 +167,10 @@ public:
         return set(fwasr_config_set_proxy(p_, url ? detail::z(*url).c_str() : nullptr));
     }
     Config &shared_io(bool shared) { return set(fwasr_config_set_shared_io(p_, shared)); }
+    // A WAV copy of the audio sent (see fwasr_config_set_record_path); nullopt for none.
+    Config &record_path(std::optional<std::string_view> path) {
+        return set(fwasr_config_set_record_path(p_, path ? detail::z(*path).c_str() : nullptr));
+    }
 
     // Callback mode: every event goes to `handler` on the session's thread.
     Config &on_event(EventHandler handler) {

@@ -2,10 +2,32 @@
 //! format, into a wait-free queue (blockq); the network thread converts them (audio::Converter) and cuts
 //! 16 kHz mono s16le chunks of exactly `chunk_bytes`. Keeping the conversion off the pushing
 //! thread makes `push` a bounds check and a memcpy, whatever the format.
+//!
+//! Beside the audio, a push leaves a stamp (how much audio had been pushed, and when) every
+//! 10 ms of audio, for the network thread to measure latency from the push on.
+
+use std::time::Instant;
 
 use crate::audio::resample::Timing;
 use crate::audio::{Converter, InputFormat};
 use crate::blockq;
+
+/// When the audio up to a point had been pushed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stamp {
+    /// 16 kHz samples of the stream pushed by then.
+    pub samples: u64,
+    pub at: Instant,
+    /// Stamps were lost just before this one (their ring was full): when the audio between
+    /// the previous stamp and this one was pushed is not known.
+    pub after_gap: bool,
+}
+
+/// Stamps waiting for the network thread: 1.28 s of audio at one per 10 ms, more with larger
+/// pushes. Past that the newest are dropped and the gap is marked.
+const STAMPS: usize = 128;
+/// A push that crosses a multiple of this many samples (10 ms) leaves a stamp.
+const STAMP_EVERY: u64 = 160;
 
 /// The pushing side. Owned by one thread at a time (the session guards it with a try-lock).
 pub struct AudioProducer {
@@ -14,11 +36,15 @@ pub struct AudioProducer {
     timing: Timing,
     /// Input bytes accepted so far.
     bytes_in: u64,
+    stamps: rtrb::Producer<Stamp>,
+    /// A stamp was dropped since the last one that went in.
+    stamp_lost: bool,
 }
 
 /// The network thread's side.
 pub struct AudioConsumer {
     ring: blockq::Consumer,
+    stamps: rtrb::Consumer<Stamp>,
     chunk_bytes: usize,
     /// None when the input already is 16 kHz mono s16le: its bytes go out unchanged.
     converter: Option<Converter>,
@@ -46,15 +72,19 @@ pub fn audio_queue(
     debug_assert!(chunk_bytes.is_multiple_of(2));
     let (p, c) = blockq::queue(capacity)?;
     let converter = (!input.is_native()).then(|| Converter::new(input));
+    let (stamps_in, stamps_out) = rtrb::RingBuffer::new(STAMPS);
     Some((
         AudioProducer {
             ring: p,
             frame_bytes: input.frame_bytes() as u64,
             timing: input.timing(),
+            stamps: stamps_in,
+            stamp_lost: false,
             bytes_in: 0,
         },
         AudioConsumer {
             ring: c,
+            stamps: stamps_out,
             chunk_bytes,
             staged: Vec::with_capacity(if converter.is_some() { 2 * chunk_bytes } else { 0 }),
             converter,
@@ -99,11 +129,31 @@ impl Drop for Staging<'_> {
 }
 
 impl AudioProducer {
-    /// Appends all of `data` or nothing. No allocation, no lock, no syscall.
+    /// Appends all of `data` or nothing, and stamps when it crossed a 10 ms mark. No
+    /// allocation, no lock, no syscall (the clock is read in user space where the OS allows).
     pub fn write(&mut self, data: &[u8]) -> Result<(), Full> {
+        let before = self.samples();
         self.ring.write(data).map_err(|_| Full)?;
         self.bytes_in += data.len() as u64;
+        let after = self.samples();
+        if after / STAMP_EVERY > before / STAMP_EVERY {
+            self.stamp(after, Instant::now());
+        }
         Ok(())
+    }
+
+    /// Stamps the end of the input (with the filter's tail) as pushed at `at`: at finish.
+    pub fn stamp_end(&mut self, at: Instant) {
+        self.stamp(self.end_samples(), at);
+    }
+
+    fn stamp(&mut self, samples: u64, at: Instant) {
+        let stamp = Stamp {
+            samples,
+            at,
+            after_gap: self.stamp_lost,
+        };
+        self.stamp_lost = self.stamps.push(stamp).is_err();
     }
 
     /// 16 kHz samples the input so far yields before the end (the filter holds back its delay).
@@ -123,6 +173,11 @@ impl AudioProducer {
 }
 
 impl AudioConsumer {
+    /// The oldest stamp not yet taken.
+    pub fn take_stamp(&mut self) -> Option<Stamp> {
+        self.stamps.pop().ok()
+    }
+
     /// Input bytes waiting to be converted.
     pub fn queued_input(&self) -> usize {
         self.ring.len()
@@ -247,6 +302,32 @@ mod tests {
         assert_eq!(rest.len(), 200);
         out.extend(rest);
         assert_eq!(out, data);
+    }
+
+    #[test]
+    fn pushes_are_stamped_every_10_ms_and_a_full_ring_leaves_a_marked_gap() {
+        let (mut p, mut c) = audio_queue(native(), 1 << 20, 1600).unwrap();
+        // 5 ms pushes: every second one crosses a 10 ms mark.
+        for _ in 0..4 {
+            p.write(&[0; 160]).unwrap();
+        }
+        let s: Vec<u64> = std::iter::from_fn(|| c.take_stamp()).map(|s| s.samples).collect();
+        assert_eq!(s, [160, 320]);
+        for _ in 0..STAMPS + 5 {
+            p.write(&[0; 320]).unwrap();
+        }
+        let taken: Vec<Stamp> = std::iter::from_fn(|| c.take_stamp()).collect();
+        assert_eq!(taken.len(), STAMPS);
+        assert!(taken.iter().all(|s| !s.after_gap));
+        p.write(&[0; 320]).unwrap();
+        let next = c.take_stamp().unwrap();
+        assert!(next.after_gap);
+        assert_eq!(next.samples, 320 + (STAMPS as u64 + 6) * 160);
+        p.write(&[0; 320]).unwrap();
+        assert!(!c.take_stamp().unwrap().after_gap);
+        let end = Instant::now();
+        p.stamp_end(end);
+        assert_eq!(c.take_stamp().unwrap().at, end);
     }
 
     #[test]

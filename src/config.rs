@@ -58,6 +58,8 @@ pub struct Config {
     pub(crate) shared_io: bool,
     /// Ask for word and segment times (`timestamp_granularities=word,segment`).
     pub(crate) word_timestamps: bool,
+    /// Write the audio sent to this WAV file.
+    pub(crate) record_path: Option<String>,
     pub(crate) on_event: Option<EventHandler>,
     pub(crate) log: Option<(LogHandler, LogLevel)>,
 }
@@ -83,6 +85,7 @@ impl Default for Config {
             proxy: None,
             shared_io: false,
             word_timestamps: false,
+            record_path: None,
             on_event: None,
             log: None,
         }
@@ -316,6 +319,15 @@ impl Config {
 
     pub fn set_tls_verify(&mut self, verify: bool) {
         self.tls_verify = verify;
+    }
+
+    /// Writes a copy of the audio sent to a WAV file (src/engine/recorder.rs); None: no copy.
+    pub fn set_record_path(&mut self, path: Option<&str>) -> Result<(), Error> {
+        if path.is_some_and(str::is_empty) {
+            return Err(Error::invalid("record path must not be empty"));
+        }
+        self.record_path = path.map(str::to_string);
+        Ok(())
     }
 
     /// Asks the server for the times of words and segments, unless the

@@ -98,8 +98,13 @@ pub type EventType = fwasr_event_type;
 pub enum Event {
     /// The WebSocket is open; audio flows.
     Connected,
-    /// A segment was added, or its text, finality or times changed.
-    Segment { segment: Segment, json: Option<Json> },
+    /// A segment was added, or its text, finality, times or words changed. `latency_ms`:
+    /// from the push of the audio at the segment's end to this event; NaN when not known.
+    Segment {
+        segment: Segment,
+        latency_ms: f64,
+        json: Option<Json>,
+    },
     /// The segment no longer exists (re-segmented by the server, or not final when the
     /// connection dropped). `segment` is how it last was.
     SegmentRemoved { segment: Segment, json: Option<Json> },
@@ -189,6 +194,14 @@ impl Event {
         match self {
             Event::Checkpoint { id, .. } | Event::Trace { id, .. } | Event::Cleared { id, .. } => Some(id),
             _ => None,
+        }
+    }
+
+    /// SEGMENT: milliseconds from the push of the audio at the segment's end; NaN otherwise.
+    pub fn latency_ms(&self) -> f64 {
+        match self {
+            Event::Segment { latency_ms, .. } => *latency_ms,
+            _ => f64::NAN,
         }
     }
 

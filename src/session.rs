@@ -15,8 +15,10 @@ use crate::chunker::{audio_queue, AudioProducer, Full};
 use crate::config::{Config, BYTES_PER_MS};
 use crate::conn::Connector;
 use crate::core::Control;
+pub use crate::core::LatencySummary;
 use crate::engine::{
-    on_network_thread, Driver, Place, Progress, Queued, Shared, Sink, CONTROLS_QUEUED_MAX, EVENT_QUEUE_BYTES,
+    on_network_thread, Driver, Place, Progress, Queued, RecordState, Recorder, Shared, Sink,
+    CONTROLS_QUEUED_MAX, EVENT_QUEUE_BYTES,
 };
 use crate::error::*;
 use crate::event::Event;
@@ -39,6 +41,10 @@ pub struct Stats {
     pub bytes_replayed: u64,
     /// Levels of the audio sent (src/audio/levels.rs).
     pub levels: LevelStats,
+    /// Latency of the segments that became final.
+    pub latency: LatencySummary,
+    /// Audio sent that the recording left out.
+    pub bytes_not_recorded: u64,
 }
 
 impl Stats {
@@ -60,6 +66,8 @@ pub struct Session {
     input_bytes_per_s: u64,
     pacing: f64,
     finish_timeout: Duration,
+    /// The recording's state, when one is made.
+    record: Option<Arc<RecordState>>,
 }
 
 /// The error of a call that would wait for a network thread from inside a callback, which
@@ -95,7 +103,17 @@ impl Session {
                 (Sink::queue(tx), Some(rx))
             }
         };
-        let driver = Driver::new(shared.clone(), connector, consumer, control_rx, sink, cfg);
+        let recorder = cfg.record_path.as_deref().map(Recorder::start).transpose()?;
+        let record = recorder.as_ref().map(|r| r.state.clone());
+        let driver = Driver::new(
+            shared.clone(),
+            connector,
+            consumer,
+            control_rx,
+            sink,
+            recorder,
+            cfg,
+        );
         let thread = place.run(driver)?;
         Ok(Session {
             shared,
@@ -109,6 +127,7 @@ impl Session {
             input_bytes_per_s: input.rate as u64 * input.frame_bytes() as u64,
             pacing: cfg.pacing,
             finish_timeout: cfg.finish_timeout,
+            record,
         })
     }
 
@@ -312,9 +331,11 @@ impl Session {
     /// zero (the CLOSED event tells how it ends).
     pub fn finish(&self, timeout: Option<Duration>) -> Result<(), Error> {
         {
-            let producer = self.producer.lock();
+            let mut producer = self.producer.lock();
             if !self.shared.life.finish_requested.load(Ordering::Acquire) {
                 self.ended_error()?;
+                // The filter's tail goes out now, as if pushed now.
+                producer.stamp_end(Instant::now());
                 // The network thread converts the rest and flushes the resampler's tail.
                 let end = producer.end_samples() * 2;
                 self.shared.counts.pushed.store(end, Ordering::Release);
@@ -347,7 +368,15 @@ impl Session {
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         life.wait_until(deadline, ended)
-            .unwrap_or_else(|| Err(Error::new(FWASR_ERR_TIMEOUT, "the session is still finishing")))
+            .unwrap_or_else(|| Err(Error::new(FWASR_ERR_TIMEOUT, "the session is still finishing")))?;
+        // The recording's header is written once its last audio is: wait for it within the
+        // same deadline, but a slow disk is not the stream's failure.
+        if let Some(record) = &self.record {
+            if !on_network_thread() {
+                record.wait_done(deadline);
+            }
+        }
+        Ok(())
     }
 
     /// The next event (poll mode). None on timeout, when the session has ended and every
@@ -413,6 +442,11 @@ impl Session {
             reconnects: sh.counts.reconnects.load(Ordering::Relaxed),
             bytes_replayed: sh.counts.replayed.load(Ordering::Relaxed),
             levels: sh.counts.levels.load(),
+            latency: sh.counts.latency.load(),
+            bytes_not_recorded: self
+                .record
+                .as_ref()
+                .map_or(0, |r| r.not_recorded.load(Ordering::Relaxed)),
         }
     }
 

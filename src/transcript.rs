@@ -50,8 +50,9 @@ impl PartialEq for Segment {
 /// What one update did, in the order it happened.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    /// Added, or text/finality/times/words changed.
-    Upserted(Segment),
+    /// Added, or text/finality/times/words changed; `became_final` when it is final now and
+    /// was not before (or is new and final).
+    Upserted { segment: Segment, became_final: bool },
     /// Removed by retraction; carries the removed segment.
     Removed(Segment),
 }
@@ -133,12 +134,19 @@ impl Transcript {
             match self.segments.get_mut(&key) {
                 Some(old) if old == seg => {}
                 Some(old) => {
+                    let became_final = seg.is_final == 1 && old.is_final != 1;
                     *old = seg.clone();
-                    changes.push(Change::Upserted(seg.clone()));
+                    changes.push(Change::Upserted {
+                        segment: seg.clone(),
+                        became_final,
+                    });
                 }
                 None => {
                     self.segments.insert(key.clone(), seg.clone());
-                    changes.push(Change::Upserted(seg.clone()));
+                    changes.push(Change::Upserted {
+                        segment: seg.clone(),
+                        became_final: seg.is_final == 1,
+                    });
                 }
             }
             if largest.as_ref().is_none_or(|l| key > *l) {
@@ -294,7 +302,16 @@ mod tests {
         assert!(t.apply(&[seg("0", "a"), seg("1", "b")]).is_empty());
         let mut f = seg("1", "b");
         f.is_final = 1;
-        assert_eq!(t.apply(&[seg("0", "a"), f.clone()]), vec![Change::Upserted(f)]);
+        let became = |segment: &Segment, became_final| Change::Upserted {
+            segment: segment.clone(),
+            became_final,
+        };
+        assert_eq!(t.apply(&[seg("0", "a"), f.clone()]), vec![became(&f, true)]);
+        f.text = "b2".into();
+        assert_eq!(t.apply(&[seg("0", "a"), f.clone()]), vec![became(&f, false)]);
+        let mut g = seg("2", "c");
+        g.is_final = 1;
+        assert_eq!(t.apply(&[g.clone()]), vec![became(&g, true)]);
     }
 
     #[test]

@@ -84,7 +84,7 @@ fn words_have_the_scripts_times_and_probabilities() {
     // Every SEGMENT event carries its segment's words as they were then.
     let mut shared = 0;
     for (i, e) in events.iter().enumerate() {
-        let Event::Segment { segment, json } = e else {
+        let Event::Segment { segment, json, .. } = e else {
             continue;
         };
         let words = segment.words.as_ref().expect("words on every scripted segment");
@@ -95,6 +95,7 @@ fn words_have_the_scripts_times_and_probabilities() {
             if let Event::Segment {
                 segment: other,
                 json: other_json,
+                ..
             } = later
             {
                 if json.as_ref().unwrap().same(other_json.as_ref().unwrap()) {

@@ -80,6 +80,10 @@ namespace Fwasr
         public double LevelRmsDbfs, LevelPeakDbfs, PeakDbfs;
         public ulong ClippedSamples;
         public double AudioMsBelowSilence;
+        /// <summary>Latency of the segments as they became final (see fwasr_stats): ms, NaN before one.</summary>
+        public double FinalLatencyP50Ms, FinalLatencyP95Ms, FinalLatencyMaxMs;
+        /// <summary>Audio sent that the recording left out (see fwasr_stats).</summary>
+        public double AudioMsNotRecorded;
     }
 
     /// <summary>A word with its times (fwasr_word).</summary>
@@ -130,6 +134,8 @@ namespace Fwasr
         public double ReplayedMs, BackoffMs;
         /// <summary>SEGMENT, SEGMENT_REMOVED: the segment's words (empty when none).</summary>
         public Word[] Words;
+        /// <summary>SEGMENT: ms from the push of the audio at the segment's end; NaN when unknown.</summary>
+        public double LatencyMs;
 
         internal static Event From(IntPtr p)
         {
@@ -141,7 +147,7 @@ namespace Fwasr
                 CheckpointId = Native.Utf8(raw.checkpoint_id), RttMs = raw.rtt_ms, DroppedMs = raw.dropped_ms,
                 Status = (Status)raw.status, Code = raw.code, Message = Native.Utf8(raw.message),
                 Json = Native.Utf8(raw.json), Attempt = raw.attempt, ReplayedMs = raw.replayed_ms,
-                BackoffMs = raw.backoff_ms,
+                BackoffMs = raw.backoff_ms, LatencyMs = raw.latency_ms,
                 Words = Word.All(() => Native.fwasr_event_word_count(p), i => Native.fwasr_event_word(p, i)),
             };
         }
@@ -219,7 +225,7 @@ namespace Fwasr
             public int status, code;
             public IntPtr message, json;
             public int attempt;
-            public double replayed_ms, backoff_ms;
+            public double replayed_ms, backoff_ms, latency_ms;
         }
 
         [StructLayout(LayoutKind.Sequential)]
@@ -233,6 +239,8 @@ namespace Fwasr
             public double level_rms_dbfs, level_peak_dbfs, peak_dbfs;
             public ulong clipped_samples;
             public double audio_ms_below_silence;
+            public double final_latency_p50_ms, final_latency_p95_ms, final_latency_max_ms;
+            public double audio_ms_not_recorded;
         }
 
         [StructLayout(LayoutKind.Sequential)]
@@ -283,6 +291,7 @@ namespace Fwasr
         [DllImport(Lib)] internal static extern Status fwasr_config_set_reconnect(ConfigHandle cfg, uint maxAttempts, uint initialBackoffMs, uint maxBackoffMs);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_tls_ca_file(ConfigHandle cfg, byte[] path);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_proxy(ConfigHandle cfg, byte[] proxy);
+        [DllImport(Lib)] internal static extern Status fwasr_config_set_record_path(ConfigHandle cfg, byte[] path);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_tls_verify(ConfigHandle cfg, [MarshalAs(UnmanagedType.I1)] bool verify);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_word_timestamps(ConfigHandle cfg, [MarshalAs(UnmanagedType.I1)] bool on);
         [DllImport(Lib)] internal static extern Status fwasr_config_set_shared_io(ConfigHandle cfg, [MarshalAs(UnmanagedType.I1)] bool shared);
@@ -393,6 +402,8 @@ namespace Fwasr
         public Config WordTimestamps(bool on) { return Set(Native.fwasr_config_set_word_timestamps(Handle, on)); }
         /// <summary>The HTTP proxy (see fwasr_config_set_proxy): "" for none, null for the environment's.</summary>
         public Config Proxy(string url) { return Set(Native.fwasr_config_set_proxy(Handle, Native.Z(url))); }
+        /// <summary>A WAV copy of the audio sent (see fwasr_config_set_record_path); null for none.</summary>
+        public Config RecordPath(string path) { return Set(Native.fwasr_config_set_record_path(Handle, Native.Z(path))); }
         /// <summary>Stream on network threads shared by sessions (see fwasr_config_set_shared_io).</summary>
         public Config SharedIo(bool shared) { return Set(Native.fwasr_config_set_shared_io(Handle, shared)); }
 
@@ -537,6 +548,8 @@ namespace Fwasr
                     AudioMsReplayed = raw.audio_ms_replayed,
                     LevelRmsDbfs = raw.level_rms_dbfs, LevelPeakDbfs = raw.level_peak_dbfs, PeakDbfs = raw.peak_dbfs,
                     ClippedSamples = raw.clipped_samples, AudioMsBelowSilence = raw.audio_ms_below_silence,
+                    FinalLatencyP50Ms = raw.final_latency_p50_ms, FinalLatencyP95Ms = raw.final_latency_p95_ms,
+                    FinalLatencyMaxMs = raw.final_latency_max_ms, AudioMsNotRecorded = raw.audio_ms_not_recorded,
                 };
             }
         }

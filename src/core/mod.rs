@@ -15,6 +15,7 @@
 mod control;
 mod finish;
 mod keepalive;
+mod latency;
 mod pacing;
 mod reconnect;
 mod replay;
@@ -31,10 +32,13 @@ use parking_lot::Mutex;
 pub(crate) use control::Control;
 use finish::Finish;
 use keepalive::KeepAlive;
+pub use latency::LatencySummary;
+use latency::{LatencyHistogram, PushTimes};
 use pacing::Pacer;
 use reconnect::{retryable, Budget};
 use replay::{bytes_at, Renumber, ReplayLog};
 
+use crate::chunker::Stamp;
 use crate::config::{Config, Reconnect, BYTES_PER_MS};
 use crate::error::*;
 use crate::event::*;
@@ -55,6 +59,8 @@ pub(crate) trait Audio {
     fn finish_input(&mut self) -> usize;
     /// Everything left after `finish_input`, as the short last chunk.
     fn take_rest(&mut self) -> Option<Vec<u8>>;
+    /// The oldest stamp of the caller's pushes not yet taken.
+    fn take_stamp(&mut self) -> Option<Stamp>;
 }
 
 /// What the core needs from the configuration.
@@ -72,6 +78,8 @@ pub(crate) struct Settings {
     pub replay_bytes: usize,
     /// The most verbose log level anyone listens to; None: no log lines are made at all.
     pub log: Option<LogLevel>,
+    /// Hand each chunk sent for the first time out as Output::Record.
+    pub record: bool,
     /// Seeds the reconnect jitter.
     pub seed: u64,
 }
@@ -93,6 +101,7 @@ impl Settings {
                 0
             },
             log: cfg.log.as_ref().map(|(_, level)| *level),
+            record: cfg.record_path.is_some(),
             seed,
         }
     }
@@ -127,6 +136,8 @@ pub(crate) enum Action {
 pub(crate) enum Output {
     Event(Event),
     Log(LogLevel, String),
+    /// Audio going to the server for the first time (settings.record): for the recording.
+    Record(Vec<u8>),
 }
 
 /// How a session ended.
@@ -152,6 +163,8 @@ pub(crate) struct Counters {
     pub messages: u64,
     /// The last trace round trip; NaN before the first.
     pub last_rtt_ms: f64,
+    /// Of the segments that became final.
+    pub latency: LatencySummary,
 }
 
 /// The session's state as the core sees it (FAILED and CLOSED-by-failure are the driver's).
@@ -212,6 +225,10 @@ pub(crate) struct Core<A: Audio> {
     budget: Budget,
     /// The stream time (s) up to which the transcript is final.
     final_end_s: f64,
+    /// When the caller pushed each stretch of the stream not yet final.
+    push_times: PushTimes,
+    /// Latencies of the segments that became final.
+    latencies: LatencyHistogram,
     /// Audio bytes taken from the queue and written.
     consumed: u64,
     /// Audio to send again after a reconnect, ahead of new audio, in chunks.
@@ -244,6 +261,8 @@ impl<A: Audio> Core<A> {
             unanswered: VecDeque::new(),
             renumber: Renumber::default(),
             final_end_s: 0.0,
+            push_times: PushTimes::default(),
+            latencies: LatencyHistogram::default(),
             consumed: 0,
             replay: VecDeque::new(),
             replay_at: 0,
@@ -256,6 +275,7 @@ impl<A: Audio> Core<A> {
             outcome: None,
             counters: Counters {
                 last_rtt_ms: f64::NAN,
+                latency: LatencySummary::default(),
                 ..Counters::default()
             },
         }

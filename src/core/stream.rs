@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::finish::FINAL;
 use super::replay::bytes_at;
-use super::{Action, Audio, Conn, Control, Core, Frame, Phase, CLOSE_WAIT};
+use super::{Action, Audio, Conn, Control, Core, Frame, Output, Phase, CLOSE_WAIT};
 use crate::error::*;
 use crate::event::*;
 use crate::protocol;
@@ -95,18 +95,36 @@ impl<A: Audio> Core<A> {
             for s in segments.iter().filter(|s| s.is_final == 1 && s.end_s.is_finite()) {
                 self.final_end_s = self.final_end_s.max(s.end_s);
             }
+            self.take_stamps();
             let changes = self.transcript.lock().apply(&segments);
+            let mut finals = false;
             for change in changes {
-                self.emit(match change {
-                    Change::Upserted(segment) => Event::Segment {
+                let event = match change {
+                    Change::Upserted {
                         segment,
-                        json: json(),
-                    },
+                        became_final,
+                    } => {
+                        let latency_ms = self.latency_ms(segment.end_s, now);
+                        if became_final {
+                            self.latencies.record(latency_ms);
+                            finals = true;
+                        }
+                        Event::Segment {
+                            segment,
+                            latency_ms,
+                            json: json(),
+                        }
+                    }
                     Change::Removed(segment) => Event::SegmentRemoved {
                         segment,
                         json: json(),
                     },
-                });
+                };
+                self.emit(event);
+            }
+            if finals {
+                self.counters.latency = self.latencies.summary();
+                self.push_times.forget_before(bytes_at(self.final_end_s) / 2);
             }
         }
         if let Some((message, code)) = &msg.error {
@@ -229,7 +247,30 @@ impl<A: Audio> Core<A> {
         None
     }
 
+    /// Moves the caller's push stamps over (the audio queue holds only a few).
+    fn take_stamps(&mut self) {
+        while let Some(s) = self.audio.take_stamp() {
+            self.push_times.add(s);
+        }
+    }
+
+    /// From the push of the audio at stream time `end_s` to `now`; NaN when not known.
+    fn latency_ms(&self, end_s: f64, now: Instant) -> f64 {
+        if !end_s.is_finite() || end_s < 0.0 {
+            return f64::NAN;
+        }
+        self.push_times
+            .pushed_at(bytes_at(end_s) / 2)
+            .map_or(f64::NAN, |t| {
+                now.saturating_duration_since(t).as_secs_f64() * 1000.0
+            })
+    }
+
     fn send_audio(&mut self, chunk: Vec<u8>, now: Instant) -> Frame {
+        self.take_stamps();
+        if self.settings.record {
+            self.outputs.push_back(Output::Record(chunk.clone()));
+        }
         let n = chunk.len() as u64;
         self.log.record(&chunk, self.consumed, bytes_at(self.final_end_s));
         self.consumed += n;
@@ -284,6 +325,9 @@ impl<A: Audio> Core<A> {
         if due.silence {
             conn.urgent.push_back(Frame::Binary(vec![0u8; chunk_bytes]));
             self.counters.silence += chunk_bytes as u64;
+            if self.settings.record {
+                self.outputs.push_back(Output::Record(vec![0u8; chunk_bytes]));
+            }
         }
     }
 

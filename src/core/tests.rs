@@ -19,24 +19,31 @@ const CHUNK: usize = 1600;
 /// Bytes of 16 kHz mono s16le per second.
 const SEC: usize = 32_000;
 
-/// The caller's audio queue: what the test pushed and the core has not taken yet.
+/// The caller's audio queue: what the test pushed and the core has not taken yet, and the
+/// stamps of the pushes.
 #[derive(Clone, Default)]
-struct Queue(Rc<RefCell<VecDeque<u8>>>);
+struct Queue {
+    audio: Rc<RefCell<VecDeque<u8>>>,
+    stamps: Rc<RefCell<VecDeque<Stamp>>>,
+}
 
 impl Audio for Queue {
     fn has_chunk(&mut self) -> bool {
-        self.0.borrow().len() >= CHUNK
+        self.audio.borrow().len() >= CHUNK
     }
     fn take_chunk(&mut self) -> Option<Vec<u8>> {
-        let mut q = self.0.borrow_mut();
+        let mut q = self.audio.borrow_mut();
         (q.len() >= CHUNK).then(|| q.drain(..CHUNK).collect())
     }
     fn finish_input(&mut self) -> usize {
         0
     }
     fn take_rest(&mut self) -> Option<Vec<u8>> {
-        let mut q = self.0.borrow_mut();
+        let mut q = self.audio.borrow_mut();
         (!q.is_empty()).then(|| q.drain(..).collect())
+    }
+    fn take_stamp(&mut self) -> Option<Stamp> {
+        self.stamps.borrow_mut().pop_front()
     }
 }
 
@@ -195,6 +202,8 @@ struct Sim {
     t0: Instant,
     now: Instant,
     pushed: Vec<u8>,
+    /// What the core handed out for the recording.
+    recorded: Vec<u8>,
     events: Vec<(Duration, Event)>,
     /// When each dial was asked for, with its attempt and resume point.
     dials: Vec<(Duration, u32, Option<u64>)>,
@@ -221,6 +230,7 @@ fn settings() -> Settings {
         }),
         replay_bytes: 10 * SEC,
         log: None,
+        record: true,
         seed: 1,
     }
 }
@@ -237,6 +247,7 @@ impl Sim {
             t0,
             now: t0,
             pushed: Vec::new(),
+            recorded: Vec::new(),
             events: Vec::new(),
             dials: Vec::new(),
             closes: Vec::new(),
@@ -254,7 +265,12 @@ impl Sim {
         let bytes = (seconds * SEC as f64) as usize;
         let a = audio(self.pushed.len(), bytes);
         self.pushed.extend_from_slice(&a);
-        self.queue.0.borrow_mut().extend(a);
+        self.queue.audio.borrow_mut().extend(a);
+        self.queue.stamps.borrow_mut().push_back(Stamp {
+            samples: self.pushed.len() as u64 / 2,
+            at: self.now,
+            after_gap: false,
+        });
     }
 
     fn finish(&mut self, timeout: Duration) {
@@ -333,8 +349,10 @@ impl Sim {
             }
         }
         while let Some(out) = self.core.poll_output() {
-            if let Output::Event(ev) = out {
-                self.events.push((self.at(), ev));
+            match out {
+                Output::Event(ev) => self.events.push((self.at(), ev)),
+                Output::Record(audio) => self.recorded.extend_from_slice(&audio),
+                Output::Log(..) => {}
             }
         }
         if let Some(o) = self.core.outcome() {
@@ -466,6 +484,8 @@ fn reconnects_at_several_points_cover_the_audio_exactly_and_place_segments_on_th
         covered = covered.max(start + c.audio.len());
     }
     assert_eq!(covered, sim.pushed.len());
+    // The recording holds each byte of the stream once, audio sent again included.
+    assert!(sim.recorded == sim.pushed, "the recording is not the stream");
 
     // Renumbered ids and offset times: eight half-second segments, in order, no overlap.
     let t = sim.core.transcript.lock();
@@ -831,4 +851,79 @@ fn a_refusal_with_retry_after_is_not_tried_again_sooner() {
     assert!((200.0..=400.0).contains(&tries[2].2), "{}", tries[2].2);
     assert_eq!(sim.dials.len(), 4);
     assert_eq!(sim.server.conns.len(), 2, "the last dial connected");
+}
+
+#[test]
+fn latency_runs_from_the_push_of_a_segments_last_audio_to_its_event() {
+    let server = Server {
+        segment_bytes: SEC,
+        latency: 70 * MS,
+        ..Server::default()
+    };
+    let mut sim = Sim::new(
+        Settings {
+            pacing: 0.0,
+            ..settings()
+        },
+        server,
+    );
+    // 5 s pushed in 20 ms frames at real time.
+    for i in 1..=250 {
+        sim.push_seconds(0.02);
+        sim.run(20 * MS * i);
+    }
+    sim.finish(Duration::from_secs(10));
+    sim.run(Duration::from_secs(20));
+    let latencies: Vec<f64> = sim
+        .events
+        .iter()
+        .filter(|(_, e)| e.kind() == FWASR_EVENT_SEGMENT)
+        .map(|(_, e)| e.latency_ms())
+        .collect();
+    assert_eq!(latencies.len(), 5, "{:?}", sim.events);
+    // The server answers 70 ms after the audio that ends a segment arrives, and audio goes
+    // out as soon as it completes a chunk.
+    for l in &latencies {
+        assert!((l - 70.0).abs() < 1e-6, "{latencies:?}");
+    }
+    let summary = sim.core.counters.latency;
+    assert!((summary.p50_ms / 70.0 - 1.0).abs() < 0.01, "{summary:?}");
+    assert!(summary.p95_ms <= 70.0 && summary.max_ms == 70.0, "{summary:?}");
+}
+
+#[test]
+fn audio_sent_again_after_a_reconnect_counts_from_its_first_push() {
+    let server = Server {
+        segment_bytes: SEC,
+        latency: 70 * MS,
+        drop_after: [Some(SEC * 19 / 10), None].into(),
+        ..Server::default()
+    };
+    let mut sim = Sim::new(
+        Settings {
+            pacing: 0.0,
+            ..settings()
+        },
+        server,
+    );
+    for i in 1..=150 {
+        sim.push_seconds(0.02);
+        sim.run(20 * MS * i);
+    }
+    sim.finish(Duration::from_secs(10));
+    sim.run(Duration::from_secs(20));
+    let segments: Vec<(f64, f64)> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| {
+            e.segment()
+                .filter(|_| e.kind() == FWASR_EVENT_SEGMENT)
+                .map(|s| (s.end_s, e.latency_ms()))
+        })
+        .collect();
+    // The connection drops at 1.9 s: the audio pushed at 2.0 s goes out only after the
+    // backoff (100 ms or more), and its latency holds the outage.
+    assert_eq!(segments.len(), 3, "{:?}", sim.events);
+    assert!((segments[0].1 - 70.0).abs() < 1e-6, "{segments:?}");
+    assert!(segments[1].1 > 100.0, "{segments:?}");
 }

@@ -16,10 +16,11 @@ use mio::{Interest, Registry, Token};
 use tungstenite::Message;
 
 use super::link::{Incoming, Link, ReadBudget};
+use super::recorder::{RecordState, Recorder};
 use super::shared::*;
 use super::sink::Sink;
 use crate::audio::levels::Levels;
-use crate::chunker::AudioConsumer;
+use crate::chunker::{AudioConsumer, Stamp};
 use crate::config::{Config, BYTES_PER_MS};
 use crate::conn::{Connector, Dial, Net};
 use crate::core::{Action, Audio, Control, Core, Counters, Frame, Outcome, Output, Settings, Stage};
@@ -60,6 +61,9 @@ impl Audio for Metered {
         let rest = self.queue.take_rest();
         self.measured(rest)
     }
+    fn take_stamp(&mut self) -> Option<Stamp> {
+        self.queue.take_stamp()
+    }
 }
 
 /// What a step leaves the reactor to do.
@@ -90,6 +94,11 @@ pub(crate) struct Driver {
     refused_reported: u64,
     /// What was last published to `shared`.
     published: Counters,
+    /// The recording's queue, until CLOSED: dropping it completes the file.
+    recorder: Option<Recorder>,
+    /// The recording's state, for the writer's failure to be logged here (the log callback
+    /// runs on the network thread only).
+    record: Option<Arc<RecordState>>,
 }
 
 impl Driver {
@@ -99,6 +108,7 @@ impl Driver {
         audio: AudioConsumer,
         control: Receiver<Control>,
         sink: Sink,
+        recorder: Option<Recorder>,
         cfg: &Config,
     ) -> Driver {
         // Reconnect jitter differs between sessions and processes: std's per-process random
@@ -125,6 +135,8 @@ impl Driver {
             interest: Interest::READABLE | Interest::WRITABLE,
             refused_reported: 0,
             published: Counters::default(),
+            record: recorder.as_ref().map(|r| r.state.clone()),
+            recorder,
         }
     }
 
@@ -406,6 +418,7 @@ impl Driver {
             sh.counts.silence.store(c.silence, Ordering::Relaxed);
             sh.counts.reconnects.store(c.reconnects, Ordering::Relaxed);
             sh.counts.replayed.store(c.replayed, Ordering::Relaxed);
+            sh.counts.latency.store(c.latency);
             if c.last_rtt_ms.is_finite() {
                 sh.counts
                     .last_rtt_bits
@@ -418,6 +431,9 @@ impl Driver {
             .store(self.core.pending_controls(), Ordering::Release);
         if std::mem::take(&mut self.core.audio_mut().fresh) {
             sh.counts.levels.store(self.core.audio().levels.stats());
+        }
+        if let Some(failure) = self.record.as_ref().and_then(|r| r.take_error()) {
+            sh.log(FWASR_LOG_WARN, || failure);
         }
     }
 
@@ -436,6 +452,12 @@ impl Driver {
                     sh.log(level, || msg);
                     continue;
                 }
+                Output::Record(audio) => {
+                    if let Some(warning) = self.recorder.as_mut().and_then(|r| r.offer(audio)) {
+                        sh.log(FWASR_LOG_WARN, || warning.into());
+                    }
+                    continue;
+                }
                 Output::Event(ev) => ev,
             };
             match ev {
@@ -444,7 +466,8 @@ impl Driver {
                     self.sink.emit(sh, ev);
                 }
                 Event::Closed { .. } => {
-                    // The final echo came: the whole transcript is in.
+                    // The final echo came: the whole transcript is in, and all the audio.
+                    self.recorder = None;
                     sh.life.closed();
                     self.sink.emit(sh, ev);
                     // Nothing more goes to the app: CLOSED is last. finish returns once the

@@ -9,10 +9,12 @@
 mod driver;
 mod link;
 mod reactor;
+mod recorder;
 mod shared;
 mod sink;
 
 pub(crate) use driver::Driver;
 pub(crate) use reactor::Place;
+pub(crate) use recorder::{RecordState, Recorder};
 pub(crate) use shared::{on_network_thread, Progress, Shared, CONTROLS_QUEUED_MAX, EVENT_QUEUE_BYTES};
 pub(crate) use sink::{Queued, Sink};

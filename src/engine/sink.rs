@@ -94,6 +94,7 @@ mod tests {
                 &sh,
                 Event::Segment {
                     segment,
+                    latency_ms: f64::NAN,
                     json: Some(json.clone()),
                 },
             );

@@ -370,6 +370,24 @@ pub unsafe extern "C" fn fwasr_config_set_tls_ca_file(
     unsafe { with(cfg, |c| c.set_tls_ca_file(opt_str(path, "path")?)) }
 }
 
+/// Writes a copy of the audio the server receives to a WAV file at `path` (16 kHz mono
+/// 16-bit), for debugging and compliance; NULL (the default) makes none. The file is created
+/// by fwasr_session_open (which fails with FWASR_ERR_IO when it cannot be) and holds each
+/// second of the stream once: audio sent again after a reconnect is not written twice, idle
+/// silence is written (the server received it). A thread of the session writes it through a
+/// bounded queue (12.8 s of audio in 50 ms chunks), so a slow or failing disk never holds up the stream: audio
+/// left out is counted in fwasr_stats.audio_ms_not_recorded and logged as a warning. The
+/// header's sizes are written when the transcript is complete; fwasr_session_finish waits for
+/// that within its timeout. A session that fails or is freed still completes its file.
+#[no_mangle]
+pub unsafe extern "C" fn fwasr_config_set_record_path(
+    cfg: *mut fwasr_config,
+    path: *const c_char,
+) -> fwasr_status {
+    // SAFETY: path is NULL or a C string (the function's contract).
+    unsafe { with(cfg, |c| c.set_record_path(opt_str(path, "path")?)) }
+}
+
 /// Ask the server for the times of every word and segment (default false):
 /// `timestamp_granularities=word,segment`, unless that parameter is set with
 /// fwasr_config_set_param. Without it the server sends words (fwasr_event_word) without times

@@ -48,6 +48,12 @@ pub struct fwasr_event {
     pub replayed_ms: f64,
     /// RECONNECTING: milliseconds of backoff before the attempt (0 otherwise).
     pub backoff_ms: f64,
+    /// SEGMENT: milliseconds from the moment the caller pushed the audio at the segment's end
+    /// (end_s) to this event: fwasr's queue and pacing, the network both ways, and the
+    /// server's wait for more audio and its work. NaN when not known: without segment times
+    /// (see fwasr_config_set_word_timestamps), or for audio pushed more than about 5 s (or 512
+    /// pushes) before the transcript's last final segment.
+    pub latency_ms: f64,
 }
 
 /// An fwasr_event together with the strings it points into. `raw` comes first so a pointer to
@@ -78,6 +84,7 @@ struct Flat<'a> {
     attempt: i32,
     replayed_ms: f64,
     backoff_ms: f64,
+    latency_ms: f64,
 }
 
 impl<'a> Flat<'a> {
@@ -97,6 +104,7 @@ impl<'a> Flat<'a> {
             attempt: 0,
             replayed_ms: 0.0,
             backoff_ms: 0.0,
+            latency_ms: e.latency_ms(),
         };
         if let Some(s) = e.segment() {
             f.segment_id = &s.id;
@@ -163,6 +171,7 @@ impl OwnedEvent {
                 attempt: f.attempt,
                 replayed_ms: f.replayed_ms,
                 backoff_ms: f.backoff_ms,
+                latency_ms: f.latency_ms,
             },
             strings,
             json,
@@ -391,6 +400,16 @@ pub struct fwasr_stats {
     /// Milliseconds of audio sent in 10 ms blocks whose RMS was below −60 dBFS (a muted
     /// microphone, a one-way call).
     pub audio_ms_below_silence: f64,
+    /// Latency of the segments as they became final (latency_ms of the SEGMENT event that
+    /// first had them final): median, 95th percentile (each within 1 %) and maximum over the
+    /// session, in milliseconds; NaN before the first. last_rtt_ms is the round trip of the
+    /// network and server alone (fwasr_session_trace).
+    pub final_latency_p50_ms: f64,
+    pub final_latency_p95_ms: f64,
+    pub final_latency_max_ms: f64,
+    /// Audio sent that the recording (fwasr_config_set_record_path) left out: the disk was
+    /// behind by more than its queue (fwasr_config_set_record_path), or failed. 0 without a recording.
+    pub audio_ms_not_recorded: f64,
 }
 
 impl From<Stats> for fwasr_stats {
@@ -412,6 +431,10 @@ impl From<Stats> for fwasr_stats {
             peak_dbfs: s.levels.session_peak_dbfs,
             clipped_samples: s.levels.clipped_samples,
             audio_ms_below_silence: s.levels.silence_ms,
+            final_latency_p50_ms: s.latency.p50_ms,
+            final_latency_p95_ms: s.latency.p95_ms,
+            final_latency_max_ms: s.latency.max_ms,
+            audio_ms_not_recorded: Stats::ms(s.bytes_not_recorded),
         }
     }
 }

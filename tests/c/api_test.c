@@ -61,7 +61,8 @@ static void test_args(void) {
         CHECK(offsetof(fwasr_event, attempt) == 96);
         CHECK(offsetof(fwasr_event, replayed_ms) == 104);
         CHECK(offsetof(fwasr_event, backoff_ms) == 112);
-        CHECK(sizeof(fwasr_event) == 120);
+        CHECK(offsetof(fwasr_event, latency_ms) == 120);
+        CHECK(sizeof(fwasr_event) == 128);
     }
 
     /* NULL objects. */
@@ -82,6 +83,7 @@ static void test_args(void) {
     CHECK(fwasr_event_word_count(NULL) == 0 && fwasr_event_word(NULL, 0) == NULL);
     CHECK(fwasr_segment_word_count(NULL) == 0 && fwasr_segment_word(NULL, 0) == NULL);
     CHECK(fwasr_config_set_word_timestamps(NULL, true) == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_record_path(NULL, "x.wav") == FWASR_ERR_INVALID_ARGUMENT);
     fwasr_stats st;
     CHECK(fwasr_session_stats(NULL, &st, sizeof st) == FWASR_ERR_INVALID_ARGUMENT);
 
@@ -204,7 +206,7 @@ static void test_poll(void) {
         if (n == 0) connected_first = ev->type == FWASR_EVENT_CONNECTED;
         CHECK(!closed); /* nothing after CLOSED */
         switch (ev->type) {
-        case FWASR_EVENT_CLOSED: closed++; CHECK(ev->status == FWASR_OK); break;
+        case FWASR_EVENT_CLOSED: closed++; CHECK(ev->status == FWASR_OK && isnan(ev->latency_ms)); break;
         case FWASR_EVENT_CHECKPOINT: cp += !strcmp(ev->checkpoint_id, "cp"); break;
         case FWASR_EVENT_TRACE: tr += !strcmp(ev->checkpoint_id, "tr") && ev->rtt_ms >= 0; break;
         case FWASR_EVENT_CLEARED: cl += !strcmp(ev->checkpoint_id, "rs"); break;
@@ -217,6 +219,7 @@ static void test_poll(void) {
             CHECK(fwasr_event_word_count(ev) == 1 && w && !strcmp(w->text, ev->text));
             CHECK(w && isnan(w->start_s) && isnan(w->end_s) && isnan(w->probability));
             CHECK(w && w->is_final == ev->is_final && fwasr_event_word(ev, 1) == NULL);
+            CHECK(isnan(ev->latency_ms)); /* no end time, no latency */
             break;
         }
         default: break;
@@ -248,6 +251,8 @@ static void test_poll(void) {
     CHECK(st.audio_ms_pushed == 32332.0 / 32 && st.audio_ms_sent == 32332.0 / 32);
     CHECK(st.chunks_sent == 21 && st.bytes_sent == 32332 && st.audio_ms_dropped == 0 && st.audio_ms_queued == 0);
     CHECK(st.messages_received >= 5 && st.last_rtt_ms >= 0);
+    /* The devserver without a script sends no times: no latency is known. */
+    CHECK(isnan(st.final_latency_p50_ms) && isnan(st.final_latency_p95_ms) && isnan(st.final_latency_max_ms));
     /* A caller built against an older, smaller struct gets only what it has room for. */
     double first[2] = {-1, -1};
     CHECK(fwasr_session_stats(s, (fwasr_stats *)first, sizeof(double)) == FWASR_OK);
@@ -563,9 +568,13 @@ static void test_words(void) {
         {"Alpha", 0.2, 0.6, 0.91}, {"beta", 0.7, 1.4, 0.42},    {"gamma", 1.5, 1.8, 0.77},
         {"delta,", 1.9, 2.6, 0.66}, {"\xc3\xa9psilon", 3.0, 3.7, 0.5}, {"zeta.", 3.8, 4.2, 0.99},
     };
+    char wav[64];
+    snprintf(wav, sizeof wav, "/tmp/fwasr-api-test-%d.wav", (int)getpid());
     fwasr_config *cfg = fwasr_config_new();
     CHECK(fwasr_config_set_url(cfg, url()) == FWASR_OK);
     CHECK(fwasr_config_set_word_timestamps(cfg, true) == FWASR_OK);
+    CHECK(fwasr_config_set_record_path(cfg, "") == FWASR_ERR_INVALID_ARGUMENT);
+    CHECK(fwasr_config_set_record_path(cfg, wav) == FWASR_OK);
     fwasr_session *s = NULL;
     CHECK(fwasr_session_open(cfg, &s) == FWASR_OK);
     fwasr_config_free(cfg);
@@ -585,6 +594,8 @@ static void test_words(void) {
                 strcat(spelled, fwasr_event_word(ev, i)->text);
             }
             CHECK(!strcmp(spelled, ev->text));
+            /* Pushed all at once and answered at once: a latency, and a small one. */
+            CHECK(ev->latency_ms >= 0 && ev->latency_ms < 10000);
             segment_events++;
         }
         fwasr_event_free(ev);
@@ -605,6 +616,20 @@ static void test_words(void) {
     }
     CHECK(n == sizeof want / sizeof want[0]);
     fwasr_segments_free(snap);
+    fwasr_stats st;
+    CHECK(fwasr_session_stats(s, &st, sizeof st) == FWASR_OK);
+    CHECK(st.final_latency_p50_ms >= 0 && st.final_latency_p50_ms <= st.final_latency_p95_ms * 1.01);
+    CHECK(st.final_latency_p95_ms <= st.final_latency_max_ms * 1.01);
+    /* finish returned: the recording holds its 44-byte header and the 5 s sent. */
+    FILE *f = fopen(wav, "rb");
+    CHECK(f != NULL);
+    if (f) {
+        fseek(f, 0, SEEK_END);
+        CHECK(ftell(f) == 44 + 160000);
+        fclose(f);
+    }
+    remove(wav);
+    CHECK(st.audio_ms_not_recorded == 0);
     fwasr_session_free(s);
 }
 

@@ -64,6 +64,7 @@ int main() {
     // 500 ms of digital silence: all of it below -60 dBFS, no peak, nothing clipped.
     CHECK(s.stats().audio_ms_below_silence == 500 && std::isinf(s.stats().peak_dbfs) && s.stats().peak_dbfs < 0);
     CHECK(s.stats().clipped_samples == 0);
+    CHECK(std::isnan(s.stats().final_latency_p50_ms) && std::isnan(s.stats().final_latency_max_ms));
     CHECK(segments >= 1 && closed == 1);
     try {
         s.push_s16(pcm.data(), pcm.size());
@@ -72,9 +73,10 @@ int main() {
         CHECK(e.status() == FWASR_ERR_STATE);
     }
 
-    // Poll mode with owned events, on a shared network thread.
+    // Poll mode with owned events, on a shared network thread, recorded.
+    std::string wav = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/fwasr-cpp-wrapper.wav";
     fwasr::Config poll;
-    poll.url(url).shared_io(true);
+    poll.url(url).shared_io(true).record_path(wav).record_path(std::nullopt).record_path(wav);
     fwasr::Session p(poll);
     p.push_s16(pcm.data(), 1600);
     p.finish(10000);
@@ -86,10 +88,21 @@ int main() {
         if (e->type == FWASR_EVENT_SEGMENT) {
             CHECK(e->json.has_value());
             CHECK(e->words.size() == 1 && e->words[0].text == e->text && std::isnan(e->words[0].probability));
+            CHECK(std::isnan(e->latency_ms));  // no segment times, no latency
         }
     }
     CHECK(first_connected && last_closed);
     CHECK(p.transcript() == "0.10 s of audio received");
+    // finish returned: the WAV is complete, its 44-byte header and the 100 ms sent.
+    std::FILE *f = std::fopen(wav.c_str(), "rb");
+    CHECK(f != nullptr);
+    if (f) {
+        std::fseek(f, 0, SEEK_END);
+        CHECK(std::ftell(f) == 44 + 3200);
+        std::fclose(f);
+    }
+    std::remove(wav.c_str());
+    CHECK(p.stats().audio_ms_not_recorded == 0);
 
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

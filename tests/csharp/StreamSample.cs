@@ -11,7 +11,8 @@ static class StreamSample
     {
         byte[] wav = File.ReadAllBytes(args[0]);
         string expected = args[1];
-        using (var cfg = new Config().Url(Environment.GetEnvironmentVariable("FWASR_URL")).Language("en").SharedIo(true).WordTimestamps(true))
+        string wavCopy = Path.GetTempFileName();
+        using (var cfg = new Config().Url(Environment.GetEnvironmentVariable("FWASR_URL")).Language("en").SharedIo(true).WordTimestamps(true).RecordPath(wavCopy))
         using (var s = new Session(cfg))
         {
             try { new Config().BufferMs(1); Check(false, "BufferMs(1) throws"); }
@@ -19,19 +20,20 @@ static class StreamSample
             Check(s.TryPush(new float[4], 4) == Status.InvalidArgument, "push of the wrong format");
 
             var frame = new byte[640];
-            int segments = 0, closed = 0;
+            int segments = 0, closed = 0, latencies = 0;
             Status end = Status.Internal;
             for (int off = 44; off < wav.Length; off += frame.Length)
             {
                 int n = Math.Min(frame.Length, wav.Length - off);
                 Array.Copy(wav, off, frame, 0, n);
                 Check(s.TryPush(frame, n) == Status.Ok, "push");
-                for (Event e; (e = s.NextEvent(0)) != null;) if (e.Type == EventType.Segment && e.Words.Length > 0) segments++;
+                for (Event e; (e = s.NextEvent(0)) != null;)
+                    if (e.Type == EventType.Segment && e.Words.Length > 0) { segments++; if (e.LatencyMs >= 0) latencies++; }
             }
             s.Finish(0);
             for (Event e; (e = s.NextEvent(10000)) != null;)
             {
-                if (e.Type == EventType.Segment && e.Words.Length > 0) segments++;
+                if (e.Type == EventType.Segment && e.Words.Length > 0) { segments++; if (e.LatencyMs >= 0) latencies++; }
                 if (e.Type == EventType.Closed) { closed++; end = e.Status; }
             }
             Check(closed == 1 && end == Status.Ok, "one Closed event, status Ok");
@@ -51,11 +53,19 @@ static class StreamSample
                 }
             Check(string.Join(" ", words) == expected, "words: " + string.Join(" ", words));
             Check(ordered, "word times in order, final, with probabilities");
+            // Word timestamps give segment times, so latency is measured.
+            Check(s.Stats.FinalLatencyP50Ms >= 0 && s.Stats.FinalLatencyP50Ms <= s.Stats.FinalLatencyMaxMs * 1.01,
+                  "final latency: " + s.Stats.FinalLatencyP50Ms + " ms");
+            Check(latencies == segments, "a latency on every segment event");
             Check(s.Stats.BytesSent == (ulong)((wav.Length - 44) / 2 * 2), "bytes sent");
             // The sample's own levels: peak -1.71 dBFS, nothing clipped, 2.18 s below -60 dBFS.
             Check(Math.Abs(s.Stats.PeakDbfs + 1.715) < 0.01 && s.Stats.ClippedSamples == 0, "peak level, no clipping");
             Check(s.Stats.AudioMsBelowSilence == 2180, "silence: " + s.Stats.AudioMsBelowSilence);
             Check(Session.Version.StartsWith("0."), "version");
+            // Finish returned: the recording is complete, the same audio after its header.
+            byte[] copy = File.ReadAllBytes(wavCopy);
+            Check(copy.Length == 44 + (wav.Length - 44) / 2 * 2 && s.Stats.AudioMsNotRecorded == 0, "recording: " + copy.Length + " bytes");
+            File.Delete(wavCopy);
         }
         return Result();
     }

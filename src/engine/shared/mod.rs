@@ -18,6 +18,7 @@ pub(crate) use wake::{Doorbell, Wake, NO_SLOT};
 
 use crate::audio::levels::LevelStats;
 use crate::config::LogHandler;
+use crate::core::LatencySummary;
 use crate::event::LogLevel;
 use crate::transcript::Transcript;
 
@@ -39,6 +40,38 @@ pub(crate) struct Counts {
     pub messages: AtomicU64,
     pub last_rtt_bits: AtomicU64,
     pub levels: LevelCells,
+    pub latency: LatencyCells,
+}
+
+/// The final-segment latency summary, as of the network thread's last step.
+pub(crate) struct LatencyCells([AtomicU64; 3]);
+
+impl Default for LatencyCells {
+    fn default() -> Self {
+        let cells = LatencyCells(Default::default());
+        cells.store(LatencySummary::default());
+        cells
+    }
+}
+
+impl LatencyCells {
+    pub fn store(&self, l: LatencySummary) {
+        for (cell, v) in self.0.iter().zip([l.p50_ms, l.p95_ms, l.max_ms]) {
+            cell.store(v.to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    pub fn load(&self) -> LatencySummary {
+        let [p50_ms, p95_ms, max_ms] = self
+            .0
+            .each_ref()
+            .map(|c| f64::from_bits(c.load(Ordering::Relaxed)));
+        LatencySummary {
+            p50_ms,
+            p95_ms,
+            max_ms,
+        }
+    }
 }
 
 /// The levels of the audio sent, as of the network thread's last step.

@@ -87,6 +87,8 @@ public struct Event: Sendable {
     public let backoffMs: Double
     /// SEGMENT, SEGMENT_REMOVED: the segment's words.
     public let words: [Word]
+    /// SEGMENT: ms from the push of the audio at the segment's end; NaN when unknown.
+    public let latencyMs: Double
 
     /// From the library's own event (its words are reached through it).
     init(_ p: UnsafePointer<fwasr_event>) {
@@ -107,6 +109,7 @@ public struct Event: Sendable {
         attempt = e.attempt
         replayedMs = e.replayed_ms
         backoffMs = e.backoff_ms
+        latencyMs = e.latency_ms
         words = (0..<fwasr_event_word_count(p)).compactMap { fwasr_event_word(p, $0).map { Word($0.pointee) } }
     }
 }
@@ -152,6 +155,12 @@ public struct Stats: Sendable {
     public let peakDbfs: Double
     public let clippedSamples: UInt64
     public let audioMsBelowSilence: Double
+    /// Latency of the segments as they became final (see fwasr_stats): ms, NaN before one.
+    public let finalLatencyP50Ms: Double
+    public let finalLatencyP95Ms: Double
+    public let finalLatencyMaxMs: Double
+    /// Audio sent that the recording left out (see fwasr_stats).
+    public let audioMsNotRecorded: Double
 
     init(_ s: fwasr_stats) {
         audioMsPushed = s.audio_ms_pushed
@@ -170,6 +179,10 @@ public struct Stats: Sendable {
         peakDbfs = s.peak_dbfs
         clippedSamples = s.clipped_samples
         audioMsBelowSilence = s.audio_ms_below_silence
+        finalLatencyP50Ms = s.final_latency_p50_ms
+        finalLatencyP95Ms = s.final_latency_p95_ms
+        finalLatencyMaxMs = s.final_latency_max_ms
+        audioMsNotRecorded = s.audio_ms_not_recorded
     }
 }
 
@@ -255,6 +268,8 @@ public final class Config {
     @discardableResult public func wordTimestamps(_ on: Bool) throws -> Config { try set(fwasr_config_set_word_timestamps(raw, on)) }
     /// The HTTP proxy (see fwasr_config_set_proxy): "" for none, nil for the environment's.
     @discardableResult public func proxy(_ url: String?) throws -> Config { try set(fwasr_config_set_proxy(raw, url)) }
+    /// A WAV copy of the audio sent (see fwasr_config_set_record_path); nil for none.
+    @discardableResult public func recordPath(_ path: String?) throws -> Config { try set(fwasr_config_set_record_path(raw, path)) }
     /// Run sessions on a few shared network threads instead of one thread each.
     @discardableResult public func sharedIo(_ shared: Bool) throws -> Config { try set(fwasr_config_set_shared_io(raw, shared)) }
 

@@ -49,7 +49,8 @@ func push(_ session: Session, _ audio: [UInt8]) throws {
 final class SessionTests: XCTestCase, @unchecked Sendable {
     func testStreamsTheSampleWithEventsAsAnAsyncSequence() async throws {
         let logs = Lines()
-        let config = try Config().url(env("FWASR_URL")).wordTimestamps(true).onLog(level: FWASR_LOG_INFO) { _, line in logs.add(line) }
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("fwasr-swift-\(getpid()).wav").path
+        let config = try Config().url(env("FWASR_URL")).wordTimestamps(true).recordPath(copy).onLog(level: FWASR_LOG_INFO) { _, line in logs.add(line) }
         let session = try Session(config)
         try await session.waitReady(timeoutMs: 10000)
         // The events are read while the audio goes out.
@@ -77,7 +78,7 @@ final class SessionTests: XCTestCase, @unchecked Sendable {
         XCTAssertEqual(words.map { $0.text }.joined(separator: " "), expected)
         XCTAssertTrue(words.allSatisfy { $0.isFinal == 1 && $0.endS > $0.startS && $0.probability >= 0.5 && $0.probability < 1 })
         XCTAssertTrue(zip(words, words.dropFirst()).allSatisfy { $0.endS <= $1.startS }, "\(words)")
-        XCTAssertTrue(events.filter { $0.type == FWASR_EVENT_SEGMENT }.allSatisfy { !$0.words.isEmpty })
+        XCTAssertTrue(events.filter { $0.type == FWASR_EVENT_SEGMENT }.allSatisfy { !$0.words.isEmpty && $0.latencyMs >= 0 })
         XCTAssertTrue(events.contains { $0.type == FWASR_EVENT_CHECKPOINT && $0.checkpointId == "final" })
         let stats = try session.stats()
         XCTAssertEqual(stats.audioMsDropped, 0)
@@ -86,6 +87,13 @@ final class SessionTests: XCTestCase, @unchecked Sendable {
         XCTAssertEqual(stats.peakDbfs, -1.715, accuracy: 0.01)
         XCTAssertEqual(stats.clippedSamples, 0)
         XCTAssertEqual(stats.audioMsBelowSilence, 2180)
+        XCTAssertGreaterThanOrEqual(stats.finalLatencyP50Ms, 0)
+        // finish returned: the recording is complete, the audio sent after its header.
+        let recorded = try XCTUnwrap(FileManager.default.contents(atPath: copy))
+        XCTAssertEqual(recorded.count, 44 + Int(stats.bytesSent))
+        XCTAssertEqual(stats.audioMsNotRecorded, 0)
+        try? FileManager.default.removeItem(atPath: copy)
+        XCTAssertLessThanOrEqual(stats.finalLatencyP95Ms, stats.finalLatencyMaxMs * 1.01)
         XCTAssertTrue(logs.all.contains { $0.contains("finished") }, "\(logs.all)")
         XCTAssertEqual(session.state, FWASR_STATE_CLOSED)
     }
