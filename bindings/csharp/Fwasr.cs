@@ -8,10 +8,15 @@
 //
 // Calls that block, so keep them off Unity's main thread (or pass a zero timeout): Finish,
 // WaitReady, PushWait, NextEvent with a timeout, and Dispose of a Session (it stops the session
-// and waits up to about a second for its network thread).
+// and waits up to about a second for its network thread). Their async forms never block the
+// calling thread and take a CancellationToken: WaitReadyAsync, FinishAsync, and Events (every
+// event as an IAsyncEnumerable, ending with Closed). The synchronous calls stay for audio
+// threads and for code that owns its threads.
 //
 // Callbacks (OnEvent, OnLog) run on fwasr's network thread, where most of Unity's API must not
-// be touched: queue what they receive and handle it in Update(). They go through static
+// be touched: OnEvent(handler, SynchronizationContext.Current) called on Unity's main thread
+// hands every event to the main thread, in order (or queue them yourself and handle them in
+// Update()). They go through static
 // trampolines marked [MonoPInvokeCallback], as IL2CPP requires, with a GCHandle to the
 // delegate as the user data; the handle lives until the config and every session opened from
 // it are disposed.
@@ -19,9 +24,12 @@
 // The native library is "fwasr" (libfwasr.so / libfwasr.dylib / fwasr.dll) on the plugin or
 // library path; on iOS it is linked statically ("__Internal").
 using System;
+using System.Collections.Generic;
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading;
+using System.Threading.Tasks;
 
 #if !UNITY_5_3_OR_NEWER
 namespace AOT
@@ -418,6 +426,16 @@ namespace Fwasr
             return this;
         }
 
+        /// <summary>Callback mode with every event handed to context (Unity's main thread when
+        /// called there with SynchronizationContext.Current), in order, instead of the network
+        /// thread.</summary>
+        public Config OnEvent(Action<Event> handler, SynchronizationContext context)
+        {
+            if (handler == null || context == null) return OnEvent(null);
+            SendOrPostCallback deliver = state => handler((Event)state);
+            return OnEvent(e => context.Post(deliver, e));
+        }
+
         /// <summary>Log lines at level or more severe go to handler, on fwasr's threads.</summary>
         public Config OnLog(Action<LogLevel, string> handler, LogLevel level = LogLevel.Info)
         {
@@ -467,6 +485,107 @@ namespace Fwasr
 
         /// <summary>Blocks until connected (throws the error if it failed).</summary>
         public void WaitReady(int timeoutMs = -1) { FwasrException.Check(Native.fwasr_session_wait_ready(handle, timeoutMs)); }
+
+        /// <summary>How long a waiting task waits in the library at a time: a cancellation is
+        /// seen within this.</summary>
+        const int Slice = 50;
+
+        /// <summary>Waits on a pool thread, in slices, until wait(slice) says something other
+        /// than Timeout; the caller's thread is never blocked.</summary>
+        static Task Waiting(Func<int, Status> wait, int timeoutMs, CancellationToken cancel, string what)
+        {
+            return Task.Run(() =>
+            {
+                var clock = Stopwatch.StartNew();
+                for (;;)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    int slice = timeoutMs < 0 ? Slice : (int)Math.Max(0, Math.Min(Slice, timeoutMs - clock.ElapsedMilliseconds));
+                    Status status = wait(slice);
+                    if (status != Status.Timeout) { FwasrException.Check(status); return; }
+                    if (timeoutMs >= 0 && clock.ElapsedMilliseconds >= timeoutMs)
+                        throw new FwasrException(Status.Timeout, what);
+                }
+            }, cancel);
+        }
+
+        /// <summary>Completes once connected; faults with the error if connecting failed, or
+        /// with Timeout after timeoutMs (-1: no limit). Cancelling stops the wait only.</summary>
+        public Task WaitReadyAsync(int timeoutMs = -1, CancellationToken cancel = default(CancellationToken))
+        {
+            return Waiting(slice => Native.fwasr_session_wait_ready(handle, slice), timeoutMs, cancel,
+                "still connecting when the wait ran out");
+        }
+
+        /// <summary>Starts finishing and completes once the whole transcript is in; faults with
+        /// the error that ended the session, or with Timeout after timeoutMs (-1: no limit).
+        /// Cancelling stops the wait only: the session goes on finishing.</summary>
+        public Task FinishAsync(int timeoutMs = -1, CancellationToken cancel = default(CancellationToken))
+        {
+            Status started = Native.fwasr_session_finish(handle, 0);
+            if (started != Status.Ok) return Task.FromException(new FwasrException(started, Library.LastError));
+            return Waiting(slice => Native.fwasr_session_finish(handle, slice), timeoutMs, cancel,
+                "the session is still finishing");
+        }
+
+        /// <summary>Poll mode: every event as an async stream, in order, ending after Closed.
+        /// One reader at a time (events are taken from the session's queue).</summary>
+        public IAsyncEnumerable<Event> Events { get { return new EventStream(this); } }
+
+        sealed class EventStream : IAsyncEnumerable<Event>
+        {
+            readonly Session session;
+            public EventStream(Session session) { this.session = session; }
+
+            public IAsyncEnumerator<Event> GetAsyncEnumerator(CancellationToken cancel = default(CancellationToken))
+            {
+                return new EventReader(session, cancel);
+            }
+        }
+
+        sealed class EventReader : IAsyncEnumerator<Event>
+        {
+            readonly Session session;
+            readonly CancellationToken cancel;
+            bool closed;
+
+            public EventReader(Session session, CancellationToken cancel) { this.session = session; this.cancel = cancel; }
+
+            public Event Current { get; private set; }
+
+            public ValueTask<bool> MoveNextAsync()
+            {
+                if (closed) return new ValueTask<bool>(false);
+                cancel.ThrowIfCancellationRequested();
+                // An event already queued is taken at once, without a thread hop.
+                Event ready = session.NextEvent(0);
+                if (ready != null) return new ValueTask<bool>(Take(ready));
+                return new ValueTask<bool>(Task.Run(() =>
+                {
+                    for (;;)
+                    {
+                        cancel.ThrowIfCancellationRequested();
+                        Event e = session.NextEvent(Slice);
+                        if (e != null) return Take(e);
+                        if (session.State == State.Closed || session.State == State.Failed)
+                        {
+                            // Ended: whatever is left is queued already.
+                            e = session.NextEvent(0);
+                            return e != null && Take(e);
+                        }
+                    }
+                }, cancel));
+            }
+
+            bool Take(Event e)
+            {
+                Current = e;
+                if (e.Type == EventType.Closed) closed = true;
+                return true;
+            }
+
+            public ValueTask DisposeAsync() { return default(ValueTask); }
+        }
 
         /// <summary>For audio threads: never throws, never blocks; BufferFull when the queue is full.</summary>
         public Status TryPush(byte[] data, int count) { return Native.fwasr_session_push(handle, data, (UIntPtr)count); }
