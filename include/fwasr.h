@@ -190,9 +190,11 @@ typedef struct fwasr_event {
   double backoff_ms;
   // SEGMENT: milliseconds from the moment the caller pushed the audio at the segment's end
   // (end_s) to this event: fwasr's queue and pacing, the network both ways, and the
-  // server's wait for more audio and its work. NaN when not known: without segment times
-  // (see fwasr_config_set_word_timestamps), or for audio pushed more than about 5 s (or 512
-  // pushes) before the transcript's last final segment.
+  // server's wait for more audio and its work. Pushes are timed to within 2 ms (a burst of
+  // pushes, such as a file pushed at once, is timed once per millisecond). NaN when not
+  // known: without segment times (see fwasr_config_set_word_timestamps), for audio pushed
+  // more than about 5 s (or 512 pushes) before the transcript's last final segment, or
+  // pushed while more than 128 pushes more than 1 ms apart waited for the network thread.
   double latency_ms;
 } fwasr_event;
 

@@ -6,7 +6,7 @@
 //! Beside the audio, a push leaves a stamp (how much audio had been pushed, and when) every
 //! 10 ms of audio, for the network thread to measure latency from the push on.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::audio::resample::Timing;
 use crate::audio::{Converter, InputFormat};
@@ -26,8 +26,12 @@ pub struct Stamp {
 /// Stamps waiting for the network thread: 1.28 s of audio at one per 10 ms, more with larger
 /// pushes. Past that the newest are dropped and the gap is marked.
 const STAMPS: usize = 128;
-/// A push that crosses a multiple of this many samples (10 ms) leaves a stamp.
+/// A push that crosses a multiple of this many samples (10 ms) leaves a stamp...
 const STAMP_EVERY: u64 = 160;
+/// ...unless the ring is half full and the last stamp is younger than this: a burst of pushes
+/// (a file pushed at once) is stamped once per this, not once per push, so it does not fill
+/// the ring. The pushes skipped are marked as a gap, whose time the stamps around it bound.
+pub const BURST: Duration = Duration::from_millis(1);
 
 /// The pushing side. Owned by one thread at a time (the session guards it with a try-lock).
 pub struct AudioProducer {
@@ -39,6 +43,8 @@ pub struct AudioProducer {
     stamps: rtrb::Producer<Stamp>,
     /// A stamp was dropped since the last one that went in.
     stamp_lost: bool,
+    /// When the last stamp went in.
+    stamped_at: Option<Instant>,
 }
 
 /// The network thread's side.
@@ -80,6 +86,7 @@ pub fn audio_queue(
             timing: input.timing(),
             stamps: stamps_in,
             stamp_lost: false,
+            stamped_at: None,
             bytes_in: 0,
         },
         AudioConsumer {
@@ -137,7 +144,17 @@ impl AudioProducer {
         self.bytes_in += data.len() as u64;
         let after = self.samples();
         if after / STAMP_EVERY > before / STAMP_EVERY {
-            self.stamp(after, Instant::now());
+            let now = Instant::now();
+            let crowded = self.stamps.slots() < STAMPS / 2;
+            if crowded
+                && self
+                    .stamped_at
+                    .is_some_and(|t| now.saturating_duration_since(t) < BURST)
+            {
+                self.stamp_lost = true;
+            } else {
+                self.stamp(after, now);
+            }
         }
         Ok(())
     }
@@ -153,7 +170,12 @@ impl AudioProducer {
             at,
             after_gap: self.stamp_lost,
         };
-        self.stamp_lost = self.stamps.push(stamp).is_err();
+        if self.stamps.push(stamp).is_ok() {
+            self.stamp_lost = false;
+            self.stamped_at = Some(at);
+        } else {
+            self.stamp_lost = true;
+        }
     }
 
     /// 16 kHz samples the input so far yields before the end (the filter holds back its delay).
@@ -305,7 +327,7 @@ mod tests {
     }
 
     #[test]
-    fn pushes_are_stamped_every_10_ms_and_a_full_ring_leaves_a_marked_gap() {
+    fn pushes_are_stamped_every_10_ms_and_a_burst_once_per_millisecond() {
         let (mut p, mut c) = audio_queue(native(), 1 << 20, 1600).unwrap();
         // 5 ms pushes: every second one crosses a 10 ms mark.
         for _ in 0..4 {
@@ -313,21 +335,50 @@ mod tests {
         }
         let s: Vec<u64> = std::iter::from_fn(|| c.take_stamp()).map(|s| s.samples).collect();
         assert_eq!(s, [160, 320]);
-        for _ in 0..STAMPS + 5 {
+        // A burst: every push while the ring is less than half full, then at most one per
+        // millisecond, the pushes in between marked as a gap.
+        let started = Instant::now();
+        let pushes = 4 * STAMPS as u64;
+        for _ in 0..pushes {
             p.write(&[0; 320]).unwrap();
         }
+        let elapsed_ms = started.elapsed().as_millis() as usize;
         let taken: Vec<Stamp> = std::iter::from_fn(|| c.take_stamp()).collect();
-        assert_eq!(taken.len(), STAMPS);
-        assert!(taken.iter().all(|s| !s.after_gap));
+        assert!(
+            taken.len() <= STAMPS / 2 + elapsed_ms + 1,
+            "{} stamps in {elapsed_ms} ms",
+            taken.len()
+        );
+        assert!(taken[..STAMPS / 2].iter().all(|s| !s.after_gap));
+        // Stamps go in freely until the ring holds more than half: the 65th is the last so.
+        for w in taken[STAMPS / 2..].windows(2) {
+            assert!(w[1].at - w[0].at >= BURST, "{w:?}");
+        }
+        // Past the burst, the next push is stamped, with the gap before it marked.
+        let last = taken.last().unwrap().samples;
+        std::thread::sleep(BURST);
         p.write(&[0; 320]).unwrap();
         let next = c.take_stamp().unwrap();
-        assert!(next.after_gap);
-        assert_eq!(next.samples, 320 + (STAMPS as u64 + 6) * 160);
+        assert_eq!(next.samples, 320 + (pushes + 1) * 160);
+        assert_eq!(next.after_gap, last < 320 + pushes * 160);
         p.write(&[0; 320]).unwrap();
         assert!(!c.take_stamp().unwrap().after_gap);
         let end = Instant::now();
         p.stamp_end(end);
         assert_eq!(c.take_stamp().unwrap().at, end);
+    }
+
+    #[test]
+    fn a_full_ring_leaves_a_marked_gap() {
+        let (mut p, mut c) = audio_queue(native(), 1 << 20, 1600).unwrap();
+        // Pushes more than a millisecond apart are each stamped, until the ring is full.
+        for _ in 0..STAMPS + 2 {
+            p.write(&[0; 320]).unwrap();
+            std::thread::sleep(BURST + Duration::from_micros(100));
+        }
+        assert_eq!(std::iter::from_fn(|| c.take_stamp()).count(), STAMPS);
+        p.write(&[0; 320]).unwrap();
+        assert!(c.take_stamp().unwrap().after_gap);
     }
 
     #[test]

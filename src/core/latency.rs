@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::chunker::Stamp;
+use crate::chunker::{Stamp, BURST};
 
 /// Stamps kept at most (12 KB): 5 s of audio at one per 10 ms, more with larger pushes. Older
 /// ones are forgotten, and the latency of audio that old is unknown.
@@ -53,7 +53,14 @@ impl PushTimes {
         }
         let i = self.stamps.partition_point(|s| s.samples < samples);
         match self.stamps.get(i) {
-            Some(s) => (!s.after_gap).then_some(s.at),
+            // Pushes in a gap happened between the stamps around it: close enough when those
+            // are a burst apart.
+            Some(s) if s.after_gap => i
+                .checked_sub(1)
+                .and_then(|p| self.stamps.get(p))
+                .filter(|p| s.at.saturating_duration_since(p.at) <= BURST * 2)
+                .map(|_| s.at),
+            Some(s) => Some(s.at),
             None => self
                 .stamps
                 .back()
@@ -169,6 +176,7 @@ mod tests {
         p.add(stamp(t0, 640, 40, false));
         p.add(stamp(t0, 1280, 90, true));
         p.add(stamp(t0, 1600, 100, false));
+        p.add(stamp(t0 + Duration::from_micros(500), 1920, 100, true));
         let at = |p: &PushTimes, s| p.pushed_at(s).map(|t| t.duration_since(t0).as_millis());
         assert_eq!(at(&p, 0), Some(20));
         assert_eq!(at(&p, 320), Some(20));
@@ -178,9 +186,11 @@ mod tests {
         assert_eq!(at(&p, 641), None);
         assert_eq!(at(&p, 1280), None);
         assert_eq!(at(&p, 1281), Some(100));
+        // A gap within a burst: its pushes were within 0.5 ms of the stamps around it.
+        assert_eq!(at(&p, 1700), Some(100));
         // A server's rounding past the last push.
-        assert_eq!(at(&p, 1600 + 160), Some(100));
-        assert_eq!(at(&p, 1600 + 161), None);
+        assert_eq!(at(&p, 1920 + 160), Some(100));
+        assert_eq!(at(&p, 1920 + 161), None);
         p.forget_before(1000);
         assert_eq!(at(&p, 1281), Some(100));
         assert_eq!(at(&p, 500), None, "forgotten");
