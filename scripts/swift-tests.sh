@@ -96,6 +96,26 @@ in_chroot=(chroot "$root" env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8
            FWASR_URL="$(cat "$tmp/url")" FWASR_DROP_URL="$(cat "$tmp/drop-url")"
            FWASR_SAMPLE=/opt/fwasr-swift/sample.wav)
 rm -rf "$tmp"
+
+# The binary package's manifest (scripts/swiftpm-manifest.sh) for an archive: SwiftPM reads it
+# as a binary target, and the checksum written is the one SwiftPM computes for the archive.
+binary=$root/opt/fwasr-binary
+rm -rf "$binary"
+mkdir -p "$binary"
+python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1], "w").writestr("fwasr.xcframework/Info.plist", "<plist/>")' \
+  "$binary/fwasr.xcframework.zip"
+scripts/swiftpm-manifest.sh "$binary/fwasr.xcframework.zip" https://example.invalid/fwasr.xcframework.zip \
+  "$binary/package" >/dev/null
+written=$(sed -n 's/.*checksum: "\([0-9a-f]*\)".*/\1/p' "$binary/package/Package.swift")
+computed=$("${in_chroot[@]}" swift package compute-checksum /opt/fwasr-binary/fwasr.xcframework.zip)
+target=$("${in_chroot[@]}" swift package --package-path /opt/fwasr-binary/package dump-package |
+  python3 -c 'import json, sys; t = json.load(sys.stdin)["targets"]; print(" ".join(x["name"] + ":" + x["type"] for x in t))')
+if [ "$written" != "$computed" ] || [ "$target" != "fwasr:binary FwasrKit:regular" ]; then
+  echo "swift tests: binary manifest: checksum $written, SwiftPM's $computed; targets $target" >&2
+  exit 1
+fi
+echo "swift tests: the binary package's manifest reads, its checksum is SwiftPM's"
+
 if ! "${in_chroot[@]}" swift build "${swift[@]}" >"$build/swift-build.log" 2>&1; then
   cat "$build/swift-build.log"
   echo "swift tests: swift build failed"

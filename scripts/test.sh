@@ -9,6 +9,9 @@ python3 scripts/check-imports.py
 CARGO_TARGET_DIR=$build/cargo cargo test --workspace
 ctest --test-dir "$build" --output-on-failure --parallel 2
 
+# The packages users install: Unity (UPM), NuGet and Conan (Debian's are a CTest above).
+scripts/packages-test.sh "$build"
+
 # Windows: the whole Rust suite and the portable C examples, built with mingw-w64, under Wine.
 scripts/windows-tests.sh "$build"
 

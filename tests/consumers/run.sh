@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs the consumer projects against fwasr as users get it:
-#   run.sh find_package|subdirectory|pkgconfig SOURCE_DIR BUILD_DIR DEVSERVER
-# find_package and pkgconfig install BUILD_DIR into a scratch prefix first.
+#   run.sh find_package|subdirectory|pkgconfig|readonly|deb SOURCE_DIR BUILD_DIR DEVSERVER
+# find_package and pkgconfig install BUILD_DIR into a scratch prefix first; deb makes the
+# Debian packages from a release build and has dpkg install them into a scratch root.
 set -euo pipefail
 mode=$1 src=$2 build=$3 devserver=$4
 work=$(mktemp -d)
@@ -77,6 +78,44 @@ case "$mode" in
     libs=$(pkg-config --libs fwasr-static | sed 's|^.*libfwasr\.a *||; s| *$||')
     if ! grep -qF -- "$libs" "$src/README.md"; then
       echo "README does not list the static link libraries: $libs" >&2; exit 1
+    fi
+    ;;
+  deb)
+    # A release build as a distribution would make it (prefix /usr), its cargo output kept
+    # beside the test build's for the next run.
+    cmake -S "$src" -B "$work/rel" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+      -DFWASR_BUILD_EXAMPLES=OFF -DFWASR_BUILD_TESTS=OFF -DFWASR_CARGO_TARGET_DIR="$build/cargo" >/dev/null
+    cmake --build "$work/rel" >/dev/null
+    "$src/scripts/deb.sh" "$work/rel" "$work/debs" >/dev/null
+    multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+    for pkg in libfwasr0 libfwasr-dev fwasr-devserver; do
+      ls "$work/debs/${pkg}_"*.deb >/dev/null
+      echo "deb: $pkg $(stat -c %s "$work/debs/${pkg}_"*.deb) bytes: $(dpkg-deb -c "$work/debs/${pkg}_"*.deb | awk '$1 !~ /^d/ {print $6}' | tr '\n' ' ')"
+    done
+    dpkg-deb -f "$work/debs/libfwasr0_"*.deb Depends | grep -q "libssl3"
+    dpkg-deb -f "$work/debs/libfwasr-dev_"*.deb Depends | grep -q "libfwasr0 (= "
+    # dpkg itself installs them into an empty root (the system's libraries are not in its
+    # database there, hence --force-depends), lists their files, and removes them.
+    root="$work/root"
+    mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates"
+    touch "$root/var/lib/dpkg/status" "$root/var/lib/dpkg/available"
+    dpkg --root="$root" --force-depends --force-not-root --log=/dev/null -i "$work/debs/"*.deb \
+      >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; exit 1; }
+    dpkg --root="$root" -L libfwasr0 | grep -qx "/usr/lib/$multiarch/libfwasr.so.0"
+    readelf -d "$root/usr/lib/$multiarch/libfwasr.so.0" | grep -q "SONAME.*libfwasr.so.0"
+    # The consumer projects against the installed packages: CMake, then pkg-config.
+    cmake -S "$here/find_package" -B "$work/b" -DCMAKE_PREFIX_PATH="$root/usr" >/dev/null
+    cmake --build "$work/b" >/dev/null
+    ctest --test-dir "$work/b" --output-on-failure >/dev/null
+    grep -q "$root/usr/bin/fwasr-devserver" "$work/b/CTestTestfile.cmake"
+    export PKG_CONFIG_SYSROOT_DIR="$root" PKG_CONFIG_LIBDIR="$root/usr/lib/$multiarch/pkgconfig"
+    # shellcheck disable=SC2046
+    cc -o "$work/shared" "$here/main.c" $(pkg-config --cflags --libs fwasr) -Wl,-rpath,"$root/usr/lib/$multiarch"
+    "$root/usr/bin/fwasr-devserver" --quiet -- "$work/shared"
+    dpkg --root="$root" --force-depends --force-not-root --log=/dev/null -r libfwasr-dev libfwasr0 fwasr-devserver \
+      >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; exit 1; }
+    if [ -e "$root/usr/lib/$multiarch/libfwasr.so.0" ] || [ -e "$root/usr/include/fwasr.h" ]; then
+      echo "dpkg -r left files behind" >&2; exit 1
     fi
     ;;
   *)
