@@ -68,7 +68,7 @@ nuget() {
   mcs -nologo -warnaserror -nowarn:1591 -target:library -doc:"$stage/lib/net45/Fwasr.xml" -out:"$stage/lib/net45/Fwasr.dll" \
     bindings/csharp/Fwasr.cs
   cp "$(release_lib)" "$stage/runtimes/linux-x64/native/libfwasr.so"
-  cp packaging/nuget/build/net45/Fwasr.targets "$stage/build/net45/"
+  cp packaging/nuget/targets/Fwasr.targets "$stage/build/net45/"
   cp packaging/nuget/Fwasr.nuspec "$stage/"
   "${nuget_exe[@]}" pack "$stage/Fwasr.nuspec" -Version "$version" -OutputDirectory "$feed" -NonInteractive >/dev/null
   local nupkg="$feed/Fwasr.$version.nupkg"
