@@ -190,11 +190,13 @@ typedef struct fwasr_event {
   double backoff_ms;
   // SEGMENT: milliseconds from the moment the caller pushed the audio at the segment's end
   // (end_s) to this event: fwasr's queue and pacing, the network both ways, and the
-  // server's wait for more audio and its work. Pushes are timed to within 2 ms (a burst of
+  // server's wait for more audio and its work. Pushes are timed to within 1 ms (a burst of
   // pushes, such as a file pushed at once, is timed once per millisecond). NaN when not
   // known: without segment times (see fwasr_config_set_word_timestamps), for audio pushed
-  // more than about 5 s (or 512 pushes) before the transcript's last final segment, or
-  // pushed while more than 128 pushes more than 1 ms apart waited for the network thread.
+  // more than about 5 s (or 512 pushes) before the transcript's last final segment, pushed
+  // while more than 128 pushes more than 1 ms apart waited for the network thread, or
+  // answered before the stamp that times it reached the network thread (a burst's last
+  // pushes are timed by the next push, or by fwasr_session_finish).
   double latency_ms;
 } fwasr_event;
 

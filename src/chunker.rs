@@ -21,6 +21,10 @@ pub struct Stamp {
     /// Stamps were lost just before this one (their ring was full): when the audio between
     /// the previous stamp and this one was pushed is not known.
     pub after_gap: bool,
+    /// Pushes of a burst were not stamped just before this one: the audio after the previous
+    /// stamp up to these samples was pushed within BURST after the previous stamp, which was
+    /// this many microseconds before this one (so the previous stamp may be gone).
+    pub burst: Option<(u64, u32)>,
 }
 
 /// Stamps waiting for the network thread: 1.28 s of audio at one per 10 ms, more with larger
@@ -30,7 +34,7 @@ const STAMPS: usize = 128;
 const STAMP_EVERY: u64 = 160;
 /// ...unless the ring is half full and the last stamp is younger than this: a burst of pushes
 /// (a file pushed at once) is stamped once per this, not once per push, so it does not fill
-/// the ring. The pushes skipped are marked as a gap, whose time the stamps around it bound.
+/// the ring. The next stamp says how far the pushes it skipped went (Stamp::burst_end).
 pub const BURST: Duration = Duration::from_millis(1);
 
 /// The pushing side. Owned by one thread at a time (the session guards it with a try-lock).
@@ -43,6 +47,8 @@ pub struct AudioProducer {
     stamps: rtrb::Producer<Stamp>,
     /// A stamp was dropped since the last one that went in.
     stamp_lost: bool,
+    /// Pushes of a burst went unstamped since the last stamp, up to these samples.
+    burst_end: Option<u64>,
     /// When the last stamp went in.
     stamped_at: Option<Instant>,
 }
@@ -86,6 +92,7 @@ pub fn audio_queue(
             timing: input.timing(),
             stamps: stamps_in,
             stamp_lost: false,
+            burst_end: None,
             stamped_at: None,
             bytes_in: 0,
         },
@@ -151,7 +158,7 @@ impl AudioProducer {
                     .stamped_at
                     .is_some_and(|t| now.saturating_duration_since(t) < BURST)
             {
-                self.stamp_lost = true;
+                self.burst_end = Some(after);
             } else {
                 self.stamp(after, now);
             }
@@ -169,11 +176,16 @@ impl AudioProducer {
             samples,
             at,
             after_gap: self.stamp_lost,
+            burst: self.burst_end.take().zip(self.stamped_at).map(|(end, before)| {
+                let back = at.saturating_duration_since(before).as_micros();
+                (end, u32::try_from(back).unwrap_or(u32::MAX))
+            }),
         };
         if self.stamps.push(stamp).is_ok() {
             self.stamp_lost = false;
             self.stamped_at = Some(at);
         } else {
+            // The lost stretch takes in the burst's too.
             self.stamp_lost = true;
         }
     }
@@ -336,7 +348,7 @@ mod tests {
         let s: Vec<u64> = std::iter::from_fn(|| c.take_stamp()).map(|s| s.samples).collect();
         assert_eq!(s, [160, 320]);
         // A burst: every push while the ring is less than half full, then at most one per
-        // millisecond, the pushes in between marked as a gap.
+        // millisecond, each saying how far the pushes it skipped went.
         let started = Instant::now();
         let pushes = 4 * STAMPS as u64;
         for _ in 0..pushes {
@@ -349,20 +361,30 @@ mod tests {
             "{} stamps in {elapsed_ms} ms",
             taken.len()
         );
-        assert!(taken[..STAMPS / 2].iter().all(|s| !s.after_gap));
+        assert!(taken.iter().all(|s| !s.after_gap));
+        assert!(taken[..STAMPS / 2].iter().all(|s| s.burst.is_none()));
         // Stamps go in freely until the ring holds more than half: the 65th is the last so.
         for w in taken[STAMPS / 2..].windows(2) {
             assert!(w[1].at - w[0].at >= BURST, "{w:?}");
+            // What a stamp skipped lies between the stamp before it and its own push, and was
+            // pushed right after the stamp before.
+            if let Some((end, back)) = w[1].burst {
+                assert!(w[0].samples < end && end < w[1].samples, "{w:?}");
+                assert_eq!(u128::from(back), (w[1].at - w[0].at).as_micros());
+            }
         }
-        // Past the burst, the next push is stamped, with the gap before it marked.
+        // Past the burst, the next push is stamped and says where the burst's skipped
+        // pushes ended.
         let last = taken.last().unwrap().samples;
         std::thread::sleep(BURST);
         p.write(&[0; 320]).unwrap();
         let next = c.take_stamp().unwrap();
         assert_eq!(next.samples, 320 + (pushes + 1) * 160);
-        assert_eq!(next.after_gap, last < 320 + pushes * 160);
+        let total = 320 + pushes * 160;
+        assert_eq!(next.burst.map(|b| b.0), (last < total).then_some(total));
+        assert!(!next.after_gap);
         p.write(&[0; 320]).unwrap();
-        assert!(!c.take_stamp().unwrap().after_gap);
+        assert_eq!(c.take_stamp().unwrap().burst, None);
         let end = Instant::now();
         p.stamp_end(end);
         assert_eq!(c.take_stamp().unwrap().at, end);

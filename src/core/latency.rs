@@ -4,9 +4,9 @@
 //! and maximum.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::chunker::{Stamp, BURST};
+use crate::chunker::Stamp;
 
 /// Stamps kept at most (12 KB): 5 s of audio at one per 10 ms, more with larger pushes. Older
 /// ones are forgotten, and the latency of audio that old is unknown.
@@ -53,13 +53,15 @@ impl PushTimes {
         }
         let i = self.stamps.partition_point(|s| s.samples < samples);
         match self.stamps.get(i) {
-            // Pushes in a gap happened between the stamps around it: close enough when those
-            // are a burst apart.
-            Some(s) if s.after_gap => i
-                .checked_sub(1)
-                .and_then(|p| self.stamps.get(p))
-                .filter(|p| s.at.saturating_duration_since(p.at) <= BURST * 2)
-                .map(|_| s.at),
+            Some(s) if s.after_gap => None,
+            // Pushed in a burst right after the stamp before (within BURST of it).
+            Some(Stamp {
+                at,
+                burst: Some((end, back_us)),
+                ..
+            }) if samples <= *end => (*back_us < u32::MAX)
+                .then(|| at.checked_sub(Duration::from_micros(u64::from(*back_us))))
+                .flatten(),
             Some(s) => Some(s.at),
             None => self
                 .stamps
@@ -158,13 +160,13 @@ fn middle(i: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn stamp(t0: Instant, samples: u64, ms: u64, after_gap: bool) -> Stamp {
         Stamp {
             samples,
             at: t0 + Duration::from_millis(ms),
             after_gap,
+            burst: None,
         }
     }
 
@@ -176,7 +178,10 @@ mod tests {
         p.add(stamp(t0, 640, 40, false));
         p.add(stamp(t0, 1280, 90, true));
         p.add(stamp(t0, 1600, 100, false));
-        p.add(stamp(t0 + Duration::from_micros(500), 1920, 100, true));
+        p.add(Stamp {
+            burst: Some((1800, 30_000)),
+            ..stamp(t0, 1920, 130, false)
+        });
         let at = |p: &PushTimes, s| p.pushed_at(s).map(|t| t.duration_since(t0).as_millis());
         assert_eq!(at(&p, 0), Some(20));
         assert_eq!(at(&p, 320), Some(20));
@@ -186,13 +191,18 @@ mod tests {
         assert_eq!(at(&p, 641), None);
         assert_eq!(at(&p, 1280), None);
         assert_eq!(at(&p, 1281), Some(100));
-        // A gap within a burst: its pushes were within 0.5 ms of the stamps around it.
+        // Pushes a burst skipped: pushed right after the stamp before; then the stamp's own.
         assert_eq!(at(&p, 1700), Some(100));
+        assert_eq!(at(&p, 1800), Some(100));
+        assert_eq!(at(&p, 1801), Some(130));
         // A server's rounding past the last push.
-        assert_eq!(at(&p, 1920 + 160), Some(100));
+        assert_eq!(at(&p, 1920 + 160), Some(130));
         assert_eq!(at(&p, 1920 + 161), None);
         p.forget_before(1000);
         assert_eq!(at(&p, 1281), Some(100));
+        // A burst's time is its own: the stamp before may be forgotten.
+        p.forget_before(1700);
+        assert_eq!(at(&p, 1700), Some(100));
         assert_eq!(at(&p, 500), None, "forgotten");
     }
 

@@ -270,6 +270,7 @@ impl Sim {
             samples: self.pushed.len() as u64 / 2,
             at: self.now,
             after_gap: false,
+            burst: None,
         });
     }
 
