@@ -81,10 +81,13 @@ def main():
     a = ap.parse_args()
     out = a.out
 
-    floor = {}
-    for p in glob.glob(f"{out}/floor-*.json"):
-        r = load_json(p)
-        floor[r["streams"]] = r
+    # A thread per session is held against the thread-per-stream floor, shared threads against
+    # the one-thread WebSocket floor.
+    floor, floor_ws = {}, {}
+    for pattern, into in ((f"{out}/floor-*.json", floor), (f"{out}/floor_ws-*.json", floor_ws)):
+        for p in glob.glob(pattern):
+            r = load_json(p)
+            into[r["streams"]] = r
 
     def per_hour(cpu, n, audio_s=a.seconds):
         return cpu / (n * audio_s / 3600)
@@ -108,7 +111,7 @@ def main():
         # fwasr_bench's driver thread plays the caller's media thread; without it, what the
         # library's own threads cost.
         own = per_hour(r["cpu_s"] - r["driver_cpu_s"], n, audio_s) if "driver_cpu_s" in r else None
-        f = floor.get(n)
+        f = (floor_ws if name == "fwasr-shared" else floor).get(n)
         fph = per_hour(f["cpu_s"], n) if f else None
         rows.append({
             "client": {"fwasr-ws": "fwasr, ws", "fwasr-wss": "fwasr, wss", "fwasr-shared": "fwasr, ws, shared threads",
@@ -134,6 +137,9 @@ def main():
         curves[(name, n)] = (wire, events)
     for n, r in sorted(floor.items()):
         rows.append({"client": "floor (C, thread per stream)", "name": "floor", "n": n,
+                     "cph": per_hour(r["cpu_s"], n), "x_floor": 1.0, "core": 100 * r["cpu_s"] / r["seconds"]})
+    for n, r in sorted(floor_ws.items()):
+        rows.append({"client": "floor (C, one thread, WebSocket)", "name": "floor_ws", "n": n,
                      "cph": per_hour(r["cpu_s"], n), "x_floor": 1.0, "core": 100 * r["cpu_s"] / r["seconds"]})
 
     def fmt(v, spec):

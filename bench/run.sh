@@ -30,6 +30,7 @@ ln -sf "$root/target/release/libfwasr.so" "$out/libfwasr.so.0"
 cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Iinclude bench/fwasr_bench.c \
   -o "$out/fwasr_bench" -L"$out" -l:libfwasr.so.0 -Wl,-rpath,"$out" -lm
 cc -O2 -std=c11 -Wall -Wextra -Werror bench/floor.c -o "$out/floor" -lpthread
+cc -O2 -std=c11 -Wall -Wextra -Werror bench/floor_ws.c -o "$out/floor_ws"
 
 venv=$root/build/bench-venv
 if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import websocket, matplotlib' 2>/dev/null; then
@@ -112,6 +113,15 @@ for n in $counts; do
   echo "floor: $n streams" >&2
   start_server --sink
   "$out/floor" "${url#ws://}" "$n" "$seconds" >"$out/floor-$n.json"
+  stop_server
+done
+
+# The shared-thread floor: one thread, real WebSocket upgrades, one masked send per chunk,
+# the server's messages (a count every 0.5 s) read and discarded.
+for n in 1 $shared_counts; do
+  echo "floor_ws: $n streams" >&2
+  start_server
+  "$out/floor_ws" "$url" "$n" "$seconds" >"$out/floor_ws-$n.json"
   stop_server
 done
 
