@@ -13,7 +13,8 @@ pub(crate) const SILENCE_DBFS: f64 = -60.0;
 
 #[derive(Clone, Copy, Default)]
 struct Block {
-    sum_sq: f64,
+    /// Exact: 160 squares of at most 2^30 each.
+    sum_sq: u64,
     peak: u32,
     samples: u32,
 }
@@ -65,20 +66,29 @@ impl Default for LevelStats {
 }
 
 impl Levels {
-    /// Takes in 16-bit little-endian mono samples.
+    /// Takes in 16-bit little-endian mono samples. A block's part at a time, in integers, so
+    /// the loop has no float dependency and no per-sample branch (it vectorizes).
     pub fn feed(&mut self, pcm: &[u8]) {
-        for s in pcm.chunks_exact(2) {
-            let s = i16::from_le_bytes([s[0], s[1]]);
-            let a = u32::from(s.unsigned_abs());
-            let b = &mut self.current;
-            b.sum_sq += f64::from(s) * f64::from(s);
-            b.peak = b.peak.max(a);
-            b.samples += 1;
-            if a >= 32767 {
-                self.clipped += 1;
+        let mut rest = &pcm[..pcm.len() / 2 * 2];
+        while !rest.is_empty() {
+            let room = (BLOCK - self.current.samples) as usize * 2;
+            let (part, after) = rest.split_at(room.min(rest.len()));
+            rest = after;
+            let (mut sum_sq, mut peak, mut clipped) = (0u64, 0u32, 0u32);
+            for s in part.chunks_exact(2) {
+                let s = i16::from_le_bytes([s[0], s[1]]);
+                let a = u32::from(s.unsigned_abs());
+                sum_sq += u64::from(a * a);
+                peak = peak.max(a);
+                clipped += u32::from(a >= 32767);
             }
+            self.clipped += u64::from(clipped);
+            let b = &mut self.current;
+            b.sum_sq += sum_sq;
+            b.peak = b.peak.max(peak);
+            b.samples += (part.len() / 2) as u32;
             if b.samples == BLOCK {
-                if dbfs((b.sum_sq / f64::from(BLOCK)).sqrt()) < SILENCE_DBFS {
+                if dbfs((b.sum_sq as f64 / f64::from(BLOCK)).sqrt()) < SILENCE_DBFS {
                     self.silent_blocks += 1;
                 }
                 self.session_peak = self.session_peak.max(b.peak);
@@ -95,7 +105,7 @@ impl Levels {
         }
         // The last 100 ms: the block being filled and the complete ones before it.
         let mut left = WINDOW as u32 * BLOCK;
-        let (mut sum_sq, mut peak, mut n) = (0.0, 0u32, 0u32);
+        let (mut sum_sq, mut peak, mut n) = (0u64, 0u32, 0u32);
         let recent = std::iter::once(self.current)
             .chain((1..=WINDOW).map(|k| self.window[(self.next + WINDOW - k) % WINDOW]));
         for b in recent {
@@ -108,7 +118,7 @@ impl Levels {
             left = left.saturating_sub(b.samples.max(1));
         }
         LevelStats {
-            rms_dbfs: dbfs((sum_sq / f64::from(n.max(1))).sqrt()),
+            rms_dbfs: dbfs((sum_sq as f64 / f64::from(n.max(1))).sqrt()),
             peak_dbfs: dbfs(f64::from(peak)),
             session_peak_dbfs: dbfs(f64::from(self.session_peak.max(self.current.peak))),
             clipped_samples: self.clipped,
