@@ -40,7 +40,7 @@ fn main() {
         let input = InputFormat::default().with(format, rate, channels).unwrap();
         let frames: Vec<Vec<u8>> = (0..50).map(|i| frame(format, rate, channels, i)).collect();
         // 20 ms chunks, so each take converts exactly the frame just written.
-        let (mut producer, mut consumer) = fwasr::chunker::audio_queue(input, 1 << 20, 640).unwrap();
+        let (mut producer, mut consumer) = fwasr::chunker::audio_queue(input, 1 << 20, 640, false).unwrap();
         let mut times: Vec<Duration> = (0..3000)
             .map(|i| {
                 producer.write(&frames[i % frames.len()]).unwrap();

@@ -193,8 +193,8 @@ typedef struct fwasr_event {
   // server's wait for more audio and its work. Pushes are timed to within 1 ms (a burst of
   // pushes, such as a file pushed at once, is timed once per millisecond). NaN when not
   // known: without segment times (see fwasr_config_set_word_timestamps), for audio pushed
-  // more than about 5 s (or 512 pushes) before the transcript's last final segment, pushed
-  // while more than 128 pushes more than 1 ms apart waited for the network thread, or
+  // more than 256 pushes (5 s of 20 ms pushes) before the transcript's last final segment,
+  // pushed while more than 64 pushes more than 1 ms apart waited for the network thread, or
   // answered before the stamp that times it reached the network thread (a burst's last
   // pushes are timed by the next push, or by fwasr_session_finish).
   double latency_ms;

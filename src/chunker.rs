@@ -4,7 +4,8 @@
 //! thread makes `push` a bounds check and a memcpy, whatever the format.
 //!
 //! Beside the audio, a push leaves a stamp (how much audio had been pushed, and when) every
-//! 10 ms of audio, for the network thread to measure latency from the push on.
+//! 10 ms of audio, for the network thread to measure latency from the push on; none when the
+//! server is not asked for segment times, since nothing could be timed.
 
 use std::time::{Duration, Instant};
 
@@ -27,9 +28,10 @@ pub struct Stamp {
     pub burst: Option<(u64, u32)>,
 }
 
-/// Stamps waiting for the network thread: 1.28 s of audio at one per 10 ms, more with larger
-/// pushes. Past that the newest are dropped and the gap is marked.
-const STAMPS: usize = 128;
+/// Stamps waiting for the network thread (3.5 KB): 640 ms of audio at one per 10 ms, more with
+/// larger pushes, and a burst's take one per millisecond past half. Past that the newest are
+/// dropped and the gap is marked.
+const STAMPS: usize = 64;
 /// A push that crosses a multiple of this many samples (10 ms) leaves a stamp...
 const STAMP_EVERY: u64 = 160;
 /// ...unless the ring is half full and the last stamp is younger than this: a burst of pushes
@@ -44,7 +46,8 @@ pub struct AudioProducer {
     timing: Timing,
     /// Input bytes accepted so far.
     bytes_in: u64,
-    stamps: rtrb::Producer<Stamp>,
+    /// None when nothing would read the stamps (the server is not asked for segment times).
+    stamps: Option<rtrb::Producer<Stamp>>,
     /// A stamp was dropped since the last one that went in.
     stamp_lost: bool,
     /// Pushes of a burst went unstamped since the last stamp, up to these samples.
@@ -56,7 +59,7 @@ pub struct AudioProducer {
 /// The network thread's side.
 pub struct AudioConsumer {
     ring: blockq::Consumer,
-    stamps: rtrb::Consumer<Stamp>,
+    stamps: Option<rtrb::Consumer<Stamp>>,
     chunk_bytes: usize,
     /// None when the input already is 16 kHz mono s16le: its bytes go out unchanged.
     converter: Option<Converter>,
@@ -80,11 +83,18 @@ pub fn audio_queue(
     input: InputFormat,
     capacity: usize,
     chunk_bytes: usize,
+    stamped: bool,
 ) -> Option<(AudioProducer, AudioConsumer)> {
     debug_assert!(chunk_bytes.is_multiple_of(2));
     let (p, c) = blockq::queue(capacity)?;
     let converter = (!input.is_native()).then(|| Converter::new(input));
-    let (stamps_in, stamps_out) = rtrb::RingBuffer::new(STAMPS);
+    let (stamps_in, stamps_out) = match stamped {
+        true => {
+            let (i, o) = rtrb::RingBuffer::new(STAMPS);
+            (Some(i), Some(o))
+        }
+        false => (None, None),
+    };
     Some((
         AudioProducer {
             ring: p,
@@ -150,9 +160,9 @@ impl AudioProducer {
         self.ring.write(data).map_err(|_| Full)?;
         self.bytes_in += data.len() as u64;
         let after = self.samples();
-        if after / STAMP_EVERY > before / STAMP_EVERY {
+        if self.stamps.is_some() && after / STAMP_EVERY > before / STAMP_EVERY {
             let now = Instant::now();
-            let crowded = self.stamps.slots() < STAMPS / 2;
+            let crowded = self.stamps.as_ref().is_some_and(|r| r.slots() < STAMPS / 2);
             if crowded
                 && self
                     .stamped_at
@@ -172,6 +182,9 @@ impl AudioProducer {
     }
 
     fn stamp(&mut self, samples: u64, at: Instant) {
+        let Some(ring) = self.stamps.as_mut() else {
+            return;
+        };
         let stamp = Stamp {
             samples,
             at,
@@ -181,7 +194,7 @@ impl AudioProducer {
                 (end, u32::try_from(back).unwrap_or(u32::MAX))
             }),
         };
-        if self.stamps.push(stamp).is_ok() {
+        if ring.push(stamp).is_ok() {
             self.stamp_lost = false;
             self.stamped_at = Some(at);
         } else {
@@ -209,7 +222,7 @@ impl AudioProducer {
 impl AudioConsumer {
     /// The oldest stamp not yet taken.
     pub fn take_stamp(&mut self) -> Option<Stamp> {
-        self.stamps.pop().ok()
+        self.stamps.as_mut().and_then(|r| r.pop().ok())
     }
 
     /// Input bytes waiting to be converted.
@@ -320,7 +333,7 @@ mod tests {
 
     #[test]
     fn odd_pushes_come_out_as_exact_chunks() {
-        let (mut p, mut c) = audio_queue(native(), 10_000, 1600).unwrap();
+        let (mut p, mut c) = audio_queue(native(), 10_000, 1600, true).unwrap();
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
         for piece in data.chunks(333) {
             p.write(piece).unwrap();
@@ -340,7 +353,7 @@ mod tests {
 
     #[test]
     fn pushes_are_stamped_every_10_ms_and_a_burst_once_per_millisecond() {
-        let (mut p, mut c) = audio_queue(native(), 1 << 20, 1600).unwrap();
+        let (mut p, mut c) = audio_queue(native(), 1 << 20, 1600, true).unwrap();
         // 5 ms pushes: every second one crosses a 10 ms mark.
         for _ in 0..4 {
             p.write(&[0; 160]).unwrap();
@@ -392,7 +405,7 @@ mod tests {
 
     #[test]
     fn a_full_ring_leaves_a_marked_gap() {
-        let (mut p, mut c) = audio_queue(native(), 1 << 20, 1600).unwrap();
+        let (mut p, mut c) = audio_queue(native(), 1 << 20, 1600, true).unwrap();
         // Pushes more than a millisecond apart are each stamped, until the ring is full.
         for _ in 0..STAMPS + 2 {
             p.write(&[0; 320]).unwrap();
@@ -405,7 +418,7 @@ mod tests {
 
     #[test]
     fn full_queue_takes_nothing() {
-        let (mut p, mut c) = audio_queue(native(), 3200, 1600).unwrap();
+        let (mut p, mut c) = audio_queue(native(), 3200, 1600, true).unwrap();
         assert_eq!(p.write(&[1; 3000]), Ok(()));
         assert_eq!(p.write(&[2; 201]), Err(Full));
         assert_eq!(p.samples(), 1500);
@@ -417,7 +430,7 @@ mod tests {
 
     #[test]
     fn half_sample_at_the_end_is_dropped() {
-        let (mut p, mut c) = audio_queue(native(), 3200, 1600).unwrap();
+        let (mut p, mut c) = audio_queue(native(), 3200, 1600, true).unwrap();
         p.write(&[1; 101]).unwrap();
         assert_eq!(c.finish_input(), 1);
         assert_eq!(c.take_rest().unwrap().len(), 100);
@@ -427,7 +440,7 @@ mod tests {
     #[test]
     fn converted_input_is_cut_into_exact_chunks_with_the_tail() {
         let ulaw = InputFormat::default().with(FWASR_FORMAT_MULAW, 8000, 1).unwrap();
-        let (mut p, mut c) = audio_queue(ulaw, 8000, 1600).unwrap();
+        let (mut p, mut c) = audio_queue(ulaw, 8000, 1600, true).unwrap();
         p.write(&[0xff; 4001]).unwrap();
         assert_eq!(p.end_samples(), 8002);
         let mut sizes = Vec::new();
@@ -442,7 +455,7 @@ mod tests {
         assert_eq!(sizes.iter().sum::<usize>(), 8002 * 2);
         assert!(sizes[..sizes.len() - 1].iter().all(|&n| n == 1600), "{sizes:?}");
         let s16 = InputFormat::default().with(FWASR_FORMAT_S16LE, 16000, 2).unwrap();
-        let (mut p, _) = audio_queue(s16, 100, 1600).unwrap();
+        let (mut p, _) = audio_queue(s16, 100, 1600, true).unwrap();
         p.write(&[0; 7]).unwrap();
         assert_eq!(p.samples(), 1);
     }

@@ -361,6 +361,13 @@ impl Config {
         &self.headers
     }
 
+    /// Whether the server is asked for segment times (without them no latency is measured).
+    pub(crate) fn asks_for_times(&self) -> bool {
+        self.word_timestamps
+            || self.reconnect.is_some()
+            || self.params.iter().any(|(n, _)| n == "timestamp_granularities")
+    }
+
     /// The URL with every query parameter appended, percent-encoded.
     pub fn request_url(&self) -> String {
         let mut url = self.url.clone();

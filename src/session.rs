@@ -91,8 +91,13 @@ impl Session {
         let input = cfg.input;
         let capacity =
             (cfg.buffer_ms as u64 * input.rate as u64 * input.frame_bytes() as u64).div_ceil(1000) as usize;
-        let (producer, consumer) = audio_queue(input, capacity.max(input.frame_bytes()), chunk_bytes)
-            .ok_or_else(|| Error::new(FWASR_ERR_RESOURCE, "cannot map memory for the audio queue"))?;
+        let (producer, consumer) = audio_queue(
+            input,
+            capacity.max(input.frame_bytes()),
+            chunk_bytes,
+            cfg.asks_for_times(),
+        )
+        .ok_or_else(|| Error::new(FWASR_ERR_RESOURCE, "cannot map memory for the audio queue"))?;
         let place = Place::new(cfg.shared_io)?;
         let shared = Arc::new(Shared::new(place.doorbell(), chunk_bytes, cfg.log.clone()));
         let (control_tx, control_rx) = crossbeam_channel::unbounded();

@@ -8,18 +8,33 @@ use std::time::{Duration, Instant};
 
 use crate::chunker::Stamp;
 
-/// Stamps kept at most (12 KB): 5 s of audio at one per 10 ms, more with larger pushes. Older
-/// ones are forgotten, and the latency of audio that old is unknown.
-const KEPT: usize = 512;
+/// Stamps kept at most (8 KB): 2.56 s of audio at one per 10 ms, 5 s with 20 ms pushes, more
+/// with larger ones. Older ones are forgotten, and the latency of audio that old is unknown.
+const KEPT: usize = 256;
 /// How far beyond the last stamp a segment may end and still count as pushed with it: a
 /// server's rounding of times.
 const SLACK_SAMPLES: u64 = 160;
+
+/// A stamp as kept: 32 bytes instead of the ring's 56 (times as nanoseconds after the first
+/// stamp).
+#[derive(Clone, Copy, Debug)]
+struct Kept {
+    samples: u64,
+    at_ns: u64,
+    /// A burst's unstamped pushes reached this far (0: none) ...
+    burst_end: u64,
+    /// ... this many microseconds before this stamp (u32::MAX: too long ago to say).
+    burst_back_us: u32,
+    after_gap: bool,
+}
 
 /// When each stretch of the stream was pushed: stamp i covers the samples after stamp i - 1
 /// up to its own.
 #[derive(Default)]
 pub(crate) struct PushTimes {
-    stamps: VecDeque<Stamp>,
+    stamps: VecDeque<Kept>,
+    /// The first stamp's time: kept times count from it.
+    base: Option<Instant>,
     /// Samples up to here are no longer covered (their stamps were forgotten).
     floor: u64,
 }
@@ -29,7 +44,19 @@ impl PushTimes {
         if self.stamps.len() == KEPT {
             self.forget_first();
         }
-        self.stamps.push_back(stamp);
+        let base = *self.base.get_or_insert(stamp.at);
+        let (burst_end, burst_back_us) = stamp.burst.unwrap_or((0, 0));
+        self.stamps.push_back(Kept {
+            samples: stamp.samples,
+            at_ns: u64::try_from(stamp.at.saturating_duration_since(base).as_nanos()).unwrap_or(u64::MAX),
+            burst_end,
+            burst_back_us,
+            after_gap: stamp.after_gap,
+        });
+    }
+
+    fn time(&self, at_ns: u64) -> Option<Instant> {
+        self.base.and_then(|b| b.checked_add(Duration::from_nanos(at_ns)))
     }
 
     fn forget_first(&mut self) {
@@ -55,19 +82,16 @@ impl PushTimes {
         match self.stamps.get(i) {
             Some(s) if s.after_gap => None,
             // Pushed in a burst right after the stamp before (within BURST of it).
-            Some(Stamp {
-                at,
-                burst: Some((end, back_us)),
-                ..
-            }) if samples <= *end => (*back_us < u32::MAX)
-                .then(|| at.checked_sub(Duration::from_micros(u64::from(*back_us))))
-                .flatten(),
-            Some(s) => Some(s.at),
+            Some(s) if samples <= s.burst_end => (s.burst_back_us < u32::MAX)
+                .then(|| s.at_ns.checked_sub(u64::from(s.burst_back_us) * 1000))
+                .flatten()
+                .and_then(|ns| self.time(ns)),
+            Some(s) => self.time(s.at_ns),
             None => self
                 .stamps
                 .back()
                 .filter(|s| samples <= s.samples + SLACK_SAMPLES)
-                .map(|s| s.at),
+                .and_then(|s| self.time(s.at_ns)),
         }
     }
 }
@@ -213,6 +237,7 @@ mod tests {
         for i in 1..=KEPT as u64 + 10 {
             p.add(stamp(t0, i * 160, i * 10, false));
         }
+        assert_eq!(std::mem::size_of::<Kept>(), 32);
         assert_eq!(p.pushed_at(160 * 10), None);
         assert!(p.pushed_at(160 * 12).is_some());
     }

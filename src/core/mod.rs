@@ -80,6 +80,8 @@ pub(crate) struct Settings {
     pub log: Option<LogLevel>,
     /// Hand each chunk sent for the first time out as Output::Record.
     pub record: bool,
+    /// The server is asked for segment times: push stamps are kept to measure latency.
+    pub times: bool,
     /// Seeds the reconnect jitter.
     pub seed: u64,
 }
@@ -102,6 +104,7 @@ impl Settings {
             },
             log: cfg.log.as_ref().map(|(_, level)| *level),
             record: cfg.record_path.is_some(),
+            times: cfg.asks_for_times(),
             seed,
         }
     }

@@ -247,10 +247,13 @@ impl<A: Audio> Core<A> {
         None
     }
 
-    /// Moves the caller's push stamps over (the audio queue holds only a few).
+    /// Moves the caller's push stamps over (the audio queue holds only a few); without segment
+    /// times they time nothing and are dropped.
     fn take_stamps(&mut self) {
         while let Some(s) = self.audio.take_stamp() {
-            self.push_times.add(s);
+            if self.settings.times {
+                self.push_times.add(s);
+            }
         }
     }
 

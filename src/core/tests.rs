@@ -231,6 +231,7 @@ fn settings() -> Settings {
         replay_bytes: 10 * SEC,
         log: None,
         record: true,
+        times: true,
         seed: 1,
     }
 }
