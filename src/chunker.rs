@@ -46,6 +46,8 @@ pub struct AudioProducer {
     timing: Timing,
     /// Input bytes accepted so far.
     bytes_in: u64,
+    /// The 16 kHz samples they yield before the end (kept, so a push computes it once).
+    samples: u64,
     /// None when nothing would read the stamps (the server is not asked for segment times).
     stamps: Option<rtrb::Producer<Stamp>>,
     /// A stamp was dropped since the last one that went in.
@@ -105,6 +107,7 @@ pub fn audio_queue(
             burst_end: None,
             stamped_at: None,
             bytes_in: 0,
+            samples: input.timing().available(0),
         },
         AudioConsumer {
             ring: c,
@@ -156,21 +159,22 @@ impl AudioProducer {
     /// Appends all of `data` or nothing, and stamps when it crossed a 10 ms mark. No
     /// allocation, no lock, no syscall (the clock is read in user space where the OS allows).
     pub fn write(&mut self, data: &[u8]) -> Result<(), Full> {
-        let before = self.samples();
         self.ring.write(data).map_err(|_| Full)?;
         self.bytes_in += data.len() as u64;
-        let after = self.samples();
-        if self.stamps.is_some() && after / STAMP_EVERY > before / STAMP_EVERY {
+        let before = self.samples;
+        self.samples = self.timing.available(self.bytes_in / self.frame_bytes);
+        let crossed = self.samples / STAMP_EVERY > before / STAMP_EVERY;
+        if let (true, Some(ring)) = (crossed, &self.stamps) {
+            let crowded = ring.slots() < STAMPS / 2;
             let now = Instant::now();
-            let crowded = self.stamps.as_ref().is_some_and(|r| r.slots() < STAMPS / 2);
             if crowded
                 && self
                     .stamped_at
                     .is_some_and(|t| now.saturating_duration_since(t) < BURST)
             {
-                self.burst_end = Some(after);
+                self.burst_end = Some(self.samples);
             } else {
-                self.stamp(after, now);
+                self.stamp(self.samples, now);
             }
         }
         Ok(())
@@ -205,7 +209,7 @@ impl AudioProducer {
 
     /// 16 kHz samples the input so far yields before the end (the filter holds back its delay).
     pub fn samples(&self) -> u64 {
-        self.timing.available(self.bytes_in / self.frame_bytes)
+        self.samples
     }
 
     /// 16 kHz samples the whole input yields once the filter's tail is flushed at the end.

@@ -59,7 +59,8 @@ pub(crate) trait Audio {
     fn finish_input(&mut self) -> usize;
     /// Everything left after `finish_input`, as the short last chunk.
     fn take_rest(&mut self) -> Option<Vec<u8>>;
-    /// The oldest stamp of the caller's pushes not yet taken.
+    /// The oldest stamp of the caller's pushes not yet taken (none ever when the server is
+    /// not asked for segment times: nothing could be timed).
     fn take_stamp(&mut self) -> Option<Stamp>;
 }
 
@@ -80,8 +81,6 @@ pub(crate) struct Settings {
     pub log: Option<LogLevel>,
     /// Hand each chunk sent for the first time out as Output::Record.
     pub record: bool,
-    /// The server is asked for segment times: push stamps are kept to measure latency.
-    pub times: bool,
     /// Seeds the reconnect jitter.
     pub seed: u64,
 }
@@ -104,7 +103,6 @@ impl Settings {
             },
             log: cfg.log.as_ref().map(|(_, level)| *level),
             record: cfg.record_path.is_some(),
-            times: cfg.asks_for_times(),
             seed,
         }
     }

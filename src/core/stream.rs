@@ -247,13 +247,10 @@ impl<A: Audio> Core<A> {
         None
     }
 
-    /// Moves the caller's push stamps over (the audio queue holds only a few); without segment
-    /// times they time nothing and are dropped.
+    /// Moves the caller's push stamps over (the audio queue holds only a few).
     fn take_stamps(&mut self) {
         while let Some(s) = self.audio.take_stamp() {
-            if self.settings.times {
-                self.push_times.add(s);
-            }
+            self.push_times.add(s);
         }
     }
 

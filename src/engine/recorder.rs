@@ -61,7 +61,8 @@ impl RecordState {
 
     /// The writer's failure, once.
     pub fn take_error(&self) -> Option<String> {
-        if !self.has_error.swap(false, Ordering::Acquire) {
+        // A load first: this is asked on every step of the network thread.
+        if !self.has_error.load(Ordering::Relaxed) || !self.has_error.swap(false, Ordering::Acquire) {
             return None;
         }
         self.error.lock().take()
