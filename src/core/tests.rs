@@ -231,7 +231,6 @@ fn settings() -> Settings {
         replay_bytes: 10 * SEC,
         log: None,
         record: true,
-        times: true,
         seed: 1,
     }
 }
@@ -855,13 +854,8 @@ fn a_refusal_with_retry_after_is_not_tried_again_sooner() {
     assert_eq!(sim.server.conns.len(), 2, "the last dial connected");
 }
 
-#[test]
-fn latency_runs_from_the_push_of_a_segments_last_audio_to_its_event() {
-    let server = Server {
-        segment_bytes: SEC,
-        latency: 70 * MS,
-        ..Server::default()
-    };
+/// An unpaced session fed 20 ms frames at real time, `frames` of them, then finished.
+fn live(server: Server, frames: u32) -> Sim {
     let mut sim = Sim::new(
         Settings {
             pacing: 0.0,
@@ -869,19 +863,37 @@ fn latency_runs_from_the_push_of_a_segments_last_audio_to_its_event() {
         },
         server,
     );
-    // 5 s pushed in 20 ms frames at real time.
-    for i in 1..=250 {
+    for i in 1..=frames {
         sim.push_seconds(0.02);
         sim.run(20 * MS * i);
     }
     sim.finish(Duration::from_secs(10));
     sim.run(Duration::from_secs(20));
-    let latencies: Vec<f64> = sim
-        .events
+    sim
+}
+
+/// Each SEGMENT event's segment end and latency.
+fn segment_latencies(sim: &Sim) -> Vec<(f64, f64)> {
+    sim.events
         .iter()
-        .filter(|(_, e)| e.kind() == FWASR_EVENT_SEGMENT)
-        .map(|(_, e)| e.latency_ms())
-        .collect();
+        .filter_map(|(_, e)| {
+            e.segment()
+                .filter(|_| e.kind() == FWASR_EVENT_SEGMENT)
+                .map(|s| (s.end_s, e.latency_ms()))
+        })
+        .collect()
+}
+
+#[test]
+fn latency_runs_from_the_push_of_a_segments_last_audio_to_its_event() {
+    let server = Server {
+        segment_bytes: SEC,
+        latency: 70 * MS,
+        ..Server::default()
+    };
+    // 5 s pushed in 20 ms frames at real time.
+    let sim = live(server, 250);
+    let latencies: Vec<f64> = segment_latencies(&sim).iter().map(|s| s.1).collect();
     assert_eq!(latencies.len(), 5, "{:?}", sim.events);
     // The server answers 70 ms after the audio that ends a segment arrives, and audio goes
     // out as soon as it completes a chunk.
@@ -901,28 +913,8 @@ fn audio_sent_again_after_a_reconnect_counts_from_its_first_push() {
         drop_after: [Some(SEC * 19 / 10), None].into(),
         ..Server::default()
     };
-    let mut sim = Sim::new(
-        Settings {
-            pacing: 0.0,
-            ..settings()
-        },
-        server,
-    );
-    for i in 1..=150 {
-        sim.push_seconds(0.02);
-        sim.run(20 * MS * i);
-    }
-    sim.finish(Duration::from_secs(10));
-    sim.run(Duration::from_secs(20));
-    let segments: Vec<(f64, f64)> = sim
-        .events
-        .iter()
-        .filter_map(|(_, e)| {
-            e.segment()
-                .filter(|_| e.kind() == FWASR_EVENT_SEGMENT)
-                .map(|s| (s.end_s, e.latency_ms()))
-        })
-        .collect();
+    let sim = live(server, 150);
+    let segments = segment_latencies(&sim);
     // The connection drops at 1.9 s: the audio pushed at 2.0 s goes out only after the
     // backoff (100 ms or more), and its latency holds the outage.
     assert_eq!(segments.len(), 3, "{:?}", sim.events);

@@ -184,14 +184,26 @@ impl OwnedEvent {
     }
 }
 
-/// The event behind a pointer the library handed out (events are OwnedEvents, whose first
-/// field is the fwasr_event).
+/// The words of an event the library handed out (events are OwnedEvents, whose first field
+/// is the fwasr_event).
 ///
 /// # Safety
 /// `ev` is NULL or an event from the library that is still valid.
-unsafe fn owned<'a>(ev: *const fwasr_event) -> Option<&'a OwnedEvent> {
+unsafe fn event_words<'a>(ev: *const fwasr_event) -> Option<&'a Words> {
     // SAFETY: per the caller's contract; OwnedEvent is repr(C) with the event first.
-    unsafe { ev.cast::<OwnedEvent>().as_ref() }
+    unsafe { ev.cast::<OwnedEvent>().as_ref() }.and_then(|o| o.words.as_ref())
+}
+
+/// How many words there are: 0 for none.
+fn word_count(words: Option<&Words>) -> usize {
+    words.map_or(0, Words::len)
+}
+
+/// The i-th word as the C API hands it out, or NULL.
+fn word_at(words: Option<&Words>, index: usize) -> *const fwasr_word {
+    words
+        .and_then(|w| w.raw(index))
+        .map_or(std::ptr::null(), |w| w as *const fwasr_word)
 }
 
 /// Number of words of a SEGMENT or SEGMENT_REMOVED event (0 when the server sent none, for
@@ -200,24 +212,15 @@ unsafe fn owned<'a>(ev: *const fwasr_event) -> Option<&'a OwnedEvent> {
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_event_word_count(ev: *const fwasr_event) -> usize {
     // SAFETY: NULL or an event from the library (the function's contract).
-    guard(0, || {
-        unsafe { owned(ev) }
-            .and_then(|o| o.words.as_ref())
-            .map_or(0, Words::len)
-    })
+    guard(0, || word_count(unsafe { event_words(ev) }))
 }
 
 /// The i-th word of a SEGMENT or SEGMENT_REMOVED event, or NULL when out of range. Valid as
 /// long as the event (until fwasr_event_free, or the callback returns).
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_event_word(ev: *const fwasr_event, index: usize) -> *const fwasr_word {
-    guard(std::ptr::null(), || {
-        // SAFETY: NULL or an event from the library (the function's contract).
-        unsafe { owned(ev) }
-            .and_then(|o| o.words.as_ref())
-            .and_then(|w| w.raw(index))
-            .map_or(std::ptr::null(), |w| w as *const fwasr_word)
-    })
+    // SAFETY: NULL or an event from the library (the function's contract).
+    guard(std::ptr::null(), || word_at(unsafe { event_words(ev) }, index))
 }
 
 /// Frees an event returned by fwasr_session_next_event. NULL does nothing. Any thread.
@@ -315,13 +318,13 @@ pub unsafe extern "C" fn fwasr_segments_get(
     })
 }
 
-/// The snapshot segment behind a pointer from fwasr_segments_get.
+/// The words of a snapshot's segment, behind a pointer from fwasr_segments_get.
 ///
 /// # Safety
 /// `seg` is NULL or from fwasr_segments_get of a snapshot not yet freed.
-unsafe fn snapshot_segment<'a>(seg: *const fwasr_segment) -> Option<&'a SnapshotSegment> {
+unsafe fn segment_words<'a>(seg: *const fwasr_segment) -> Option<&'a Words> {
     // SAFETY: per the caller's contract; SnapshotSegment is repr(C) with the segment first.
-    unsafe { seg.cast::<SnapshotSegment>().as_ref() }
+    unsafe { seg.cast::<SnapshotSegment>().as_ref() }.and_then(|s| s.words.as_ref())
 }
 
 /// Number of words of a snapshot's segment (0 when the server sent none, and for NULL). `seg`
@@ -329,24 +332,15 @@ unsafe fn snapshot_segment<'a>(seg: *const fwasr_segment) -> Option<&'a Snapshot
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_segment_word_count(seg: *const fwasr_segment) -> usize {
     // SAFETY: NULL or from fwasr_segments_get (the function's contract).
-    guard(0, || {
-        unsafe { snapshot_segment(seg) }
-            .and_then(|s| s.words.as_ref())
-            .map_or(0, Words::len)
-    })
+    guard(0, || word_count(unsafe { segment_words(seg) }))
 }
 
 /// The i-th word of a snapshot's segment, or NULL when out of range. Valid until
 /// fwasr_segments_free.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_segment_word(seg: *const fwasr_segment, index: usize) -> *const fwasr_word {
-    guard(std::ptr::null(), || {
-        // SAFETY: NULL or from fwasr_segments_get (the function's contract).
-        unsafe { snapshot_segment(seg) }
-            .and_then(|s| s.words.as_ref())
-            .and_then(|w| w.raw(index))
-            .map_or(std::ptr::null(), |w| w as *const fwasr_word)
-    })
+    // SAFETY: NULL or from fwasr_segments_get (the function's contract).
+    guard(std::ptr::null(), || word_at(unsafe { segment_words(seg) }, index))
 }
 
 /// Frees a snapshot. NULL does nothing.

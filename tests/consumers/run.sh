@@ -14,6 +14,15 @@ install_prefix() {
   cmake --install "$build" --prefix "$work/prefix" >/dev/null
 }
 
+# The find_package consumer against fwasr installed under PREFIX: built, and its tests run
+# against the installed fwasr-devserver (fwasr::devserver from the package).
+find_package_consumer() { # PREFIX
+  cmake -S "$here/find_package" -B "$work/b" -DCMAKE_PREFIX_PATH="$1" >/dev/null
+  cmake --build "$work/b" >/dev/null
+  ctest --test-dir "$work/b" --output-on-failure >/dev/null
+  grep -q "$1/bin/fwasr-devserver" "$work/b/CTestTestfile.cmake"
+}
+
 case "$mode" in
   find_package)
     # Another library's module map at the include root of the shared prefix stays as it is.
@@ -25,11 +34,7 @@ case "$mode" in
     printf '#include <fwasr.h>\n@import fwasr;\nint main(void) { return FWASR_OK; }\n' >"$work/m.m"
     clang -x objective-c -fmodules -fmodules-cache-path="$work/mc" -fsyntax-only -Werror \
       -I"$work/prefix/include" "$work/m.m"
-    cmake -S "$here/find_package" -B "$work/b" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
-    cmake --build "$work/b" >/dev/null
-    # Both run against the installed fwasr-devserver (fwasr::devserver from the package).
-    ctest --test-dir "$work/b" --output-on-failure >/dev/null
-    grep -q "$work/prefix/bin/fwasr-devserver" "$work/b/CTestTestfile.cmake"
+    find_package_consumer "$work/prefix"
     # The installed library is found through its SONAME link, from the build's RUNPATH.
     readelf -d "$work/b/consumer_shared" | grep -q "NEEDED.*libfwasr.so.0"
     if readelf -d "$work/b/consumer_static" | grep -q "libfwasr"; then
@@ -104,10 +109,7 @@ case "$mode" in
     dpkg --root="$root" -L libfwasr0 | grep -qx "/usr/lib/$multiarch/libfwasr.so.0"
     readelf -d "$root/usr/lib/$multiarch/libfwasr.so.0" | grep -q "SONAME.*libfwasr.so.0"
     # The consumer projects against the installed packages: CMake, then pkg-config.
-    cmake -S "$here/find_package" -B "$work/b" -DCMAKE_PREFIX_PATH="$root/usr" >/dev/null
-    cmake --build "$work/b" >/dev/null
-    ctest --test-dir "$work/b" --output-on-failure >/dev/null
-    grep -q "$root/usr/bin/fwasr-devserver" "$work/b/CTestTestfile.cmake"
+    find_package_consumer "$root/usr"
     export PKG_CONFIG_SYSROOT_DIR="$root" PKG_CONFIG_LIBDIR="$root/usr/lib/$multiarch/pkgconfig"
     # shellcheck disable=SC2046
     cc -o "$work/shared" "$here/main.c" $(pkg-config --cflags --libs fwasr) -Wl,-rpath,"$root/usr/lib/$multiarch"
