@@ -539,6 +539,9 @@ namespace Fwasr
 
             public IAsyncEnumerator<Event> GetAsyncEnumerator(CancellationToken cancel = default(CancellationToken))
             {
+                // In callback mode NextEvent never waits, so the reader would spin.
+                if (session.eventHandler != null)
+                    throw new InvalidOperationException("Events reads a poll-mode session; this one delivers to OnEvent");
                 return new EventReader(session, cancel);
             }
         }

@@ -106,6 +106,10 @@ static class AsyncTests
         using (var cfg = Cfg().OnEvent(e => { onMain.Add(e); allOnMain &= Thread.CurrentThread == main.Thread; }, main))
         using (var s = new Session(cfg))
         {
+            bool refused = false;
+            try { s.Events.GetAsyncEnumerator(); }
+            catch (InvalidOperationException) { refused = true; }
+            Check(refused, "Events refuses a callback-mode session (its reader would spin)");
             PushAll(s, wav);
             await s.FinishAsync(30000);
         }
