@@ -3,6 +3,8 @@
 //! was notified, or whose deadline came. A session's own thread is a reactor holding that one
 //! session (it ends with it); shared network threads are a few reactors holding many.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -24,13 +26,74 @@ const WAKER: Token = Token(usize::MAX);
 const OWN_LIST: usize = 4;
 const SHARED_LIST: usize = 4096;
 
-/// When a session wants its next step. Kept apart from the sessions themselves, so the scan
-/// for due deadlines on every wake-up walks a few bytes per session, not a whole driver.
-#[derive(Clone, Copy, Default)]
-struct Timer {
-    live: bool,
-    deadline: Option<Instant>,
-    again: bool,
+/// When the sessions want their next steps: a wake-up looks at the due ones only, not at
+/// every session (a shared thread holds hundreds and wakes a thousand times a second).
+#[derive(Default)]
+struct Timers {
+    /// Each session's deadline, as its last step set it.
+    deadline: Vec<Option<Instant>>,
+    /// The earliest entry `heap` holds for each session. A later deadline adds no entry:
+    /// when the earlier one comes due, the session's true deadline is looked up and queued.
+    queued: Vec<Option<Instant>>,
+    heap: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Sessions to step again at once (their step yielded with messages still to read).
+    again: Vec<usize>,
+}
+
+impl Timers {
+    fn add(&mut self) -> usize {
+        self.deadline.push(None);
+        self.queued.push(None);
+        self.deadline.len() - 1
+    }
+
+    fn set(&mut self, slot: usize, deadline: Option<Instant>, again: bool) {
+        self.deadline[slot] = deadline;
+        if again {
+            self.again.push(slot);
+        }
+        if let Some(d) = deadline {
+            if self.queued[slot].is_none_or(|q| d < q) {
+                self.queued[slot] = Some(d);
+                self.heap.push(Reverse((d, slot)));
+            }
+        }
+    }
+
+    fn clear(&mut self, slot: usize) {
+        self.deadline[slot] = None;
+        self.queued[slot] = None;
+    }
+
+    /// When the thread must wake for a deadline; drops entries that no longer stand.
+    fn next(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((t, slot))) = self.heap.peek() {
+            if self.queued[slot] == Some(t) {
+                return Some(t);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// Lists each session whose deadline has come, and each to step again, in `due`.
+    fn take_due(&mut self, now: Instant, due: &mut Vec<(usize, bool)>) {
+        due.extend(self.again.drain(..).map(|slot| (slot, true)));
+        while let Some(&Reverse((t, slot))) = self.heap.peek() {
+            if t > now {
+                break;
+            }
+            self.heap.pop();
+            if self.queued[slot] != Some(t) {
+                continue;
+            }
+            self.queued[slot] = None;
+            match self.deadline[slot] {
+                Some(d) if d <= now => due.push((slot, false)),
+                later => self.set(slot, later, false),
+            }
+        }
+    }
 }
 
 pub(crate) struct Reactor {
@@ -39,7 +102,7 @@ pub(crate) struct Reactor {
     listed: Receiver<usize>,
     jobs: Receiver<Driver>,
     drivers: Vec<Option<Box<Driver>>>,
-    timers: Vec<Timer>,
+    timers: Timers,
     free: Vec<usize>,
     /// The thread ends once it holds no session (a session's own thread).
     own: bool,
@@ -64,7 +127,7 @@ fn reactor(list: usize, own: bool) -> Result<(Reactor, Sender<Driver>), Error> {
         listed,
         jobs,
         drivers: Vec::new(),
-        timers: Vec::new(),
+        timers: Timers::default(),
         free: Vec::new(),
         own,
     };
@@ -159,18 +222,13 @@ impl Reactor {
     fn install(&mut self, driver: Driver) -> usize {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.drivers.push(None);
-            self.timers.push(Timer::default());
-            self.drivers.len() - 1
+            self.timers.add()
         });
         let sh = driver.shared().clone();
         sh.wake.slot.store(slot, Ordering::Release);
         sh.wake.pending.store(false, Ordering::Release);
         self.drivers[slot] = Some(Box::new(driver));
-        self.timers[slot] = Timer {
-            live: true,
-            deadline: Some(Instant::now()),
-            again: false,
-        };
+        self.timers.set(slot, Some(Instant::now()), false);
         slot
     }
 
@@ -191,12 +249,11 @@ impl Reactor {
                 return;
             }
             let now = Instant::now();
-            let next = self
-                .timers
-                .iter()
-                .filter(|t| t.live)
-                .filter_map(|t| if t.again { Some(now) } else { t.deadline })
-                .min();
+            let next = if self.timers.again.is_empty() {
+                self.timers.next()
+            } else {
+                Some(now)
+            };
             let bell = &self.doorbell;
             bell.sleeping.store(true, Ordering::SeqCst);
             // Pairs with the fence in Shared::notify: a session listed before this point is
@@ -235,12 +292,7 @@ impl Reactor {
                     }
                 }
             }
-            let now = Instant::now();
-            for (i, t) in self.timers.iter().enumerate() {
-                if t.live && (t.again || t.deadline.is_some_and(|d| d <= now)) {
-                    due.push((i, t.again));
-                }
-            }
+            self.timers.take_due(Instant::now(), &mut due);
             // One step per session per turn, readable if any of its entries was.
             due.sort_unstable();
             due.dedup_by(|later, first| {
@@ -266,8 +318,7 @@ impl Reactor {
         let stepped = catch_unwind(AssertUnwindSafe(|| driver.step(registry, Token(i), readable)));
         let outcome = match stepped {
             Ok(Ok(wait)) => {
-                self.timers[i].deadline = wait.deadline;
-                self.timers[i].again = wait.again;
+                self.timers.set(i, wait.deadline, wait.again);
                 return;
             }
             Ok(Err(outcome)) => outcome,
@@ -277,7 +328,7 @@ impl Reactor {
             )),
         };
         let driver = self.drivers[i].take().expect("the slot stepped above");
-        self.timers[i] = Timer::default();
+        self.timers.clear(i);
         self.free.push(i);
         let sh = driver.shared().clone();
         sh.wake.slot.store(NO_SLOT, Ordering::Release);
