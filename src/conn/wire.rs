@@ -51,10 +51,17 @@ impl Write for Net {
 }
 
 /// Any byte stream with its incoming close frames watched and its outgoing bytes counted.
+/// Audio frames are framed here rather than by tungstenite: masked straight from the chunk
+/// into a buffer kept for the connection (tungstenite copies each message into a `Bytes`,
+/// then into its own zeroed buffer). Every write passes through here, so a frame queued
+/// here goes out whole before anything tungstenite writes after it.
 pub struct Watched<S> {
     inner: S,
     watch: CloseWatch,
     written: u64,
+    /// An audio frame not yet written, from `sent`.
+    frame: Vec<u8>,
+    sent: usize,
 }
 
 impl<S> Watched<S> {
@@ -63,6 +70,8 @@ impl<S> Watched<S> {
             inner,
             watch: CloseWatch::default(),
             written: 0,
+            frame: Vec::new(),
+            sent: 0,
         }
     }
 
@@ -116,14 +125,77 @@ impl<S: Read> Read for Watched<S> {
     }
 }
 
+impl<S: Write> Watched<S> {
+    /// Queues a masked binary frame of `payload` after whatever tungstenite has written (its
+    /// buffer must be empty) and writes what the socket takes; the rest goes out with the
+    /// next write or flush.
+    pub fn send_binary(&mut self, payload: &[u8]) -> io::Result<()> {
+        debug_assert!(self.frame_sent(), "one queued frame at a time");
+        let f = &mut self.frame;
+        f.clear();
+        f.push(0x82); // FIN, binary
+        match payload.len() {
+            n @ 0..=125 => f.push(0x80 | n as u8),
+            n @ 126..=0xffff => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(0x80 | 127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let key: [u8; 4] = rand::random();
+        f.extend_from_slice(&key);
+        let start = f.len();
+        f.extend_from_slice(payload);
+        mask(&mut f[start..], key);
+        self.sent = 0;
+        self.write_frame()
+    }
+
+    /// Whether the queued audio frame is all written.
+    pub fn frame_sent(&self) -> bool {
+        self.sent == self.frame.len()
+    }
+
+    fn write_frame(&mut self) -> io::Result<()> {
+        while !self.frame_sent() {
+            let n = self.inner.write(&self.frame[self.sent..])?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.sent += n;
+            self.written += n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// XORs `data` with the 4-byte masking key, eight bytes at a time (RFC 6455, 5.3).
+fn mask(data: &mut [u8], key: [u8; 4]) {
+    let wide = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
+    let mut eights = data.chunks_exact_mut(8);
+    for e in &mut eights {
+        let v = u64::from_ne_bytes(e.try_into().expect("eight bytes")) ^ wide;
+        e.copy_from_slice(&v.to_ne_bytes());
+    }
+    // A multiple of 8 bytes in: the tail starts at a key offset of 0.
+    for (b, k) in eights.into_remainder().iter_mut().zip(key.iter().cycle()) {
+        *b ^= k;
+    }
+}
+
 impl<S: Write> Write for Watched<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_frame()?;
         let n = self.inner.write(buf)?;
         self.written += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.write_frame()?;
         self.inner.flush()
     }
 }

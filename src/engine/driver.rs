@@ -345,11 +345,11 @@ impl Driver {
             let Some(frame) = self.core.poll_transmit(now, link.out_pending) else {
                 break;
             };
-            link.send(match frame {
-                Frame::Binary(b) => Message::binary(b),
-                Frame::Text(t) => Message::text(t),
-                Frame::Ping => Message::Ping(b"fwasr".to_vec().into()),
-            })?;
+            match frame {
+                Frame::Binary(b) => link.send_binary(&b)?,
+                Frame::Text(t) => link.send(Message::text(t))?,
+                Frame::Ping => link.send(Message::Ping(b"fwasr".to_vec().into()))?,
+            }
         }
         link.flush()
     }

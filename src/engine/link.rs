@@ -161,6 +161,26 @@ impl<S: Read + Write> Link<S> {
         }
     }
 
+    /// Queues an audio chunk as a binary frame. With nothing else waiting to go out (what
+    /// tungstenite buffered, including a pong it wrote only in part, is flushed first) it is
+    /// framed by `Watched` (see there); behind bytes that wait, it queues behind them.
+    pub fn send_binary(&mut self, payload: &[u8]) -> Result<(), Error> {
+        if !self.out_pending {
+            self.flush()?;
+        }
+        if self.out_pending {
+            return self.send(Message::binary(payload.to_vec()));
+        }
+        match self.ws.get_mut().send_binary(payload) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                self.out_pending = true;
+                Ok(())
+            }
+            Err(e) => Err(ws_error(tungstenite::Error::Io(e))),
+        }
+    }
+
     pub fn flush(&mut self) -> Result<(), Error> {
         match self.ws.flush() {
             Ok(()) => {
@@ -351,19 +371,107 @@ mod tests {
         );
     }
 
+    /// The client's frames in `wire`: (opcode, unmasked payload).
+    fn client_frames(mut wire: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        let mut out = Vec::new();
+        while !wire.is_empty() {
+            assert_eq!(wire[0] & 0x80, 0x80, "FIN");
+            assert_eq!(wire[1] & 0x80, 0x80, "a client's frames are masked");
+            let (len, at) = match wire[1] & 0x7f {
+                126 => (u16::from_be_bytes([wire[2], wire[3]]) as usize, 4),
+                127 => (u64::from_be_bytes(wire[2..10].try_into().unwrap()) as usize, 10),
+                n => (n as usize, 2),
+            };
+            let key = &wire[at..at + 4];
+            let payload = wire[at + 4..at + 4 + len]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ key[i % 4]);
+            out.push((wire[0] & 0x0f, payload.collect()));
+            wire = &wire[at + 4 + len..];
+        }
+        out
+    }
+
+    #[test]
+    fn audio_frames_are_masked_binary_frames_of_every_length() {
+        let mut l = link(&[], None);
+        let lengths = [0, 1, 7, 125, 126, 1600, 65_535, 65_536, 100_003];
+        for n in lengths {
+            let payload: Vec<u8> = (0..n).map(|i| (i * 31 + n) as u8).collect();
+            l.send_binary(&payload).unwrap();
+        }
+        let got = client_frames(&l.ws.get_mut().get_mut().output);
+        assert_eq!(got.len(), lengths.len());
+        for ((op, payload), n) in got.into_iter().zip(lengths) {
+            assert_eq!(op, 0x2);
+            assert_eq!(payload, (0..n).map(|i| (i * 31 + n) as u8).collect::<Vec<u8>>());
+        }
+        assert_eq!(l.written() as usize, l.ws.get_mut().get_mut().output.len());
+    }
+
     #[test]
     fn writes_back_up_instead_of_buffering() {
         let mut l = link(&[], Some(3000));
-        l.send(Message::binary(vec![0u8; 1600])).unwrap();
+        let chunk: Vec<u8> = (0..1600u32).map(|i| i as u8).collect();
+        l.send_binary(&chunk).unwrap();
         l.flush().unwrap();
         assert!(!l.out_pending);
-        l.send(Message::binary(vec![0u8; 1600])).unwrap();
-        l.flush().unwrap();
+        l.send_binary(&chunk).unwrap();
         assert!(l.out_pending, "the socket took only part of the second chunk");
+        l.flush().unwrap();
+        assert!(l.out_pending);
         assert_eq!(l.written(), 3000);
         l.ws.get_mut().get_mut().room = Some(10_000);
         l.flush().unwrap();
         assert!(!l.out_pending);
-        assert!(l.written() > 3200);
+        assert_eq!(l.written(), 2 * 1608);
+        let got = client_frames(&l.ws.get_mut().get_mut().output);
+        assert_eq!(got, [(0x2, chunk.clone()), (0x2, chunk)]);
+    }
+
+    #[test]
+    fn frames_go_out_in_the_order_they_were_queued() {
+        let mut l = link(&[], Some(0));
+        let chunk = vec![9u8; 1600];
+        // Behind a blocked socket: the text, then audio queued behind it, then more text.
+        l.send(Message::text("{\"checkpoint_id\":\"a\"}")).unwrap();
+        l.send_binary(&chunk).unwrap();
+        l.send(Message::text("{\"checkpoint_id\":\"b\"}")).unwrap();
+        l.ws.get_mut().get_mut().room = Some(1000);
+        // Part of an audio frame, then a text message and audio queued while it waits.
+        l.flush().unwrap();
+        l.send_binary(&chunk).unwrap();
+        l.send(Message::text("{\"checkpoint_id\":\"c\"}")).unwrap();
+        l.send_binary(&chunk).unwrap();
+        l.ws.get_mut().get_mut().room = None;
+        l.flush().unwrap();
+        // With nothing waiting: text, then audio framed at once.
+        l.send(Message::text("{\"checkpoint_id\":\"d\"}")).unwrap();
+        l.send_binary(&chunk).unwrap();
+        l.flush().unwrap();
+        let got: Vec<String> = client_frames(&l.ws.get_mut().get_mut().output)
+            .into_iter()
+            .map(|(op, p)| match op {
+                1 => String::from_utf8(p).unwrap()[18..19].to_string(),
+                _ => format!("{op}:{}", p.len()),
+            })
+            .collect();
+        let audio = "2:1600";
+        assert_eq!(got, ["a", audio, "b", audio, "c", audio, "d", audio]);
+    }
+
+    #[test]
+    fn a_pong_waits_for_the_rest_of_an_audio_frame() {
+        let mut l = link(&[frame(0x9, b"hi")], Some(1000));
+        let chunk = vec![5u8; 1600];
+        l.send_binary(&chunk).unwrap();
+        assert!(l.out_pending);
+        // Reading answers the ping; the pong must not land inside the audio frame.
+        assert_eq!(read_all(&mut l), []);
+        l.ws.get_mut().get_mut().room = None;
+        l.flush().unwrap();
+        let got = client_frames(&l.ws.get_mut().get_mut().output);
+        assert_eq!(got, [(0x2, chunk), (0xA, b"hi".to_vec())]);
     }
 }
