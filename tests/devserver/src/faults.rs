@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Faults {
     /// Refuse the upgrade with this HTTP status and body, from connection `refuse_from` on.
     pub refuse: Option<(u16, String)>,

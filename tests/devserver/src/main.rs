@@ -1,6 +1,7 @@
 //! fwasr-devserver: a local WebSocket server speaking the Fireworks streaming transcription
 //! protocol, for fwasr's tests and demos and for users' own CI. Listens on 127.0.0.1 only.
 
+mod event_loop;
 mod faults;
 mod script;
 
@@ -42,6 +43,8 @@ const USAGE: &str = "usage: fwasr-devserver [options] [-- COMMAND [ARGS...]]
                     message's arrival time on the same clock (\"arrivals_ns\")
   --sink            no WebSocket: read and discard whatever each TCP connection sends
                     (the floor benchmark's peer)
+  --event-loop      serve every connection on one thread (an event loop) instead of a
+                    thread each: the benchmarks' peer; plain ws:// without fault modes
   --quiet           print only the listening line
 
 Prints `listening <url>` once ready. With a COMMAND, runs it with FWASR_URL set to the
@@ -58,6 +61,7 @@ struct Options {
     tls: Option<native_tls::TlsAcceptor>,
     timestamps: bool,
     sink: bool,
+    event_loop: bool,
     quiet: bool,
     faults: Faults,
     command: Vec<String>,
@@ -75,6 +79,7 @@ fn parse_args() -> Result<Options, String> {
         tls: None,
         timestamps: false,
         sink: false,
+        event_loop: false,
         quiet: false,
         faults: Faults::default(),
         command: Vec::new(),
@@ -95,6 +100,7 @@ fn parse_args() -> Result<Options, String> {
             "--tls-key" => key = Some(std::fs::read(value()?).map_err(|e| e.to_string())?),
             "--timestamps" => o.timestamps = true,
             "--sink" => o.sink = true,
+            "--event-loop" => o.event_loop = true,
             "--quiet" => o.quiet = true,
             "-h" | "--help" => return Err(String::new()),
             "--" => {
@@ -116,6 +122,9 @@ fn parse_args() -> Result<Options, String> {
         }
         (None, None) => {}
         _ => return Err("--tls-cert and --tls-key go together".into()),
+    }
+    if o.event_loop && (o.tls.is_some() || o.faults != Faults::default()) {
+        return Err("--event-loop serves plain ws:// without fault modes".into());
     }
     Ok(o)
 }
@@ -151,18 +160,27 @@ fn main() -> ExitCode {
         }
     }
     let server_opts = opts.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let o = server_opts.clone();
-            let _ = std::thread::Builder::new().stack_size(256 * 1024).spawn(move || {
-                if o.sink {
-                    sink(conn)
-                } else {
-                    serve(&o, conn)
-                }
-            });
-        }
-    });
+    if opts.event_loop {
+        std::thread::spawn(move || {
+            if let Err(e) = event_loop::run(server_opts, listener) {
+                eprintln!("fwasr-devserver: the event loop failed: {e}");
+                std::process::exit(1);
+            }
+        });
+    } else {
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let o = server_opts.clone();
+                let _ = std::thread::Builder::new().stack_size(256 * 1024).spawn(move || {
+                    if o.sink {
+                        sink(conn)
+                    } else {
+                        serve(&o, conn)
+                    }
+                });
+            }
+        });
+    }
     if opts.command.is_empty() {
         loop {
             std::thread::park();
@@ -237,13 +255,29 @@ struct Report {
     end: String,
 }
 
+impl Report {
+    /// The report of the server's next connection.
+    fn numbered() -> Report {
+        static CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        Report {
+            auth: "none",
+            index: CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            ..Report::default()
+        }
+    }
+}
+
+fn now_unix_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
 // The error type is tungstenite's handshake callback contract.
 #[allow(clippy::result_large_err)]
 fn serve(o: &Options, tcp: TcpStream) {
     let started = Instant::now();
-    let unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let unix_ms = now_unix_ms();
     let _ = tcp.set_nodelay(true);
     let stream = match &o.tls {
         None => Stream::Plain(tcp),
@@ -255,13 +289,7 @@ fn serve(o: &Options, tcp: TcpStream) {
             }
         },
     };
-    static CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let index = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut rep = Report {
-        auth: "none",
-        index,
-        ..Report::default()
-    };
+    let mut rep = Report::numbered();
     let accepted = tungstenite::accept_hdr(stream, |req: &Request, resp: Response| {
         check_request(o, req, resp, &mut rep)
     })
@@ -377,8 +405,6 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
         Times::parse(granularities),
     );
     let mut fired = Fired::default();
-    let mut audio_messages = 0u32;
-    let mut final_answered = false;
     if f.not_a_frame {
         let garbage = b"\xf1\x7e\x10\x00not a WebSocket frame";
         if std::io::Write::write_all(ws.get_mut(), garbage)
@@ -415,43 +441,13 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
             )) => return ended("client closed the TCP connection without a close frame".into()),
             Err(e) => return ended(format!("error: {e}")),
         };
-        let mut replies = match msg {
-            Message::Binary(b) => {
-                if o.timestamps {
-                    rep.arrivals_ns.push(monotonic_ns());
-                }
-                if o.save_audio.is_some() {
-                    rep.audio.extend_from_slice(&b);
-                }
-                rep.audio_len += b.len();
-                rep.audio_hash.update(&b);
-                rep.chunks
-                    .push((b.len(), started.elapsed().as_secs_f64() * 1000.0));
-                audio_messages += 1;
-                speaker.on_audio(clock(rep))
-            }
-            Message::Text(t) => {
-                let v: Value =
-                    serde_json::from_str(t.as_str()).unwrap_or_else(|_| json!({ "unparsed": t.as_str() }));
-                rep.control.push(v.clone());
-                rep.control_at.push(rep.audio_len);
-                final_answered |= v.get("checkpoint_id").is_some_and(|id| id == "final");
-                control_reply(&v, &mut speaker, clock(rep))
-            }
-            Message::Close(f) => {
+        let mut replies = match hear(o, rep, &mut speaker, msg, started) {
+            Heard::Replies(r) => r,
+            Heard::Nothing => continue,
+            Heard::Closed(why) => {
                 let _ = ws.flush();
-                return match f {
-                    Some(f) => format!("client close {} {}", u16::from(f.code), f.reason)
-                        .trim_end()
-                        .to_string(),
-                    None => "client close".into(),
-                };
+                return why;
             }
-            Message::Ping(_) => {
-                rep.pings += 1;
-                continue;
-            }
-            _ => continue,
         };
         let t = clock(rep);
         let past = |at: Option<f64>| at.is_some_and(|at| t >= at);
@@ -492,7 +488,9 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
                 replies.push(Reply::Close(*code, reason.clone()));
             }
         }
-        if f.ping_every.is_some_and(|n| audio_messages.is_multiple_of(n)) {
+        if f.ping_every
+            .is_some_and(|n| rep.chunks.len().is_multiple_of(n as usize))
+        {
             if let Err(e) = ws.send(Message::Ping(b"fwasr-devserver".to_vec().into())) {
                 return format!("error while sending a ping: {e}");
             }
@@ -524,11 +522,65 @@ fn converse(o: &Options, ws: &mut WebSocket<Stream>, rep: &mut Report, started: 
                 return ended(format!("error while sending: {e}"));
             }
         }
-        if f.mute_after_final && final_answered {
+        let final_answered = || {
+            rep.control
+                .iter()
+                .any(|v| v.get("checkpoint_id").is_some_and(|id| id == "final"))
+        };
+        if f.mute_after_final && final_answered() {
             hold_until_client_goes(ws);
             return "muted after answering the final checkpoint (fault mode)".into();
         }
     }
+}
+
+/// What a client message did.
+enum Heard {
+    /// Audio or a control message: the replies it calls for.
+    Replies(Vec<Reply>),
+    /// A ping (answered by tungstenite) or a frame that calls for nothing.
+    Nothing,
+    /// The client's close frame: the conversation is over, for this reason.
+    Closed(String),
+}
+
+/// Records a client message in the connection's report and makes the replies it calls for.
+fn hear(o: &Options, rep: &mut Report, speaker: &mut Speaker, msg: Message, started: Instant) -> Heard {
+    Heard::Replies(match msg {
+        Message::Binary(b) => {
+            if o.timestamps {
+                rep.arrivals_ns.push(monotonic_ns());
+            }
+            if o.save_audio.is_some() {
+                rep.audio.extend_from_slice(&b);
+            }
+            rep.audio_len += b.len();
+            rep.audio_hash.update(&b);
+            rep.chunks
+                .push((b.len(), started.elapsed().as_secs_f64() * 1000.0));
+            speaker.on_audio(clock(rep))
+        }
+        Message::Text(t) => {
+            let v: Value =
+                serde_json::from_str(t.as_str()).unwrap_or_else(|_| json!({ "unparsed": t.as_str() }));
+            rep.control.push(v.clone());
+            rep.control_at.push(rep.audio_len);
+            control_reply(&v, speaker, clock(rep))
+        }
+        Message::Close(f) => {
+            return Heard::Closed(match f {
+                Some(f) => format!("client close {} {}", u16::from(f.code), f.reason)
+                    .trim_end()
+                    .to_string(),
+                None => "client close".into(),
+            })
+        }
+        Message::Ping(_) => {
+            rep.pings += 1;
+            return Heard::Nothing;
+        }
+        _ => return Heard::Nothing,
+    })
 }
 
 /// Reads the raw TCP connection until the client drops it: whatever it sends (a close frame
