@@ -6,7 +6,14 @@
  * read and discarded (no parsing, no events). epoll waits for both. Prints the process's CPU
  * over the streaming (the upgrades excluded) as one JSON line.
  *
- *   floor_ws ws://HOST:PORT/PATH N SECONDS      (the peer: fwasr-devserver)
+ * With --caller, the audio comes from a caller thread paced exactly as fwasr_bench's driver
+ * (a 20 ms frame to every stream every 20 ms, in 20 phases 1 ms apart, streams 0-4 frames
+ * apart), as the least any library taking pushes must do: the caller copies each frame into
+ * the stream's ring and publishes its end, and lists the stream in a queue when a chunk is
+ * complete; the sending thread wakes every millisecond, takes the queue and sends each
+ * complete chunk, masked from the ring. The caller thread's CPU is reported apart.
+ *
+ *   floor_ws ws://HOST:PORT/PATH N SECONDS [--caller]     (the peer: fwasr-devserver)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -14,6 +21,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +41,12 @@ static double cpu_seconds(void) {
     getrusage(RUSAGE_SELF, &ru);
     return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static double thread_cpu_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static int64_t now_ns(void) {
@@ -78,11 +93,64 @@ static int upgrade(const struct sockaddr_in *peer, const char *host, const char 
     return fd;
 }
 
+/* --caller: each stream's ring, and the queue of streams with a complete chunk. */
+#define RING 8192
+#define FRAME 640
+#define QUEUE 65536
+typedef struct {
+    unsigned char ring[RING];
+    _Atomic uint64_t written; /* the caller's */
+    uint64_t sent;            /* the sender's */
+} stream_ring;
+static stream_ring *rings;
+static _Atomic uint32_t queue[QUEUE];
+static _Atomic uint64_t queue_head, queue_tail;
+static _Atomic int caller_done;
+static double caller_cpu;
+static int streams_n, seconds_n;
+
+static void *caller(void *arg) {
+    (void)arg;
+    unsigned char frame[FRAME];
+    for (int i = 0; i < FRAME; i++) frame[i] = (unsigned char)(i * 37);
+    int n = streams_n, groups = n < 20 ? n : 20;
+    long ticks = seconds_n * 50L;
+    double cpu0 = thread_cpu_seconds();
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    uint64_t tail = 0;
+    for (long t = 0; t < ticks; t++) {
+        for (int g = 0; g < groups; g++) {
+            for (int i = g; i < n; i += groups) {
+                if (t < (i / groups) % 5) continue;
+                stream_ring *r = &rings[i];
+                uint64_t w = atomic_load_explicit(&r->written, memory_order_relaxed);
+                size_t at = w % RING, first = RING - at < FRAME ? RING - at : FRAME;
+                memcpy(r->ring + at, frame, first);
+                memcpy(r->ring, frame + first, FRAME - first);
+                atomic_store_explicit(&r->written, w + FRAME, memory_order_release);
+                if ((w + FRAME) / CHUNK > w / CHUNK) {
+                    atomic_store_explicit(&queue[tail % QUEUE], (uint32_t)i, memory_order_relaxed);
+                    atomic_store_explicit(&queue_tail, ++tail, memory_order_release);
+                }
+            }
+            next.tv_nsec += 1000000L * 20 / groups;
+            while (next.tv_nsec >= 1000000000L) next.tv_nsec -= 1000000000L, next.tv_sec++;
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR) {
+            }
+        }
+    }
+    caller_cpu = thread_cpu_seconds() - cpu0;
+    atomic_store_explicit(&caller_done, 1, memory_order_release);
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     char host[64], path[256] = "/";
     int port;
-    if (argc != 4 || sscanf(argv[1], "ws://%63[^:]:%d%255s", host, &port, path) < 2) {
-        fprintf(stderr, "usage: %s ws://HOST:PORT/PATH N SECONDS\n", argv[0]);
+    int with_caller = argc == 5 && strcmp(argv[4], "--caller") == 0;
+    if ((argc != 4 && !with_caller) || sscanf(argv[1], "ws://%63[^:]:%d%255s", host, &port, path) < 2) {
+        fprintf(stderr, "usage: %s ws://HOST:PORT/PATH N SECONDS [--caller]\n", argv[0]);
         return 2;
     }
     int n = atoi(argv[2]), seconds = atoi(argv[3]);
@@ -116,36 +184,73 @@ int main(int argc, char **argv) {
 
     double cpu0 = cpu_seconds();
     int64_t start = now_ns();
-    /* Stream i sends at start + i * PERIOD / n + k * PERIOD: in index order, round after round. */
-    int64_t sent = 0, total = (int64_t)n * seconds * 20;
     struct epoll_event evs[256];
-    while (sent < total) {
-        int64_t due = start + (sent / n) * PERIOD_NS + (sent % n) * PERIOD_NS / n;
-        int64_t now = now_ns();
-        if (now >= due) {
-            int fd = fds[sent % n];
-            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-            uint32_t mask = (uint32_t)rng;
-            memcpy(frame + 4, &mask, 4);
-            for (int i = 0; i < CHUNK; i++) frame[8 + i] = payload[i] ^ frame[4 + (i & 3)];
-            if (write(fd, frame, sizeof frame) != (ssize_t)sizeof frame) {
-                perror("write");
-                return 1;
+    if (with_caller) {
+        streams_n = n, seconds_n = seconds;
+        rings = calloc((size_t)n, sizeof *rings);
+        pthread_t t;
+        pthread_create(&t, NULL, caller, NULL);
+        uint64_t head = 0;
+        for (;;) {
+            int done = atomic_load_explicit(&caller_done, memory_order_acquire);
+            uint64_t tail = atomic_load_explicit(&queue_tail, memory_order_acquire);
+            for (; head < tail; head++) {
+                uint32_t i = atomic_load_explicit(&queue[head % QUEUE], memory_order_relaxed);
+                stream_ring *r = &rings[i];
+                uint64_t w = atomic_load_explicit(&r->written, memory_order_acquire);
+                for (; w - r->sent >= CHUNK; r->sent += CHUNK) {
+                    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+                    uint32_t mask = (uint32_t)rng;
+                    memcpy(frame + 4, &mask, 4);
+                    for (int k = 0; k < CHUNK; k++)
+                        frame[8 + k] = r->ring[(r->sent + (uint64_t)k) % RING] ^ frame[4 + (k & 3)];
+                    if (write(fds[i], frame, sizeof frame) != (ssize_t)sizeof frame) {
+                        perror("write");
+                        return 1;
+                    }
+                }
             }
-            sent++;
-            continue;
+            atomic_store_explicit(&queue_head, head, memory_order_relaxed);
+            if (done && head == atomic_load_explicit(&queue_tail, memory_order_acquire)) break;
+            int k = epoll_wait(ep, evs, 256, 1);
+            for (int e = 0; e < k; e++) {
+                ssize_t r;
+                while ((r = read(fds[evs[e].data.u32], scratch, sizeof scratch)) > 0) messages_bytes += r;
+            }
         }
-        int wait_ms = (int)((due - now + 999999) / 1000000);
-        int k = epoll_wait(ep, evs, 256, wait_ms);
-        for (int e = 0; e < k; e++) {
-            ssize_t r;
-            while ((r = read(fds[evs[e].data.u32], scratch, sizeof scratch)) > 0) messages_bytes += r;
+        pthread_join(t, NULL);
+    } else {
+        /* Stream i sends at start + i * PERIOD / n + k * PERIOD: in index order, round after round. */
+        int64_t sent = 0, total = (int64_t)n * seconds * 20;
+        while (sent < total) {
+            int64_t due = start + (sent / n) * PERIOD_NS + (sent % n) * PERIOD_NS / n;
+            int64_t now = now_ns();
+            if (now >= due) {
+                int fd = fds[sent % n];
+                rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+                uint32_t mask = (uint32_t)rng;
+                memcpy(frame + 4, &mask, 4);
+                for (int i = 0; i < CHUNK; i++) frame[8 + i] = payload[i] ^ frame[4 + (i & 3)];
+                if (write(fd, frame, sizeof frame) != (ssize_t)sizeof frame) {
+                    perror("write");
+                    return 1;
+                }
+                sent++;
+                continue;
+            }
+            int wait_ms = (int)((due - now + 999999) / 1000000);
+            int k = epoll_wait(ep, evs, 256, wait_ms);
+            for (int e = 0; e < k; e++) {
+                ssize_t r;
+                while ((r = read(fds[evs[e].data.u32], scratch, sizeof scratch)) > 0) messages_bytes += r;
+            }
         }
     }
     double cpu = cpu_seconds() - cpu0;
     double wall = (double)(now_ns() - start) / 1e9;
     for (int i = 0; i < n; i++) close(fds[i]);
-    printf("{\"bench\":\"floor_ws\",\"streams\":%d,\"seconds\":%.3f,\"cpu_s\":%.4f,\"received_bytes\":%ld}\n", n, wall,
-           cpu, messages_bytes);
+    printf("{\"bench\":\"floor_ws%s\",\"streams\":%d,\"seconds\":%.3f,\"cpu_s\":%.4f,\"driver_cpu_s\":%.4f,"
+           "\"received_bytes\":%ld}\n",
+           with_caller ? "_caller" : "", n, wall, cpu, caller_cpu, messages_bytes);
     return 0;
 }

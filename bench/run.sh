@@ -30,7 +30,7 @@ ln -sf "$root/target/release/libfwasr.so" "$out/libfwasr.so.0"
 cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Iinclude bench/fwasr_bench.c \
   -o "$out/fwasr_bench" -L"$out" -l:libfwasr.so.0 -Wl,-rpath,"$out" -lm
 cc -O2 -std=c11 -Wall -Wextra -Werror bench/floor.c -o "$out/floor" -lpthread
-cc -O2 -std=c11 -Wall -Wextra -Werror bench/floor_ws.c -o "$out/floor_ws"
+cc -O2 -std=c11 -Wall -Wextra -Werror bench/floor_ws.c -o "$out/floor_ws" -lpthread
 
 venv=$root/build/bench-venv
 if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import websocket, matplotlib' 2>/dev/null; then
@@ -41,10 +41,15 @@ py=$venv/bin/python
 
 server_pid=
 url=
-# Starts fwasr-devserver with the given options; sets $url.
+# Starts fwasr-devserver with the given options; sets $url. On one thread for all connections
+# (--event-loop), so the peer does not crowd the client's cores, except for wss://, which only
+# the thread-per-connection server serves.
 start_server() {
   local log=$out/server.$$.out
-  "$devserver" --port 0 --quiet "$@" >"$log" 2>"$out/server.err" &
+  local loop=(--event-loop)
+  [[ " $* " == *" --tls-cert "* ]] && loop=()
+  rm -f "$log"
+  "$devserver" --port 0 --quiet "${loop[@]}" "$@" >"$log" 2>"$out/server.err" &
   server_pid=$!
   for _ in $(seq 200); do
     url=$(sed -n 's/^listening //p' "$log")

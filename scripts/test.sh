@@ -35,4 +35,6 @@ CARGO_TARGET_DIR=$build/cargo cargo run -q -p fwasr-header -- --check
 # The benchmark suite in miniature: every part for a second or two, no thresholds, so it
 # cannot rot (the full run is `make bench`, not part of the tests).
 bash bench/run.sh --smoke >/dev/null
+bash bench/floor.sh cpu 1 2 3 >/dev/null
+bash bench/floor.sh latency 1 3 >/dev/null
 echo "benchmark smoke run: passed"

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# fwasr against the floor: what any client must at least spend on the same traffic. Every
+# run streams real time against `fwasr-devserver --event-loop` (one thread for all
+# connections, so the peer does not crowd the cores the client is measured on), runs of
+# the clients alternating, and prints markdown tables (medians, and every run).
+#
+#   bench/floor.sh cpu [RUNS] [SECONDS] [COUNTS]      CPU and memory per stream, both modes
+#       floor_ws            one thread, WebSocket, a send per 50 ms chunk (no caller)
+#       floor_ws --caller   the same fed by a caller thread paced as fwasr_bench's driver
+#       floor               a thread per stream writing raw chunks (no WebSocket), --sink peer
+#       fwasr shared / own  fwasr_bench streams on shared threads / a thread per session
+#   bench/floor.sh latency [RUNS] [STREAMS...]       event latency, the peer pinned to core 1
+#                                                    and the client to core 0 (taskset)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=$root/build/bench-floor
+mkdir -p "$out"
+
+cargo build --release -p fwasr -p fwasr-devserver --quiet
+devserver=$root/target/release/fwasr-devserver
+ln -sf "$root/target/release/libfwasr.so" "$out/libfwasr.so.0"
+cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Iinclude bench/fwasr_bench.c \
+  -o "$out/fwasr_bench" -L"$out" -l:libfwasr.so.0 -Wl,-rpath,"$out" -lm
+cc -O2 -std=c11 -Wall -Wextra -Werror bench/floor.c -o "$out/floor" -lpthread
+cc -O2 -std=c11 -Wall -Wextra -Werror bench/floor_ws.c -o "$out/floor_ws" -lpthread
+
+server_pid=
+url=
+# Starts the peer (with a taskset prefix in $pin, if any); sets $url.
+start_server() {
+  local log=$out/server.out
+  rm -f "$log"
+  ${pin:-} "$devserver" --port 0 --quiet --event-loop "$@" >"$log" 2>"$out/server.err" &
+  server_pid=$!
+  for _ in $(seq 200); do
+    url=$(sed -n 's/^listening //p' "$log")
+    [[ -n $url ]] && return 0
+    sleep 0.05
+  done
+  echo "fwasr-devserver did not start" >&2
+  exit 1
+}
+stop_server() {
+  if [[ -n $server_pid ]]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  server_pid=
+}
+trap stop_server EXIT
+
+# One run of CLIENT with N streams for SECONDS; appends its JSON line, tagged, to $results.
+run() {
+  local client=$1 n=$2 seconds=$3 dir=$out/run
+  rm -rf "$dir" && mkdir -p "$dir"
+  case $client in
+    floor) start_server --sink ;;
+    *) start_server --timestamps ;;
+  esac
+  local line
+  case $client in
+    floor_ws) line=$("$out/floor_ws" "$url" "$n" "$seconds") ;;
+    floor_ws_caller) line=$("$out/floor_ws" "$url" "$n" "$seconds" --caller) ;;
+    floor) line=$("$out/floor" "${url#ws://}" "$n" "$seconds") ;;
+    shared) line=$(FWASR_URL=$url FWASR_SHARED_IO=1 ${client_pin:-} "$out/fwasr_bench" streams "$n" "$seconds" "$dir") ;;
+    own) line=$(FWASR_URL=$url ${client_pin:-} "$out/fwasr_bench" streams "$n" "$seconds" "$dir") ;;
+  esac
+  stop_server
+  python3 - "$client" "$line" "$dir" >>"$results" <<'EOF'
+import json, sys
+client, line, d = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+line["client"] = client
+if "stream_end_ns" in line:
+    # Event latency: messages the server sent while every stream was still streaming.
+    lat = []
+    for row in open(f"{d}/events.txt"):
+        ns, stamp = map(int, row.split())
+        if stamp <= line["stream_end_ns"]:
+            lat.append(ns / 1e6)
+    lat.sort()
+    pick = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] if lat else None
+    line["event_ms"] = {"n": len(lat), "p50": pick(50), "p99": pick(99), "max": lat[-1] if lat else None}
+print(json.dumps(line))
+EOF
+}
+
+mode=${1:-cpu}
+results=$out/$mode.jsonl
+: >"$results"
+case $mode in
+  cpu)
+    runs=${2:-3} seconds=${3:-15} counts=${4:-1 100 1000 3000}
+    for n in $counts; do
+      for ((k = 1; k <= runs; k++)); do
+        for client in floor_ws floor_ws_caller shared floor own; do
+          echo "$client: $n streams, run $k of $runs" >&2
+          run "$client" "$n" "$seconds"
+        done
+      done
+    done
+    ;;
+  latency)
+    runs=${2:-10}
+    shift 2 || true
+    counts=${*:-100 1000}
+    pin="taskset -c 1" client_pin="taskset -c 0"
+    for n in $counts; do
+      for ((k = 1; k <= runs; k++)); do
+        echo "latency: $n streams, run $k of $runs" >&2
+        run shared "$n" 10
+      done
+    done
+    ;;
+  *)
+    echo "usage: bench/floor.sh cpu [RUNS] [SECONDS] [COUNTS] | latency [RUNS] [STREAMS...]" >&2
+    exit 2
+    ;;
+esac
+python3 bench/floor_table.py "$mode" "$results"
