@@ -10,7 +10,8 @@
 #       floor               a thread per stream writing raw chunks (no WebSocket), --sink peer
 #       fwasr shared / own  fwasr_bench streams on shared threads / a thread per session
 #   bench/floor.sh latency [RUNS] [STREAMS...]       event latency, the peer pinned to core 1
-#                                                    and the client to core 0 (taskset)
+#       and the client to core 0 (taskset): fwasr on shared threads (the server's send stamp
+#       to the callback), and floor_ws on the same traffic (the stamp to its read), alternating
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -60,7 +61,7 @@ run() {
   esac
   local line
   case $client in
-    floor_ws) line=$("$out/floor_ws" "$url" "$n" "$seconds") ;;
+    floor_ws) line=$(${client_pin:-} "$out/floor_ws" "$url" "$n" "$seconds") ;;
     floor_ws_caller) line=$("$out/floor_ws" "$url" "$n" "$seconds" --caller) ;;
     floor) line=$("$out/floor" "${url#ws://}" "$n" "$seconds") ;;
     shared) line=$(FWASR_URL=$url FWASR_SHARED_IO=1 ${client_pin:-} "$out/fwasr_bench" streams "$n" "$seconds" "$dir") ;;
@@ -108,6 +109,7 @@ case $mode in
     for n in $counts; do
       for ((k = 1; k <= runs; k++)); do
         echo "latency: $n streams, run $k of $runs" >&2
+        run floor_ws "$n" 10
         run shared "$n" 10
       done
     done

@@ -145,6 +145,33 @@ static void *caller(void *arg) {
     return NULL;
 }
 
+/* What the server sent: counted, and each stamped message's latency (the stamp to this read)
+ * kept, a floor for fwasr's event latency on the same traffic. */
+static unsigned char scratch[65536];
+static long messages_bytes;
+static int64_t *latencies;
+static size_t latency_count, latency_cap;
+
+static void received(ssize_t r) {
+    int64_t now = now_ns();
+    messages_bytes += r;
+    static const char key[] = "\"devserver_sent_ns\":";
+    for (unsigned char *p = scratch, *end = scratch + r; (p = memmem(p, (size_t)(end - p), key, sizeof key - 1));) {
+        p += sizeof key - 1;
+        int64_t stamp = strtoll((const char *)p, NULL, 10);
+        if (latency_count == latency_cap) {
+            latency_cap = latency_cap ? 2 * latency_cap : 4096;
+            latencies = realloc(latencies, latency_cap * sizeof *latencies);
+        }
+        latencies[latency_count++] = now - stamp;
+    }
+}
+
+static int by_value(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 int main(int argc, char **argv) {
     char host[64], path[256] = "/";
     int port;
@@ -173,14 +200,13 @@ int main(int argc, char **argv) {
     }
 
     /* A frame: FIN + binary, masked, 16-bit length, the mask, the masked payload. */
-    static unsigned char payload[CHUNK], frame[8 + CHUNK], scratch[65536];
+    static unsigned char payload[CHUNK], frame[8 + CHUNK];
     for (int i = 0; i < CHUNK; i++) payload[i] = (unsigned char)(i * 7);
     frame[0] = 0x82;
     frame[1] = 0x80 | 126;
     frame[2] = CHUNK >> 8;
     frame[3] = CHUNK & 0xff;
     uint64_t rng = 0x9e3779b97f4a7c15u;
-    long messages_bytes = 0;
 
     double cpu0 = cpu_seconds();
     int64_t start = now_ns();
@@ -215,7 +241,7 @@ int main(int argc, char **argv) {
             int k = epoll_wait(ep, evs, 256, 1);
             for (int e = 0; e < k; e++) {
                 ssize_t r;
-                while ((r = read(fds[evs[e].data.u32], scratch, sizeof scratch)) > 0) messages_bytes += r;
+                while ((r = read(fds[evs[e].data.u32], scratch, sizeof scratch)) > 0) received(r);
             }
         }
         pthread_join(t, NULL);
@@ -242,15 +268,18 @@ int main(int argc, char **argv) {
             int k = epoll_wait(ep, evs, 256, wait_ms);
             for (int e = 0; e < k; e++) {
                 ssize_t r;
-                while ((r = read(fds[evs[e].data.u32], scratch, sizeof scratch)) > 0) messages_bytes += r;
+                while ((r = read(fds[evs[e].data.u32], scratch, sizeof scratch)) > 0) received(r);
             }
         }
     }
     double cpu = cpu_seconds() - cpu0;
     double wall = (double)(now_ns() - start) / 1e9;
     for (int i = 0; i < n; i++) close(fds[i]);
+    qsort(latencies, latency_count, sizeof *latencies, by_value);
+#define PICK(p) (latency_count ? (double)latencies[(size_t)((p) / 100.0 * (double)(latency_count - 1))] / 1e6 : -1.0)
     printf("{\"bench\":\"floor_ws%s\",\"streams\":%d,\"seconds\":%.3f,\"cpu_s\":%.4f,\"driver_cpu_s\":%.4f,"
-           "\"received_bytes\":%ld}\n",
-           with_caller ? "_caller" : "", n, wall, cpu, caller_cpu, messages_bytes);
+           "\"received_bytes\":%ld,\"message_ms\":{\"n\":%zu,\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}}\n",
+           with_caller ? "_caller" : "", n, wall, cpu, caller_cpu, messages_bytes, latency_count, PICK(50), PICK(99),
+           PICK(100));
     return 0;
 }

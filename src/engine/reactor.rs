@@ -302,6 +302,10 @@ impl Reactor {
                 }
                 same
             });
+            // Sessions with something to read first: a server message then waits behind the
+            // other sessions' reads, not behind their audio sends (each a system call that
+            // also delivers the bytes on loopback).
+            due.sort_by_key(|&(_, readable)| !readable);
             for &(i, readable) in &due {
                 self.step(i, readable);
             }
