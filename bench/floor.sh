@@ -9,6 +9,9 @@
 #       floor_ws --caller   the same fed by a caller thread paced as fwasr_bench's driver
 #       floor               a thread per stream writing raw chunks (no WebSocket), --sink peer
 #       fwasr shared / own  fwasr_bench streams on shared threads / a thread per session
+#   bench/floor.sh isolation [SLOW_MS] [STREAMS]     one stream's callback sleeps SLOW_MS on each
+#       segment event: how late the other streams' chunks reach the server (the push that
+#       completed a chunk to its arrival), a thread per session and shared threads
 #   bench/floor.sh latency [RUNS] [STREAMS...]       event latency, the peer pinned to core 1
 #       and the client to core 0 (taskset): fwasr on shared threads (the server's send stamp
 #       to the callback), and floor_ws on the same traffic (the stamp to its read), alternating
@@ -59,15 +62,21 @@ run() {
     floor) start_server --sink ;;
     *) start_server --timestamps ;;
   esac
-  local line
+  local line status=0
   case $client in
-    floor_ws) line=$(${client_pin:-} "$out/floor_ws" "$url" "$n" "$seconds") ;;
-    floor_ws_caller) line=$("$out/floor_ws" "$url" "$n" "$seconds" --caller) ;;
-    floor) line=$("$out/floor" "${url#ws://}" "$n" "$seconds") ;;
-    shared) line=$(FWASR_URL=$url FWASR_SHARED_IO=1 ${client_pin:-} "$out/fwasr_bench" streams "$n" "$seconds" "$dir") ;;
-    own) line=$(FWASR_URL=$url ${client_pin:-} "$out/fwasr_bench" streams "$n" "$seconds" "$dir") ;;
+    floor_ws) line=$(${client_pin:-} "$out/floor_ws" "$url" "$n" "$seconds") || status=$? ;;
+    floor_ws_caller) line=$("$out/floor_ws" "$url" "$n" "$seconds" --caller) || status=$? ;;
+    floor) line=$("$out/floor" "${url#ws://}" "$n" "$seconds") || status=$? ;;
+    shared) line=$(FWASR_URL=$url FWASR_SHARED_IO=1 ${client_pin:-} "$out/fwasr_bench" streams "$n" "$seconds" "$dir") || status=$? ;;
+    own) line=$(FWASR_URL=$url ${client_pin:-} "$out/fwasr_bench" streams "$n" "$seconds" "$dir") || status=$? ;;
   esac
   stop_server
+  # A long table is not thrown away for one failed run; the failure is printed and counted.
+  if ((status != 0)); then
+    echo "bench/floor.sh: $client with $n streams failed (exit $status)" >&2
+    failed=$((failed + 1))
+    return 0
+  fi
   python3 - "$client" "$line" "$dir" >>"$results" <<'EOF'
 import json, sys
 client, line, d = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
@@ -87,6 +96,7 @@ EOF
 }
 
 mode=${1:-cpu}
+failed=0
 results=$out/$mode.jsonl
 : >"$results"
 case $mode in
@@ -99,6 +109,41 @@ case $mode in
           run "$client" "$n" "$seconds"
         done
       done
+    done
+    ;;
+  isolation)
+    slow=${2:-100} n=${3:-100}
+    for mode in own shared; do
+      echo "isolation: $mode, $n streams, stream 0's callback sleeping $slow ms" >&2
+      dir=$out/run && rm -rf "$dir" && mkdir -p "$dir"
+      start_server --timestamps --report "$dir/report.jsonl"
+      shared=
+      [[ $mode == shared ]] && shared=1
+      FWASR_URL=$url FWASR_SHARED_IO=$shared FWASR_BENCH_SLOW_CALLBACK_MS=$slow \
+        "$out/fwasr_bench" streams "$n" 10 "$dir" >/dev/null
+      for _ in $(seq 100); do
+        [[ -f $dir/report.jsonl && $(wc -l <"$dir/report.jsonl") -ge $n ]] && break
+        sleep 0.1
+      done
+      stop_server
+      python3 - "$mode" "$slow" "$dir" >>"$results" <<'EOF'
+import json, sys
+mode, slow, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+done = {}
+for row in open(f"{d}/completions.txt"):
+    parts = row.split()
+    done[parts[0]] = [int(x) for x in parts[1:]]
+lat = []
+for row in open(f"{d}/report.jsonl"):
+    r = json.loads(row)
+    stream = dict(r["query"]).get("bench_stream")
+    if stream != "0":
+        lat.extend((a - c) / 1e6 for a, c in zip(r.get("arrivals_ns", []), done.get(stream, [])))
+lat.sort()
+pick = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))]
+print(json.dumps({"client": mode, "slow_ms": slow, "streams": len(done), "chunks": len(lat),
+                  "p50": pick(50), "p99": pick(99), "max": lat[-1]}))
+EOF
     done
     ;;
   latency)
@@ -115,8 +160,12 @@ case $mode in
     done
     ;;
   *)
-    echo "usage: bench/floor.sh cpu [RUNS] [SECONDS] [COUNTS] | latency [RUNS] [STREAMS...]" >&2
+    echo "usage: bench/floor.sh cpu [RUNS] [SECONDS] [COUNTS] | isolation [SLOW_MS] [STREAMS] | latency [RUNS] [STREAMS...]" >&2
     exit 2
     ;;
 esac
 python3 bench/floor_table.py "$mode" "$results"
+if ((failed > 0)); then
+  echo "bench/floor.sh: $failed runs failed" >&2
+  exit 1
+fi

@@ -69,7 +69,18 @@ pub fn run(o: Arc<Options>, listener: std::net::TcpListener) -> std::io::Result<
         }
         for ev in &events {
             if ev.token() == LISTENER {
-                while let Ok((mut tcp, _)) = listener.accept() {
+                loop {
+                    // Readiness is reported once: accept until the queue is empty.
+                    let mut tcp = match listener.accept() {
+                        Ok((tcp, _)) => tcp,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        // A connection reset while it waited: the next one.
+                        Err(e) if e.kind() == ErrorKind::ConnectionAborted => continue,
+                        Err(e) => {
+                            log(&o, &format!("cannot accept: {e}"));
+                            break;
+                        }
+                    };
                     let _ = tcp.set_nodelay(true);
                     let slot = free.pop().unwrap_or_else(|| {
                         conns.push(None);

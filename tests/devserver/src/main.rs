@@ -147,6 +147,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    deepen_backlog(&listener);
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(opts.port);
     let scheme = if opts.tls.is_some() { "wss" } else { "ws" };
     let url = format!("{scheme}://127.0.0.1:{port}{PATH}");
@@ -743,6 +744,19 @@ fn write_report(o: &Options, rep: &Report, unix_ms: f64) {
         eprintln!("fwasr-devserver: cannot write report {path}: {e}");
     }
 }
+
+/// A benchmark opens thousands of connections at once; the standard library's listen backlog
+/// (128) overflows, and a connection the full queue dropped can end reset mid-upgrade.
+/// Listening again on a listening socket sets its backlog (capped by net.core.somaxconn).
+#[cfg(unix)]
+fn deepen_backlog(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen(2) on a socket this process owns; it only changes the backlog.
+    unsafe { libc::listen(listener.as_raw_fd(), 4096) };
+}
+
+#[cfg(not(unix))]
+fn deepen_backlog(_: &TcpListener) {}
 
 /// CLOCK_MONOTONIC in nanoseconds: the clock a benchmark client on this machine reads too.
 #[cfg(unix)]
