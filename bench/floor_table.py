@@ -76,10 +76,18 @@ def latency(rows):
               f"| {col(fw, 'max')} | {col(fl, 'max')} | {statistics.median(e['n'] for e in fw):.0f} |")
 
 
+def isolation(rows):
+    print("| threads | streams | stream 0's callback sleeps | other streams' chunks, push to arrival: p50 / p99 / max (ms) | chunks |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        name = {"own": "a thread per session", "shared": "shared threads"}[r["client"]]
+        print(f"| {name} | {r['streams']} | {r['slow_ms']} ms per segment event | {r['p50']:.2f} / {r['p99']:.2f} / {r['max']:.2f} | {r['chunks']} |")
+
+
 def main():
     mode, path = sys.argv[1], sys.argv[2]
     rows = [json.loads(l) for l in open(path) if l.strip()]
-    {"cpu": cpu, "latency": latency}[mode](rows)
+    {"cpu": cpu, "latency": latency, "isolation": isolation}[mode](rows)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@
  *       (per stream: its id and, per 50 ms chunk, the CLOCK_MONOTONIC time of the push that
  *       completed it, to be joined with the server's arrival times) and OUTDIR/events.txt
  *       (per message: its latency in ns from the server's send stamp to the callback running,
- *       and the stamp).
+ *       and the stamp). With $FWASR_BENCH_SLOW_CALLBACK_MS set, stream 0's callback sleeps that
+ *       long on each of its segment events: a callback that blocks, for the other streams'
+ *       audio to show what it costs them.
  *   fwasr_bench idle N SECONDS
  *       N open sessions, no audio: the process's CPU while they wait.
  */
@@ -216,11 +218,16 @@ typedef struct {
     int64_t last_stamp;
     int overruns; /* OVERRUN events */
     long pushed;  /* samples */
+    long slow_ms; /* this stream's callback sleeps this long on a segment event */
 } stream;
 
 static void on_event(void *userdata, const fwasr_event *ev) {
     stream *st = userdata;
     if (ev->type == FWASR_EVENT_OVERRUN) st->overruns++;
+    if (st->slow_ms && ev->type == FWASR_EVENT_SEGMENT) {
+        struct timespec d = {st->slow_ms / 1000, st->slow_ms % 1000 * 1000000L};
+        nanosleep(&d, NULL);
+    }
     if (!ev->json || (ev->type != FWASR_EVENT_SEGMENT && ev->type != FWASR_EVENT_CHECKPOINT)) return;
     int64_t t = now_ns();
     const char *p = strstr(ev->json, "\"devserver_sent_ns\":");
@@ -241,6 +248,8 @@ static int bench_streams(int n, int seconds, const char *outdir) {
     int max_chunks = (int)(ticks * FRAME_MS / 50 + 2);
     stream *st = calloc((size_t)n, sizeof *st);
     fwasr_config *cfg = base_config();
+    const char *slow = getenv("FWASR_BENCH_SLOW_CALLBACK_MS");
+    if (slow) st[0].slow_ms = atol(slow);
     for (int i = 0; i < n; i++) {
         char id[16];
         snprintf(id, sizeof id, "%d", i);

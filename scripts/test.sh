@@ -37,4 +37,5 @@ CARGO_TARGET_DIR=$build/cargo cargo run -q -p fwasr-header -- --check
 bash bench/run.sh --smoke >/dev/null
 bash bench/floor.sh cpu 1 2 3 >/dev/null
 bash bench/floor.sh latency 1 3 >/dev/null
+bash bench/floor.sh isolation 20 5 >/dev/null
 echo "benchmark smoke run: passed"

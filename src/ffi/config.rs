@@ -417,7 +417,9 @@ pub unsafe extern "C" fn fwasr_config_set_tls_verify(cfg: *mut fwasr_config, ver
 /// has no thread of its own: connecting, reconnecting and ending happen on the shared threads
 /// too (only a name lookup runs on a short-lived thread until the resolver answers).
 /// Callbacks of such sessions run on the shared threads: a callback that blocks holds up the
-/// other sessions of its thread. Callbacks may call into fwasr as fwasr_event_fn says.
+/// other sessions of its thread, their audio included (a callback blocking 100 ms delayed the
+/// others' chunks by up to 105 ms; with a thread per session, 11 ms: BENCHMARKS.md). Keep such
+/// callbacks short, or take events with fwasr_session_next_event. Callbacks may call into fwasr as fwasr_event_fn says.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_shared_io(cfg: *mut fwasr_config, shared: bool) -> fwasr_status {
     with(cfg, |c| {
