@@ -137,7 +137,7 @@ fn reactor(list: usize, own: bool) -> Result<(Reactor, Sender<Driver>), Error> {
 /// Where a new session will run.
 pub(crate) enum Place {
     /// A thread of its own, started by `run`.
-    Own(Reactor),
+    Own(Box<Reactor>),
     /// One of the shared network threads.
     Shared(&'static Pooled),
 }
@@ -156,7 +156,7 @@ impl Place {
             ));
         }
         let (r, _jobs) = reactor(OWN_LIST, true)?;
-        Ok(Place::Own(r))
+        Ok(Place::Own(Box::new(r)))
     }
 
     pub fn doorbell(&self) -> Arc<Doorbell> {
