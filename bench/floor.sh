@@ -113,12 +113,12 @@ case $mode in
     ;;
   isolation)
     slow=${2:-100} n=${3:-100}
-    for mode in own shared; do
-      echo "isolation: $mode, $n streams, stream 0's callback sleeping $slow ms" >&2
+    for threads in own shared; do
+      echo "isolation: $threads, $n streams, stream 0's callback sleeping $slow ms" >&2
       dir=$out/run && rm -rf "$dir" && mkdir -p "$dir"
       start_server --timestamps --report "$dir/report.jsonl"
       shared=
-      [[ $mode == shared ]] && shared=1
+      [[ $threads == shared ]] && shared=1
       FWASR_URL=$url FWASR_SHARED_IO=$shared FWASR_BENCH_SLOW_CALLBACK_MS=$slow \
         "$out/fwasr_bench" streams "$n" 10 "$dir" >/dev/null
       for _ in $(seq 100); do
@@ -126,7 +126,7 @@ case $mode in
         sleep 0.1
       done
       stop_server
-      python3 - "$mode" "$slow" "$dir" >>"$results" <<'EOF'
+      python3 - "$threads" "$slow" "$dir" >>"$results" <<'EOF'
 import json, sys
 mode, slow, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 done = {}
