@@ -341,3 +341,39 @@ impl Reactor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_hand_out_due_sessions_once_and_follow_moved_deadlines() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut t = Timers::default();
+        let (a, b, c) = (t.add(), t.add(), t.add());
+        t.set(a, Some(ms(10)), false);
+        t.set(b, Some(ms(20)), false);
+        t.set(c, None, true);
+        assert_eq!(t.next(), Some(ms(10)));
+        // a moves later (no new entry), b earlier (a new one).
+        t.set(a, Some(ms(30)), false);
+        t.set(b, Some(ms(5)), false);
+        let mut due = Vec::new();
+        t.take_due(ms(12), &mut due);
+        assert_eq!(
+            due,
+            [(c, true), (b, false)],
+            "c to step again, b due; a's old entry re-queued"
+        );
+        assert_eq!(t.next(), Some(ms(30)));
+        due.clear();
+        t.take_due(ms(25), &mut due);
+        assert!(due.is_empty(), "b's old entry at 20 ms is stale: {due:?}");
+        // A freed session's entry is never handed out.
+        t.clear(a);
+        assert_eq!(t.next(), None);
+        t.take_due(ms(40), &mut due);
+        assert!(due.is_empty());
+    }
+}
