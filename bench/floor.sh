@@ -29,30 +29,8 @@ cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Iinclude bench/
 cc -O2 -std=c11 -Wall -Wextra -Werror bench/floor.c -o "$out/floor" -lpthread
 cc -O2 -std=c11 -Wall -Wextra -Werror bench/floor_ws.c -o "$out/floor_ws" -lpthread
 
-server_pid=
-url=
-# Starts the peer (with a taskset prefix in $pin, if any); sets $url.
-start_server() {
-  local log=$out/server.out
-  rm -f "$log"
-  ${pin:-} "$devserver" --port 0 --quiet --event-loop "$@" >"$log" 2>"$out/server.err" &
-  server_pid=$!
-  for _ in $(seq 200); do
-    url=$(sed -n 's/^listening //p' "$log")
-    [[ -n $url ]] && return 0
-    sleep 0.05
-  done
-  echo "fwasr-devserver did not start" >&2
-  exit 1
-}
-stop_server() {
-  if [[ -n $server_pid ]]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  server_pid=
-}
-trap stop_server EXIT
+# shellcheck source=bench/devserver.sh
+. bench/devserver.sh
 
 # One run of CLIENT with N streams for SECONDS; appends its JSON line, tagged, to $results.
 run() {

@@ -39,31 +39,8 @@ if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import websocket, mat
 fi
 py=$venv/bin/python
 
-server_pid=
-url=
-# Starts fwasr-devserver with the given options; sets $url. On one thread for all connections
-# (--event-loop), so the peer does not crowd the client's cores, except for wss://, which only
-# the thread-per-connection server serves.
-start_server() {
-  local log=$out/server.$$.out
-  local loop=(--event-loop)
-  [[ " $* " == *" --tls-cert "* ]] && loop=()
-  rm -f "$log"
-  "$devserver" --port 0 --quiet "${loop[@]}" "$@" >"$log" 2>"$out/server.err" &
-  server_pid=$!
-  for _ in $(seq 200); do
-    url=$(sed -n 's/^listening //p' "$log")
-    [[ -n $url ]] && return 0
-    sleep 0.05
-  done
-  echo "fwasr-devserver did not start" >&2
-  exit 1
-}
-stop_server() {
-  kill "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-}
-trap stop_server EXIT
+# shellcheck source=bench/devserver.sh
+. bench/devserver.sh
 # Waits until the server has reported N connections.
 await_reports() {
   local file=$1 n=$2
