@@ -451,7 +451,8 @@ impl Session {
             bytes_not_recorded: self
                 .record
                 .as_ref()
-                .map_or(0, |r| r.not_recorded.load(Ordering::Relaxed)),
+                // Acquire: a count that includes the disk's failure comes with the failure.
+                .map_or(0, |r| r.not_recorded.load(Ordering::Acquire)),
         }
     }
 

@@ -5,27 +5,19 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use fwasr::event::LogLevel;
 use fwasr::{Config, Session};
 
 /// Streams the sample (as fast as it goes) with a recording to `path`; finishes.
-fn stream(d: &DevServer, path: &str, reconnect: bool, log: Option<Arc<Mutex<Vec<String>>>>) -> Session {
+fn stream(d: &DevServer, path: &str, reconnect: bool) -> Session {
     let mut c = Config::new();
     c.set_url(&d.url).unwrap();
     c.set_record_path(Some(path)).unwrap();
     if reconnect {
         c.set_reconnect(5, 20, 200).unwrap();
-    }
-    if let Some(lines) = log {
-        c.set_log_handler(
-            Some(Arc::new(move |_, line: &str| {
-                lines.lock().unwrap().push(line.to_string())
-            })),
-            LogLevel::FWASR_LOG_WARN,
-        );
     }
     let s = Session::open(&c).unwrap();
     for piece in sample_pcm().chunks(3200) {
@@ -59,7 +51,7 @@ fn the_recording_is_the_audio_the_server_received() {
     let saved = Scratch::new();
     let d = DevServer::with_script(&sample_script(), &["--save-audio", saved.0.to_str().unwrap()]);
     let path = d.scratch.0.join("copy.wav");
-    let s = stream(&d, path.to_str().unwrap(), false, None);
+    let s = stream(&d, path.to_str().unwrap(), false);
     // finish returned: the file is complete.
     let recorded = wav_audio(&path);
     d.reports(1);
@@ -78,7 +70,7 @@ fn the_recording_is_the_audio_the_server_received() {
 fn across_reconnects_each_second_of_the_stream_is_recorded_once() {
     let d = DevServer::with_script(&sample_script(), &["--abort-after", "4.0"]);
     let path = d.scratch.0.join("copy.wav");
-    let s = stream(&d, path.to_str().unwrap(), true, None);
+    let s = stream(&d, path.to_str().unwrap(), true);
     assert!(s.stats().reconnects >= 2, "{:?}", s.stats().reconnects);
     assert!(s.stats().bytes_replayed > 0);
     assert!(
@@ -108,10 +100,35 @@ fn a_file_that_cannot_be_made_fails_the_open() {
 fn a_failing_disk_is_a_warning_and_a_count_not_an_error() {
     let d = DevServer::with_script(&sample_script(), &[]);
     let lines = Arc::new(Mutex::new(Vec::new()));
-    // Every write to /dev/full fails with "no space left on device".
-    let s = stream(&d, "/dev/full", false, Some(lines.clone()));
-    let lost = s.stats().bytes_not_recorded;
-    assert!(lost > 0);
+    let mut c = Config::new();
+    c.set_url(&d.url).unwrap();
+    // Every write to /dev/full fails with "no space left on device" (the first once 64 KiB,
+    // 2 s of audio, are buffered).
+    c.set_record_path(Some("/dev/full")).unwrap();
+    let log = lines.clone();
+    c.set_log_handler(
+        Some(Arc::new(move |_, line: &str| {
+            log.lock().unwrap().push(line.to_string())
+        })),
+        LogLevel::FWASR_LOG_WARN,
+    );
+    let s = Session::open(&c).unwrap();
+    for piece in sample_pcm().chunks(3200) {
+        s.push_wait(piece, Some(Duration::from_secs(10))).unwrap();
+    }
+    // The disk fails while the session runs: the warning must reach the log before finish
+    // returns, however late the network thread gets to it.
+    let waited = Instant::now();
+    while s.stats().bytes_not_recorded == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the disk never failed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    s.finish(Some(Duration::from_secs(30))).unwrap();
+    assert_eq!(s.transcript(), sample_texts().join(" "));
+    assert!(s.stats().bytes_not_recorded > 0);
     let lines = lines.lock().unwrap();
     assert!(
         lines.iter().any(|l| l.contains("recording to /dev/full failed")),

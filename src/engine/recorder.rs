@@ -142,12 +142,14 @@ fn write_all(
             Err(e) => {
                 // A partly written chunk leaves the file's audio shifted: stop writing.
                 broken = true;
-                state
-                    .not_recorded
-                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
                 state.failed(format!(
                     "recording to {path} failed, nothing more is written: {e}"
                 ));
+                // Counted once the failure is there for the network thread to log: a caller
+                // who sees the count before finishing can count on the warning.
+                state
+                    .not_recorded
+                    .fetch_add(chunk.len() as u64, Ordering::Release);
             }
         }
     }

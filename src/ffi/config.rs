@@ -378,7 +378,11 @@ pub unsafe extern "C" fn fwasr_config_set_tls_ca_file(
 /// bounded queue (12.8 s of audio in 50 ms chunks), so a slow or failing disk never holds up the stream: audio
 /// left out is counted in fwasr_stats.audio_ms_not_recorded and logged as a warning. The
 /// header's sizes are written when the transcript is complete; fwasr_session_finish waits for
-/// that within its timeout. A session that fails or is freed still completes its file.
+/// that within its timeout. The warning comes from the session's network thread: a failure
+/// the count shows before fwasr_session_finish is called is logged before it returns; one met
+/// later (the file's last writes, once the transcript is complete) may be logged after it, or
+/// not at all once the session has ended. A session that fails or is freed still completes
+/// its file.
 #[no_mangle]
 pub unsafe extern "C" fn fwasr_config_set_record_path(
     cfg: *mut fwasr_config,
