@@ -4,11 +4,9 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use fwasr::event::LogLevel;
 use fwasr::{Config, Session};
 
 /// Streams the sample (as fast as it goes) with a recording to `path`; finishes.
@@ -98,6 +96,9 @@ fn a_file_that_cannot_be_made_fails_the_open() {
 #[cfg(unix)]
 #[test]
 fn a_failing_disk_is_a_warning_and_a_count_not_an_error() {
+    use fwasr::event::LogLevel;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
     let d = DevServer::with_script(&sample_script(), &[]);
     let lines = Arc::new(Mutex::new(Vec::new()));
     let mut c = Config::new();
