@@ -9,18 +9,23 @@ use std::time::Duration;
 use common::*;
 use fwasr::{Config, Session};
 
-/// Streams the sample (as fast as it goes) with a recording to `path`; finishes.
-fn stream(d: &DevServer, path: &str, reconnect: bool) -> Session {
+/// Streams the sample (as fast as it goes) with a recording to `path` and the config as
+/// `configure` leaves it; runs `before_finish`, finishes.
+fn stream(
+    d: &DevServer,
+    path: &str,
+    configure: impl FnOnce(&mut Config),
+    before_finish: impl FnOnce(&Session),
+) -> Session {
     let mut c = Config::new();
     c.set_url(&d.url).unwrap();
     c.set_record_path(Some(path)).unwrap();
-    if reconnect {
-        c.set_reconnect(5, 20, 200).unwrap();
-    }
+    configure(&mut c);
     let s = Session::open(&c).unwrap();
     for piece in sample_pcm().chunks(3200) {
         s.push_wait(piece, Some(Duration::from_secs(10))).unwrap();
     }
+    before_finish(&s);
     s.finish(Some(Duration::from_secs(30))).unwrap();
     assert_eq!(s.transcript(), sample_texts().join(" "));
     s
@@ -49,7 +54,7 @@ fn the_recording_is_the_audio_the_server_received() {
     let saved = Scratch::new();
     let d = DevServer::with_script(&sample_script(), &["--save-audio", saved.0.to_str().unwrap()]);
     let path = d.scratch.0.join("copy.wav");
-    let s = stream(&d, path.to_str().unwrap(), false);
+    let s = stream(&d, path.to_str().unwrap(), |_| {}, |_| {});
     // finish returned: the file is complete.
     let recorded = wav_audio(&path);
     d.reports(1);
@@ -68,7 +73,12 @@ fn the_recording_is_the_audio_the_server_received() {
 fn across_reconnects_each_second_of_the_stream_is_recorded_once() {
     let d = DevServer::with_script(&sample_script(), &["--abort-after", "4.0"]);
     let path = d.scratch.0.join("copy.wav");
-    let s = stream(&d, path.to_str().unwrap(), true);
+    let s = stream(
+        &d,
+        path.to_str().unwrap(),
+        |c| c.set_reconnect(5, 20, 200).unwrap(),
+        |_| {},
+    );
     assert!(s.stats().reconnects >= 2, "{:?}", s.stats().reconnects);
     assert!(s.stats().bytes_replayed > 0);
     assert!(
@@ -101,34 +111,33 @@ fn a_failing_disk_is_a_warning_and_a_count_not_an_error() {
     use std::time::Instant;
     let d = DevServer::with_script(&sample_script(), &[]);
     let lines = Arc::new(Mutex::new(Vec::new()));
-    let mut c = Config::new();
-    c.set_url(&d.url).unwrap();
+    let log = lines.clone();
     // Every write to /dev/full fails with "no space left on device" (the first once 64 KiB,
     // 2 s of audio, are buffered).
-    c.set_record_path(Some("/dev/full")).unwrap();
-    let log = lines.clone();
-    c.set_log_handler(
-        Some(Arc::new(move |_, line: &str| {
-            log.lock().unwrap().push(line.to_string())
-        })),
-        LogLevel::FWASR_LOG_WARN,
+    let s = stream(
+        &d,
+        "/dev/full",
+        |c| {
+            c.set_log_handler(
+                Some(Arc::new(move |_, line: &str| {
+                    log.lock().unwrap().push(line.to_string())
+                })),
+                LogLevel::FWASR_LOG_WARN,
+            )
+        },
+        // The disk fails while the session runs: the warning must reach the log before
+        // finish returns, however late the network thread gets to it.
+        |s| {
+            let waited = Instant::now();
+            while s.stats().bytes_not_recorded == 0 {
+                assert!(
+                    waited.elapsed() < Duration::from_secs(60),
+                    "the disk never failed"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        },
     );
-    let s = Session::open(&c).unwrap();
-    for piece in sample_pcm().chunks(3200) {
-        s.push_wait(piece, Some(Duration::from_secs(10))).unwrap();
-    }
-    // The disk fails while the session runs: the warning must reach the log before finish
-    // returns, however late the network thread gets to it.
-    let waited = Instant::now();
-    while s.stats().bytes_not_recorded == 0 {
-        assert!(
-            waited.elapsed() < Duration::from_secs(60),
-            "the disk never failed"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    s.finish(Some(Duration::from_secs(30))).unwrap();
-    assert_eq!(s.transcript(), sample_texts().join(" "));
     assert!(s.stats().bytes_not_recorded > 0);
     let lines = lines.lock().unwrap();
     assert!(
