@@ -37,11 +37,13 @@ use resolve::{Lookup, Resolver};
 const MAX_WRITE_BUFFER: usize = 64 * 1024;
 
 /// tungstenite's 128 KiB buffers would be most of a session's memory, and it zeroes the whole
-/// read buffer before every read. Server messages are small (a larger one grows the buffer
-/// for itself); writes go out once 16 KiB are buffered (a chunk is at most 12.8 KB).
+/// read buffer before every read, so every line of it is written per read and stays resident.
+/// 4 KiB holds a typical message whole (a larger one grows the buffer for itself and takes
+/// more reads); 8 KiB cost 4 KiB more per session and twice the zeroing (BENCHMARKS.md).
+/// Writes go out once 16 KiB are buffered (a chunk is at most 12.8 KB).
 pub fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
+        .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
 }
