@@ -38,4 +38,5 @@ bash bench/run.sh --smoke >/dev/null
 bash bench/floor.sh cpu 1 2 3 >/dev/null
 bash bench/floor.sh latency 1 3 >/dev/null
 bash bench/floor.sh isolation 20 5 >/dev/null
+bash bench/lines.sh 3 1 2 >/dev/null
 echo "benchmark smoke run: passed"
