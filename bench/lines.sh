@@ -8,6 +8,7 @@
 # and do not depend on what else the machine is doing, so they can compare changes too small
 # for the timed benchmarks to see. Each client runs twice, for SHORT and LONG seconds, and the
 # difference is divided by the chunks between them, which leaves out connecting and closing.
+# The simulator has one cache for all threads: lines that move between cores are not counted.
 #
 #   bench/lines.sh [STREAMS] [SHORT] [LONG]        (defaults 100 4 12)
 #
