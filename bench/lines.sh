@@ -12,8 +12,9 @@
 #
 #   bench/lines.sh [STREAMS] [SHORT] [LONG]        (defaults 100 4 12)
 #
-# Prints a markdown table: per chunk, lines missed for reading and for writing, and
-# instructions, for each side; then the network side's functions that miss most.
+# Prints a markdown table: per chunk, data lines missed for reading and for writing,
+# instruction lines missed and instructions, for each side; then fwasr's functions that miss
+# most data lines for reading.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -25,21 +26,17 @@ command -v valgrind >/dev/null || {
   exit 1
 }
 
-cargo build --release -p fwasr -p fwasr-devserver --quiet
-devserver=$root/target/release/fwasr-devserver
-ln -sf "$root/target/release/libfwasr.so" "$out/libfwasr.so.0"
-cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Iinclude bench/fwasr_bench.c \
-  -o "$out/fwasr_bench" -L"$out" -l:libfwasr.so.0 -Wl,-rpath,"$out" -lm
-cc -O2 -std=c11 -Wall -Wextra -Werror bench/floor_ws.c -o "$out/floor_ws" -lpthread
+# shellcheck source=bench/build.sh
+. bench/build.sh
 
 # shellcheck source=bench/devserver.sh
 . bench/devserver.sh
 
 grind=(valgrind --tool=callgrind --cache-sim=yes --LL=262144,8,64)
+mkdir -p "$out/run"
 for seconds in "$short" "$long"; do
   echo "lines: fwasr, $n streams, $seconds s" >&2
   start_server --timestamps
-  mkdir -p "$out/run"
   FWASR_URL=$url FWASR_SHARED_IO=1 "${grind[@]}" --callgrind-out-file="$out/fwasr.$seconds" \
     "$out/fwasr_bench" streams "$n" "$seconds" "$out/run" >/dev/null 2>"$out/fwasr.$seconds.log"
   stop_server

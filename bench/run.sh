@@ -24,13 +24,8 @@ fi
 rm -rf "$out"
 mkdir -p "$out"
 
-cargo build --release -p fwasr -p fwasr-devserver --quiet
-devserver=$root/target/release/fwasr-devserver
-ln -sf "$root/target/release/libfwasr.so" "$out/libfwasr.so.0"
-cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Iinclude bench/fwasr_bench.c \
-  -o "$out/fwasr_bench" -L"$out" -l:libfwasr.so.0 -Wl,-rpath,"$out" -lm
-cc -O2 -std=c11 -Wall -Wextra -Werror bench/floor.c -o "$out/floor" -lpthread
-cc -O2 -std=c11 -Wall -Wextra -Werror bench/floor_ws.c -o "$out/floor_ws" -lpthread
+# shellcheck source=bench/build.sh
+. bench/build.sh
 
 venv=$root/build/bench-venv
 if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import websocket, matplotlib' 2>/dev/null; then
