@@ -4,9 +4,9 @@
 # misses of its last-level cache are counted per 50 ms chunk, on the network side and on the
 # pushing side apart. With thousands of streams nothing of a session is still in cache when
 # its next chunk comes, so every line a chunk touches is a miss; here 100 streams and a
-# simulated last-level cache of 256 KiB make it so. The counts are the same from run to run
-# and do not depend on what else the machine is doing, so they can compare changes too small
-# for the timed benchmarks to see. Each client runs twice, for SHORT and LONG seconds, and the
+# simulated last-level cache of 256 KiB make it so. The counts do not depend on what else the
+# machine is doing, so they can compare changes too small for the timed benchmarks to see;
+# which thread ran in between still moves them a little (instruction lines by up to 4 %). Each client runs twice, for SHORT and LONG seconds, and the
 # difference is divided by the chunks between them, which leaves out connecting and closing.
 # The simulator has one cache for all threads: lines that move between cores are not counted.
 #
