@@ -6,8 +6,9 @@
 # its next chunk comes, so every line a chunk touches is a miss; here 100 streams and a
 # simulated last-level cache of 256 KiB make it so. The counts do not depend on what else the
 # machine is doing, so they can compare changes too small for the timed benchmarks to see;
-# which thread ran in between still moves them a little (instruction lines by up to 4 %). Each client runs twice, for SHORT and LONG seconds, and the
-# difference is divided by the chunks between them, which leaves out connecting and closing.
+# which thread ran in between still moves them a little (instruction lines by up to 6 %).
+# Each client runs twice, for SHORT and LONG seconds, and the difference is divided by the
+# chunks between them, which leaves out connecting and closing.
 # The simulator has one cache for all threads: lines that move between cores are not counted.
 #
 #   bench/lines.sh [STREAMS] [SHORT] [LONG]        (defaults 100 4 12)
