@@ -616,6 +616,20 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        // Skipped values are skipped without recursing; values kept stop at serde_json's depth limit.
+        for field in ["unknown", "segments", "error", "checkpoint_id"] {
+            let deep = format!("{{\"{field}\":{}1{}}}", "[".repeat(100_000), "]".repeat(100_000));
+            assert!(parse_at0(&deep).is_err(), "{field}");
+        }
+        let deep_words = format!(
+            r#"{{"segments":[{{"id":1,"words":[{}]}}]}}"#,
+            "[".repeat(100_000) + &"]".repeat(100_000)
+        );
+        assert_eq!(parse_at0(&deep_words).unwrap().segments.unwrap()[0].is_final, 0);
+    }
+
+    #[test]
     fn bad_messages_are_errors() {
         for bad in [
             "not json",
